@@ -1,0 +1,135 @@
+"""Reading Kubernetes manifests the way every rule needs to: safely, whatever shape they have.
+
+Rules see plain dicts (as `kubectl get -o yaml` prints them). Values Pulumi cannot know during a
+preview arrive as `UNKNOWN`; malformed input (a list where a dict belongs, a number for a name)
+must never make a rule raise, so every accessor here returns a safe default instead.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+
+class _Unknown:
+    """A value that is computed later (Pulumi preview). Rules must not treat it as absent."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+    def __bool__(self) -> bool:  # an unknown is never "present and false" nor "absent"
+        raise TypeError("UNKNOWN has no truth value: test is_unknown() first")
+
+
+UNKNOWN = _Unknown()
+
+
+def is_unknown(value: Any) -> bool:
+    return value is UNKNOWN
+
+
+def mapping(value: Any) -> Mapping:
+    """`value` if it is a mapping, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def sequence(value: Any) -> list:
+    """`value` if it is a list, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def get(obj: Any, *path: Any, default: Any = None) -> Any:
+    """Walk dict keys / list indexes; `default` where the path does not exist or has the wrong type.
+
+    An UNKNOWN on the way is returned as UNKNOWN: the caller decides what an unknown means.
+    """
+    cur = obj
+    for key in path:
+        if cur is UNKNOWN:
+            return UNKNOWN
+        if isinstance(key, int):
+            if not isinstance(cur, list) or not -len(cur) <= key < len(cur):
+                return default
+            cur = cur[key]
+        else:
+            if not isinstance(cur, Mapping) or key not in cur:
+                return default
+            cur = cur[key]
+    return cur
+
+
+def kind_of(manifest: Any) -> str:
+    kind = get(manifest, "kind")
+    return kind if isinstance(kind, str) else ""
+
+
+def name_of(manifest: Any) -> str:
+    name = get(manifest, "metadata", "name")
+    return name if isinstance(name, str) else ""
+
+
+def namespace_of(manifest: Any) -> str:
+    ns = get(manifest, "metadata", "namespace")
+    return ns if isinstance(ns, str) and ns else "default"
+
+
+def annotations_of(manifest: Any) -> Mapping:
+    return mapping(get(manifest, "metadata", "annotations"))
+
+
+# Where each workload kind keeps its pod spec (and pod template metadata).
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "ReplicationController": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+WORKLOAD_KINDS = frozenset(POD_SPEC_PATHS)
+
+
+def dotted(path: tuple) -> str:
+    """('spec', 'containers', 0, 'image') -> 'spec.containers[0].image'."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def pod_spec(manifest: Any) -> tuple[tuple, Mapping] | None:
+    """(path, pod spec) of a workload manifest, or None for other kinds."""
+    path = POD_SPEC_PATHS.get(kind_of(manifest))
+    if path is None:
+        return None
+    return path, mapping(get(manifest, *path))
+
+
+def containers(manifest: Any) -> Iterator[tuple[tuple, Mapping]]:
+    """(path, container) for every container, init container and ephemeral container."""
+    found = pod_spec(manifest)
+    if found is None:
+        return
+    path, spec = found
+    for field in ("initContainers", "containers", "ephemeralContainers"):
+        for i, container in enumerate(sequence(spec.get(field))):
+            if isinstance(container, Mapping):
+                yield path + (field, i), container
+
+
+def volumes(manifest: Any) -> Iterator[tuple[tuple, Mapping]]:
+    """(path, volume) for every pod volume of a workload."""
+    found = pod_spec(manifest)
+    if found is None:
+        return
+    path, spec = found
+    for i, volume in enumerate(sequence(spec.get("volumes"))):
+        if isinstance(volume, Mapping):
+            yield path + ("volumes", i), volume
