@@ -1,0 +1,1 @@
+"""The gate: the `stateless-pack` command (offline preview, scan, waiver commands)."""
