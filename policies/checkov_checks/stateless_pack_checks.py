@@ -1,0 +1,92 @@
+"""One Checkov check class per resource rule of the catalog, built on the rule functions themselves.
+
+Checkov executes this file (as a top-level module) when it is given
+`--external-checks-dir policies/checkov_checks`. Each resource rule (`rule.stack` False) becomes its
+own `BaseK8Check` subclass with id `rule.checkov_id`; its verdict is `rule.run(manifest)`, so no
+rule logic lives here.
+
+Stack rules (`min-replicas`, `pdb-coverage`, ...: any rule with `stack=True`) need several resources
+at once, which a Checkov resource check never sees; they run in our adapter instead (the
+`stateless-pack scan` / `preview` commands), not in Checkov.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from checkov.common.models.enums import CheckCategories, CheckResult
+from checkov.kubernetes.checks.resource.base_spec_check import BaseK8Check
+
+try:
+    from policies.catalog import rules
+except ImportError:  # Checkov from another environment: find the pack next to this folder
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    from policies.catalog import rules
+
+# Keys Checkov's YAML loader adds to every mapping; they are not part of the manifest.
+_LINE_KEYS = frozenset({"__startline__", "__endline__"})
+
+_CATEGORIES = {
+    "sessions": CheckCategories.KUBERNETES,
+    "storage": CheckCategories.KUBERNETES,
+    "resilience": CheckCategories.KUBERNETES,
+    "data-store": CheckCategories.GENERAL_SECURITY,
+}
+
+
+def manifest_from_checkov(value: Any) -> Any:
+    """The manifest as `kubectl get -o yaml` would print it, from the `conf` Checkov passes.
+
+    Checkov adds line markers to every mapping and, while collecting skip annotations, rewrites
+    `metadata.annotations` into a list of one-key mappings; rules expect neither.
+    """
+    if isinstance(value, dict):
+        out = {k: manifest_from_checkov(v) for k, v in value.items() if k not in _LINE_KEYS}
+        metadata = out.get("metadata")
+        if isinstance(metadata, dict) and isinstance(metadata.get("annotations"), list):
+            merged: dict = {}
+            for part in metadata["annotations"]:
+                if isinstance(part, dict):
+                    merged.update(part)
+            metadata["annotations"] = merged
+        return out
+    if isinstance(value, list):
+        return [manifest_from_checkov(v) for v in value]
+    return value
+
+
+class _RuleCheck(BaseK8Check):
+    """A Checkov check whose verdict is one catalog rule (set by the subclass)."""
+
+    rule = None  # the catalog Rule; each generated subclass sets its own
+
+    def __init__(self) -> None:
+        rule = self.rule
+        super().__init__(
+            name=rule.description,
+            id=rule.checkov_id,
+            categories=(_CATEGORIES.get(rule.category, CheckCategories.KUBERNETES),),
+            supported_entities=sorted(rule.kinds),
+            guideline=rule.remediation,  # Checkov prints it as the fix ("Guide:")
+        )
+
+    def scan_spec_conf(self, conf: dict[str, Any]) -> CheckResult:
+        violations = self.rule.run(manifest_from_checkov(conf))
+        # The offending fields show up in Checkov's output as the evaluated keys.
+        self.evaluated_keys = [v.path for v in violations]
+        return CheckResult.FAILED if violations else CheckResult.PASSED
+
+
+def _class_name(rule_name: str) -> str:
+    return "".join(part.capitalize() for part in rule_name.split("-")) + "Check"
+
+
+# One class per resource rule, each instantiated once: instantiating registers it with Checkov.
+CHECKS = []
+for _rule in rules():
+    if _rule.stack:
+        continue
+    _cls = type(_class_name(_rule.name), (_RuleCheck,), {"rule": _rule, "__module__": __name__})
+    globals()[_cls.__name__] = _cls
+    CHECKS.append(_cls())
