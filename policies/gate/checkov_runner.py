@@ -1,0 +1,214 @@
+"""Running Checkov (its built-in Kubernetes checks and our `CKV_STL_*` checks) and reading its findings.
+
+Checkov lives in its own virtual environment (`.venv-checkov`: it pins `packaging<24`, Pulumi needs
+`packaging>=26`), so it runs as a command. The run is offline and deterministic: no policy download,
+no update check, no platform API, no user-level Checkov config or CHECKOV-related environment
+variables. Anything that goes wrong (no binary, a crash, unreadable output, a file Checkov skipped,
+one of our checks that did not run) raises `CheckovError`: a broken Checkov never passes the gate.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from policies.catalog import MANDATORY, rules
+from policies.gate.findings import Finding
+from policies.gate.manifest_files import load_manifests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
+OUR_CHECKS_DIR = REPO_ROOT / "policies" / "checkov_checks"
+TIMEOUT_SECONDS = 900
+
+# Environment variables Checkov reads as command-line options (ext_argument_parser.py): a user's
+# CKV_SKIP_CHECK could hide our checks, CKV_NO_FAIL_ON_CRASH would turn a crash into a pass, ...
+_CHECKOV_OPTION_VARIABLES = (
+    "CKV_EXTERNAL_CHECKS_PUBLIC_KEY", "CKV_FRAMEWORK", "CKV_CHECK", "CKV_SKIP_CHECK", "BC_API_KEY",
+    "PRISMA_API_URL", "DOWNLOAD_EXTERNAL_MODULES", "CKV_VAR_FILE", "EXTERNAL_MODULES_DIR", "CKV_EVAL_VARS",
+    "BC_CA_BUNDLE", "CKV_POLICY_METADATA_FILTER", "CKV_POLICY_METADATA_FILTER_EXCEPTION",
+    "CKV_SECRETS_SCAN_FILE_TYPE", "CKV_SECRETS_SCAN_ENABLE_ALL", "CKV_SECRETS_SCAN_BLOCK_LIST",
+    "CKV_SKIP_RESOURCES_WITHOUT_VIOLATIONS", "CKV_NO_FAIL_ON_CRASH",
+)
+_OFFLINE_VARIABLES = {
+    "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",  # no PyPI version check (only an env var exists for it)
+    "BC_SKIP_MAPPING": "TRUE",                # no Prisma Cloud id mapping download
+}
+
+
+class CheckovError(RuntimeError):
+    """Checkov could not give a complete, trustworthy result."""
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A check Checkov reported SKIPPED because of a `checkov.io/skip*` annotation."""
+
+    rule: str        # our rule name for CKV_STL ids, else the Checkov id
+    checkov_id: str
+    resource: str    # Kind/namespace/name
+    file: str
+    comment: str     # the text after `=` in the annotation: for our components, the waiver id
+
+
+@dataclass(frozen=True)
+class CheckovScan:
+    findings: list[Finding]          # FAILED checks
+    suppressions: list[Suppression]  # SKIPPED checks: the waiver layer checks that each is backed
+
+
+def run_checkov(paths: list[str], *, checkov_bin: str | os.PathLike = DEFAULT_CHECKOV,
+                external_checks: bool = True) -> list[Finding]:
+    """The failed Checkov checks over the manifest files/folders `paths`, as findings."""
+    return scan_with_checkov(paths, checkov_bin=checkov_bin, external_checks=external_checks).findings
+
+
+def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike = DEFAULT_CHECKOV,
+                      external_checks: bool = True) -> CheckovScan:
+    """Failed and suppressed Checkov checks over `paths`; raises `CheckovError` if Checkov fails."""
+    checkov_bin = Path(checkov_bin)
+    if not (checkov_bin.is_file() and os.access(checkov_bin, os.X_OK)):
+        raise CheckovError(f"Checkov not found at {checkov_bin}: run `make setup` to create .venv-checkov")
+    manifests, problems = load_manifests([str(p) for p in paths])
+    if problems:  # Checkov would silently skip these files
+        raise CheckovError("cannot hand these manifests to Checkov: "
+                           + "; ".join(f"{p.where}: {p.message}" for p in problems))
+    reports = _run(checkov_bin, [Path(p).resolve() for p in paths], external_checks)
+    records = [(result, record) for report in reports for result, record in _records(report)]
+    if external_checks:
+        _require_our_checks_ran(manifests, records)
+    findings = sorted((_finding(record) for result, record in records if result == "failed_checks"),
+                      key=lambda f: (f.resource, f.checkov_id, f.path))
+    suppressions = sorted((_suppression(record) for result, record in records if result == "skipped_checks"),
+                          key=lambda s: (s.resource, s.checkov_id))
+    return CheckovScan(findings, suppressions)
+
+
+def checkov_command(checkov_bin: Path, paths: list[Path], external_checks: bool, output_dir: str) -> list[str]:
+    command = [str(checkov_bin), "--framework", "kubernetes", "--output", "json",
+               "--output-file-path", output_dir,
+               "--soft-fail",            # failed checks exit 0: a non-zero exit then always means a crash
+               "--skip-download", "--skip-results-upload", "--compact"]
+    for path in paths:
+        command += ["--directory" if path.is_dir() else "--file", str(path)]
+    if external_checks:
+        command += ["--external-checks-dir", str(OUR_CHECKS_DIR)]
+    return command
+
+
+def _run(checkov_bin: Path, paths: list[Path], external_checks: bool) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="stateless-pack-checkov-") as work:
+        output_dir = os.path.join(work, "out")
+        env = {k: v for k, v in os.environ.items() if k not in _CHECKOV_OPTION_VARIABLES}
+        # An empty HOME and cwd: no ~/.checkov.yaml or ./.checkov.yaml changes what runs.
+        env.update(_OFFLINE_VARIABLES, HOME=work)
+        try:
+            done = subprocess.run(checkov_command(checkov_bin, paths, external_checks, output_dir),
+                                  cwd=work, env=env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+        except OSError as err:
+            raise CheckovError(f"cannot start Checkov ({checkov_bin}): {err}") from err
+        except subprocess.TimeoutExpired as err:
+            raise CheckovError(f"Checkov did not finish within {TIMEOUT_SECONDS}s") from err
+        if done.returncode != 0:
+            raise CheckovError(f"Checkov failed (exit {done.returncode}): {_tail(done.stderr or done.stdout)}")
+        result_file = os.path.join(output_dir, "results_json.json")
+        try:
+            with open(result_file, encoding="utf-8") as handle:
+                return parse_reports(handle.read())
+        except OSError as err:
+            raise CheckovError(f"Checkov wrote no results ({err}): {_tail(done.stderr)}") from err
+
+
+def parse_reports(text: str) -> list[dict]:
+    """Checkov's JSON output: one report, a list of reports, or a bare summary when nothing was found."""
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise CheckovError(f"unreadable Checkov output ({err}): {text[:200]!r}") from err
+    reports = data if isinstance(data, list) else [data]
+    if not all(isinstance(r, dict) for r in reports):
+        raise CheckovError(f"unexpected Checkov output: {text[:200]!r}")
+    reports = [r for r in reports if "results" in r]  # a bare summary ({"passed": 0, ...}): no resources
+    for report in reports:
+        errors = report.get("results", {}).get("parsing_errors") or []
+        if errors:
+            raise CheckovError(f"Checkov could not parse: {', '.join(map(str, errors))}")
+    return [r for r in reports if r.get("check_type") == "kubernetes"]
+
+
+def _records(report: dict):
+    results = report.get("results") or {}
+    for result in ("passed_checks", "failed_checks", "skipped_checks"):
+        for record in results.get(result) or []:
+            yield result, record
+
+
+def resource_ref(checkov_resource: str) -> str:
+    """Checkov's `Kind.namespace.name` -> our `Kind/namespace/name` (names may contain dots)."""
+    parts = checkov_resource.split(".", 2)
+    return "/".join(parts) if len(parts) == 3 else checkov_resource
+
+
+@lru_cache(maxsize=None)
+def _ours():
+    return {r.checkov_id: r for r in rules()}
+
+
+def _finding(record: dict) -> Finding:
+    checkov_id = record.get("check_id", "")
+    rule = _ours().get(checkov_id)
+    keys = (record.get("check_result") or {}).get("evaluated_keys") or []
+    return Finding(
+        rule=rule.name if rule else checkov_id,
+        engine="checkov",
+        level=MANDATORY,
+        resource=resource_ref(record.get("resource", "")),
+        message=record.get("check_name") or checkov_id,
+        path=", ".join(str(k) for k in keys),
+        fix=rule.remediation if rule else (record.get("guideline") or ""),
+        file=record.get("file_abs_path") or record.get("file_path") or "",
+        checkov_id=checkov_id,
+    )
+
+
+def _suppression(record: dict) -> Suppression:
+    checkov_id = record.get("check_id", "")
+    rule = _ours().get(checkov_id)
+    return Suppression(
+        rule=rule.name if rule else checkov_id,
+        checkov_id=checkov_id,
+        resource=resource_ref(record.get("resource", "")),
+        file=record.get("file_abs_path") or record.get("file_path") or "",
+        comment=(record.get("check_result") or {}).get("suppress_comment") or "",
+    )
+
+
+def _require_our_checks_ran(manifests, records) -> None:
+    """Every resource rule must have a verdict on every named resource of its kinds.
+
+    Checkov logs and ignores a check file that fails to import, and drops resources it cannot
+    read: without this, such a run would look clean.
+    """
+    seen = {(record.get("check_id"), record.get("resource")) for _, record in records}
+    missing = []
+    for loaded in manifests:
+        manifest = loaded.manifest
+        kind, metadata = manifest.get("kind"), manifest.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        if not isinstance(name, str) or not name:
+            continue  # Checkov names such resources from labels; nothing reliable to match
+        namespace = metadata.get("namespace", "default")
+        for rule in rules():
+            if not rule.stack and kind in rule.kinds and (rule.checkov_id, f"{kind}.{namespace}.{name}") not in seen:
+                missing.append(f"{rule.checkov_id} on {kind}/{namespace}/{name} ({loaded.file})")
+    if missing:
+        raise CheckovError("Checkov did not run our checks (did policies/checkov_checks load?): "
+                           + "; ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""))
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join((text or "").strip().splitlines()[-lines:]) or "(no output)"
