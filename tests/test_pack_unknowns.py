@@ -1,0 +1,170 @@
+"""Preview unknowns and secrets, sent with the engine's own encodings over the analyzer protocol."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from policies.catalog import Rule, Violation
+from policies.crossguard import Reporter, identity_of, report, _sensitive_values
+from policies.gate.engine import Secret, Unknown, launch_pack
+from pulumi_policy.proxy import UnknownValueError
+from pack_harness import PACK_DIR, resource_of, who_and_path
+
+SERVICE = {
+    "apiVersion": "v1", "kind": "Service",
+    "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+    "spec": {"selector": {"app": "web"}, "sessionAffinity": "None",
+             "ports": [{"port": 80, "targetPort": 8080}]},
+}
+
+
+def service(**spec) -> dict:
+    doc = copy.deepcopy(SERVICE)
+    doc["spec"].update(spec)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def preview():
+    with launch_pack(PACK_DIR, project="shop", stack="dev", dry_run=True) as pack:
+        pack.client.configure()
+        yield pack
+
+
+@pytest.fixture(scope="module")
+def update():
+    with launch_pack(PACK_DIR, project="shop", stack="dev", dry_run=False) as pack:
+        pack.client.configure()
+        yield pack
+
+
+def test_unknown_decisive_field_is_advisory_cannot_verify(preview):
+    diags = preview.client.analyze(resource_of(service(sessionAffinity=Unknown("string"))))
+    sticky = [d for d in diags if d.policy_name == "no-sticky-service"]
+    assert len(sticky) == 1, diags
+    d = sticky[0]
+    assert d.enforcement_level == "advisory"
+    assert "cannot be verified during preview" in d.message and "pulumi up" in d.message
+    assert who_and_path(d) == ("Service", "web", "spec.sessionAffinity")
+    assert d.urn.endswith("::kubernetes:core/v1:Service::shop-Service-web")
+
+
+@pytest.mark.parametrize("unknown", ["object", "string"])
+def test_whole_spec_unknown_is_advisory_not_a_crash(preview, unknown):
+    doc = service()
+    doc["spec"] = Unknown(unknown)
+    diags = preview.client.analyze(resource_of(doc))
+    assert [(d.policy_name, d.enforcement_level) for d in diags] == [("no-sticky-service", "advisory")]
+    assert "cannot be verified during preview" in diags[0].message
+
+
+@pytest.mark.parametrize("where", ["label", "port", "selector", "name"])
+def test_unknown_irrelevant_field_reports_nothing(preview, where):
+    doc = service()
+    if where == "label":
+        doc["metadata"]["labels"]["version"] = Unknown()
+    elif where == "port":
+        doc["spec"]["ports"][0]["targetPort"] = Unknown("number")
+    elif where == "selector":
+        doc["spec"]["selector"] = Unknown("object")
+    else:
+        doc["metadata"]["name"] = Unknown()
+    assert preview.client.analyze(resource_of(doc)) == []
+
+
+def test_known_violation_next_to_unknown_stays_mandatory(preview):
+    diags = preview.client.analyze(resource_of(service(sessionAffinity="ClientIP",
+                                                       ports=[{"port": Unknown("number")}])))
+    assert [(d.policy_name, d.enforcement_level) for d in diags] == [("no-sticky-service", "mandatory")]
+
+
+def test_unknown_at_update_is_not_waved_through(update):
+    """Outside a preview nothing is checked later: an unverifiable field keeps the policy's level."""
+    diags = update.client.analyze(resource_of(service(sessionAffinity=Unknown())))
+    assert [(d.policy_name, d.enforcement_level) for d in diags] == [("no-sticky-service", "mandatory")]
+    assert who_and_path(diags[0]) == ("Service", "web", "spec.sessionAffinity")
+
+
+def test_secret_values_are_read_as_their_plain_value(preview):
+    sticky = preview.client.analyze(resource_of(service(sessionAffinity=Secret("ClientIP"))))
+    assert [(d.policy_name, d.enforcement_level) for d in sticky] == [("no-sticky-service", "mandatory")]
+    assert preview.client.analyze(resource_of(service(sessionAffinity=Secret("None")))) == []
+
+
+def test_secret_wrapping_every_leaf_changes_nothing(preview):
+    def wrap(value):
+        if isinstance(value, dict):
+            return {k: wrap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [wrap(v) for v in value]
+        return Secret(value)
+
+    doc = service(sessionAffinity="ClientIP")
+    plain = preview.client.analyze(resource_of(doc))
+    resource = resource_of(doc)
+    resource.properties = wrap(doc)
+    wrapped = preview.client.analyze(resource)
+    assert plain and [d.message for d in wrapped] == [d.message for d in plain]
+
+
+# ---- redaction: exercised in-process with a rule that echoes every value it sees ------------------
+
+def _echo_everything(manifest, _cfg):
+    yield Violation("spec", f"saw {manifest!r}")
+
+
+ECHO = Rule(name="echo", checkov_id="CKV_STL_999", category="sessions", description="echo",
+            remediation="none", kinds=frozenset({"Deployment", "Secret"}), check=_echo_everything)
+
+
+def _messages(manifest) -> list[str]:
+    sent = []
+    reporter = Reporter(lambda message, urn=None: sent.append(message))
+    for v in ECHO.run(manifest):
+        report(ECHO, v, identity_of(manifest), reporter, _sensitive_values(manifest))
+    reporter.finish()
+    return sent
+
+
+def test_credentials_never_reach_messages_even_if_a_rule_echoes_them():
+    deployment = {
+        "kind": "Deployment", "metadata": {"name": "api", "namespace": "shop"},
+        "spec": {"template": {"spec": {"containers": [{"name": "api", "env": [
+            {"name": "REDIS_PASSWORD", "value": "hunter2-secret"},
+            {"name": "DATABASE_URL", "value": "postgres://app:pg-pass-123@db:5432/app"},
+            {"name": "CACHE", "value": "redis://:r3dis-pass@redis:6379/0"},
+            {"name": "API_TOKEN", "value": "tok-abcdef"},
+            {"name": "LOG_LEVEL", "value": "debug-verbose"},
+            {"name": "SECRET_REF", "valueFrom": {"secretKeyRef": {"name": "redis", "key": "password"}}},
+        ]}]}}},
+    }
+    [message] = _messages(deployment)
+    for secret in ("hunter2-secret", "pg-pass-123", "r3dis-pass", "tok-abcdef"):
+        assert secret not in message
+    assert "<redacted>" in message
+    # Not over-redacted: ordinary values and references to Secrets stay readable.
+    assert "debug-verbose" in message and "'password'" in message and "'redis'" in message
+
+
+def test_secret_object_data_never_reaches_messages():
+    secret = {"kind": "Secret", "metadata": {"name": "redis", "namespace": "shop"},
+              "stringData": {"anything": "plain-text-credential"}, "data": {"x": "YmFzZTY0LXZhbHVl"}}
+    [message] = _messages(secret)
+    assert "plain-text-credential" not in message and "YmFzZTY0LXZhbHVl" not in message
+
+
+def test_unknown_violations_are_raised_once_as_the_sdk_advisory_channel():
+    manifest = {"kind": "Deployment", "metadata": {"name": "api"}}
+    reporter = Reporter(lambda *_: pytest.fail("an unknown must not be reported at the policy level"))
+    who = identity_of(manifest)
+    import os
+    os.environ["PULUMI_DRY_RUN"] = "true"
+    try:
+        report(ECHO, Violation("spec.a", "a unknown", unknown=True), who, reporter)
+        report(ECHO, Violation("spec.b", "b unknown", unknown=True), who, reporter)
+        with pytest.raises(UnknownValueError) as raised:
+            reporter.finish()
+    finally:
+        del os.environ["PULUMI_DRY_RUN"]
+    assert "spec.a" in raised.value.message and "spec.b" in raised.value.message
