@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -10,6 +11,7 @@ from policies.crossguard import Reporter, identity_of, report, _sensitive_values
 from policies.gate.engine import Secret, Unknown, launch_pack
 from pulumi_policy.proxy import UnknownValueError
 from pack_harness import PACK_DIR, resource_of, who_and_path
+from rule_fixtures import fixture_id, load_fixtures, resource_id
 
 SERVICE = {
     "apiVersion": "v1", "kind": "Service",
@@ -168,3 +170,61 @@ def test_unknown_violations_are_raised_once_as_the_sdk_advisory_channel():
     finally:
         del os.environ["PULUMI_DRY_RUN"]
     assert "spec.a" in raised.value.message and "spec.b" in raised.value.message
+
+
+# ---- every failing fixture: the decisive field made unknown is never silence -----------------------
+
+_SEGMENT = re.compile(r"\[(\d+)\]|\[[\"']([^\"']+)[\"']\]|([^.\[\]]+)")
+
+
+def _with_unknown_at(doc: dict, path: str) -> dict | None:
+    """A copy of `doc` with the value at `path` replaced by an unknown (missing leaf: added as unknown).
+
+    Dotted keys (annotation names) are matched greedily against the keys present. None when the
+    parent of the leaf does not exist.
+    """
+    doc = copy.deepcopy(doc)
+    tokens = [int(i) if i else (q or k) for i, q, k in _SEGMENT.findall(path)]
+    cur, i = doc, 0
+    while i < len(tokens):
+        if isinstance(cur, list) and isinstance(tokens[i], int) and tokens[i] < len(cur):
+            key, i = tokens[i], i + 1
+        elif isinstance(cur, dict):
+            for j in range(len(tokens), i, -1):  # longest dotted key first
+                key = ".".join(str(t) for t in tokens[i:j])
+                if key in cur or j == i + 1:
+                    i = j
+                    break
+        else:
+            return None
+        if i == len(tokens):
+            cur[key] = Unknown()
+            return doc
+        if isinstance(cur, dict) and key not in cur:
+            return None
+        cur = cur[key]
+    return None
+
+
+FAILING = [f for f in load_fixtures() if f.must_fail]
+
+
+@pytest.mark.parametrize("fixture", FAILING, ids=fixture_id)
+def test_unknown_in_the_decisive_field_is_never_silence(preview, fixture):
+    rule = fixture.rule
+    for resource_ref, path in sorted(fixture.expected):
+        index = next(i for i, d in enumerate(fixture.documents) if resource_id(d) == resource_ref)
+        changed = _with_unknown_at(fixture.documents[index], path)
+        assert changed is not None, f"cannot place an unknown at {path} in {resource_ref}"
+        docs = [changed if i == index else d for i, d in enumerate(fixture.documents)]
+        resources = [resource_of(d, name=f"r{i}") for i, d in enumerate(docs)]
+        if rule.stack:
+            diags = preview.client.analyze_stack(resources)
+        else:
+            diags = preview.client.analyze(resources[index])
+        mine = [d for d in diags if d.policy_name == rule.name
+                and "/".join(who_and_path(d)[:2]) == resource_ref]
+        assert mine, f"{rule.name}: unknown {path} on {resource_ref} was silently accepted"
+        for d in mine:
+            if d.enforcement_level == "advisory" and rule.level != "advisory":
+                assert "cannot be verified during preview" in d.message
