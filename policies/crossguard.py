@@ -290,10 +290,13 @@ def _resource_validation(rule: Rule):
         manifest = manifest_from(args.resource_type, args.props, args.name)
         if manifest is None:
             return
+        violations = rule.run(manifest, _config(rule, args.get_config()))
+        if not violations:
+            return  # the common case: skip identity and redaction work
         reporter = Reporter(report_violation)
         who = identity_of(manifest, args.urn, args.name)
         sensitive = _sensitive_values(manifest)
-        for violation in rule.run(manifest, _config(rule, args.get_config())):
+        for violation in violations:
             report(rule, violation, who, reporter, sensitive)
         reporter.finish()
     return validate
