@@ -10,11 +10,18 @@ from dataclasses import replace
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from components.redis_config import DISABLED_COMMANDS, RedisConfig, render
 from components.validation import ComponentArgumentError
 
 PASSWORD = "test-only-password-0123456789"
+
+
+def _client(port: int, password: str | None = None) -> redis.Redis:
+    # no retries: redis-py retries connection errors (AuthenticationError is one) with backoff
+    return _client(port, password, retry=Retry(NoBackoff(), 0))
 
 
 def _free_port() -> int:
@@ -58,7 +65,7 @@ def redis_server(tmp_path):
 
 def test_unauthenticated_commands_are_refused(redis_server):
     port = redis_server(RedisConfig(password=PASSWORD))
-    anonymous = redis.Redis(host="127.0.0.1", port=port)
+    anonymous = _client(port)
     with pytest.raises(redis.AuthenticationError):
         anonymous.set("session:1", "x")
     with pytest.raises(redis.AuthenticationError):
@@ -68,12 +75,12 @@ def test_unauthenticated_commands_are_refused(redis_server):
 def test_wrong_password_is_refused(redis_server):
     port = redis_server(RedisConfig(password=PASSWORD))
     with pytest.raises(redis.AuthenticationError):
-        redis.Redis(host="127.0.0.1", port=port, password=PASSWORD + "x").ping()
+        _client(port, PASSWORD + "x").ping()
 
 
 def test_authenticated_commands_work(redis_server):
     port = redis_server(RedisConfig(password=PASSWORD))
-    client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD)
+    client = _client(port, PASSWORD)
     client.set("session:abc", "user=42", ex=60)
     assert client.get("session:abc") == b"user=42"
     assert 0 < client.ttl("session:abc") <= 60
@@ -82,13 +89,13 @@ def test_authenticated_commands_work(redis_server):
 def test_password_with_quotes_and_backslashes_round_trips(redis_server):
     tricky = 'p"a\\ss word with spaces#1'
     port = redis_server(RedisConfig(password=tricky))
-    assert redis.Redis(host="127.0.0.1", port=port, password=tricky).ping() is True
+    assert _client(port, tricky).ping() is True
 
 
 @pytest.mark.parametrize("command", DISABLED_COMMANDS)
 def test_dangerous_commands_are_disabled(redis_server, command):
     port = redis_server(RedisConfig(password=PASSWORD))
-    client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD)
+    client = _client(port, PASSWORD)
     args = {"CONFIG": ("CONFIG", "GET", "maxmemory"), "KEYS": ("KEYS", "*"),
             "DEBUG": ("DEBUG", "SLEEP", "0")}.get(command, (command,))
     with pytest.raises(redis.ResponseError, match="unknown command"):
@@ -98,14 +105,14 @@ def test_dangerous_commands_are_disabled(redis_server, command):
 @pytest.mark.parametrize("maxmemory_mb,policy", [(192, "allkeys-lru"), (64, "volatile-lfu")])
 def test_memory_policy_is_in_force(redis_server, maxmemory_mb, policy):
     port = redis_server(RedisConfig(password=PASSWORD, maxmemory_mb=maxmemory_mb, maxmemory_policy=policy))
-    info = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD).info("memory")
+    info = _client(port, PASSWORD).info("memory")
     assert info["maxmemory"] == maxmemory_mb * 1024 * 1024
     assert info["maxmemory_policy"] == policy
 
 
 def test_full_store_evicts_instead_of_refusing_writes(redis_server):
     port = redis_server(RedisConfig(password=PASSWORD, maxmemory_mb=2))
-    client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD)
+    client = _client(port, PASSWORD)
     value = "x" * 2048
     pipe = client.pipeline(transaction=False)
     for i in range(4000):  # ~8 MB into a 2 MB store: must never raise OOM
@@ -117,7 +124,7 @@ def test_full_store_evicts_instead_of_refusing_writes(redis_server):
 
 def test_persistence_off_writes_nothing_to_disk(redis_server, tmp_path):
     port = redis_server(RedisConfig(password=PASSWORD))
-    client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD)
+    client = _client(port, PASSWORD)
     client.set("session:1", "x")
     info = client.info("persistence")
     assert info["aof_enabled"] == 0
@@ -126,7 +133,7 @@ def test_persistence_off_writes_nothing_to_disk(redis_server, tmp_path):
 
 def test_persistence_on_uses_the_append_only_file(redis_server):
     port = redis_server(RedisConfig(password=PASSWORD, persistence=True))
-    assert redis.Redis(host="127.0.0.1", port=port, password=PASSWORD).info("persistence")["aof_enabled"] == 1
+    assert _client(port, PASSWORD).info("persistence")["aof_enabled"] == 1
 
 
 @pytest.mark.parametrize("config,message", [
