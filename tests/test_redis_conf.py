@@ -21,7 +21,7 @@ PASSWORD = "test-only-password-0123456789"
 
 def _client(port: int, password: str | None = None) -> redis.Redis:
     # no retries: redis-py retries connection errors (AuthenticationError is one) with backoff
-    return _client(port, password, retry=Retry(NoBackoff(), 0))
+    return redis.Redis(host="127.0.0.1", port=port, password=password, retry=Retry(NoBackoff(), 0))
 
 
 def _free_port() -> int:
