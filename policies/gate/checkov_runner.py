@@ -165,7 +165,7 @@ def _finding(record: dict) -> Finding:
     return Finding(
         rule=rule.name if rule else checkov_id,
         engine="checkov",
-        level=MANDATORY,
+        level=rule.level if rule else MANDATORY,  # built-in failures block
         resource=resource_ref(record.get("resource", "")),
         message=record.get("check_name") or checkov_id,
         path=", ".join(str(k) for k in keys),
