@@ -24,6 +24,9 @@ import yaml
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 DEFAULT_TIMEOUT = 600.0
@@ -304,8 +307,13 @@ def _encode(value: Any) -> Any:
     import pulumi
 
     if isinstance(value, dict):
-        if value.get(SIG_KEY) == SECRET_SIG:
+        sig = value.get(SIG_KEY)
+        if sig == SECRET_SIG:
             return {SIG_KEY: SECRET_SIG, "value": _encode(value.get("value"))}
+        if sig == RESOURCE_SIG:  # a resource reference: its URN is what a manifest can hold
+            return value.get("urn", "")
+        if sig in (ASSET_SIG, ARCHIVE_SIG):
+            return {"asset": value.get("path") or value.get("uri") or "<asset>"}
         return {str(k): _encode(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_encode(v) for v in value]
@@ -364,8 +372,7 @@ def _child(spec_path: str) -> int:
     from pulumi.runtime import config as pulumi_config
     import pulumi.config as pulumi_config_api
     from pulumi.runtime.proto import resource_pb2
-    from pulumi.runtime import rpc
-    from google.protobuf import empty_pb2
+    from google.protobuf import empty_pb2, json_format
 
     records: list = []
     errors: list = []
@@ -392,7 +399,9 @@ def _child(spec_path: str) -> int:
         def RegisterResource(self, request):
             registering.urn = self.make_urn(request.parent, request.type, request.name)
             response = super().RegisterResource(request)
-            inputs = {} if request.type == STACK_TYPE else rpc.deserialize_properties(request.object)
+            # The wire form, not rpc.deserialize_properties: that lifts a nested secret to its
+            # top-level property (a secret env value would make the whole `spec` secret).
+            inputs = {} if request.type == STACK_TYPE else json_format.MessageToDict(request.object)
             urn = response.urn
             if request.custom and request.type.startswith("kubernetes:"):
                 inputs = _autoname(request.type, request.name, urn, inputs)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import yaml
 
 from policies.crossguard import manifest_from
-from policies.gate.program import RegisteredResource, Secret, redact, reveal
+from policies.gate.program import RegisteredResource, redact, reveal
 
 REDACTED = "<redacted>"
 MARKER = ".stateless-pack-rendered"
@@ -67,7 +67,7 @@ def redacted_manifest(manifest: dict) -> dict:
     out = redact(manifest, REDACTED)
     if out.get("kind") == "Secret":
         for field in ("data", "stringData"):
-            value = out.get(field)
+            value = reveal(manifest.get(field))  # the keys are not secret (kubectl shows them)
             if isinstance(value, dict):
                 out[field] = {k: REDACTED for k in value}
             elif value is not None:
@@ -116,13 +116,3 @@ def render(items: Iterable[Rendered], out: str | Path = DEFAULT_OUT) -> list[Ren
         path.write_text(text, encoding="utf-8")
         written.append(Rendered(item.resource, item.manifest, path))
     return written
-
-
-def contains_secret(value: Any) -> bool:
-    if isinstance(value, Secret):
-        return True
-    if isinstance(value, dict):
-        return any(contains_secret(v) for v in value.values())
-    if isinstance(value, list):
-        return any(contains_secret(v) for v in value)
-    return False
