@@ -6,6 +6,7 @@ must never make a rule raise, so every accessor here returns a safe default inst
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Iterator, Mapping
 
 
@@ -96,12 +97,48 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
 WORKLOAD_KINDS = frozenset(POD_SPEC_PATHS)
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
+
+
 def dotted(path: tuple) -> str:
-    """('spec', 'containers', 0, 'image') -> 'spec.containers[0].image'."""
+    """('spec', 'containers', 0, 'image') -> 'spec.containers[0].image'.
+
+    Keys that contain dots or slashes (annotation keys) are quoted so the path stays unambiguous:
+    ('metadata', 'annotations', 'a.io/b') -> 'metadata.annotations["a.io/b"]'.
+    """
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _PLAIN_KEY.match(str(part)):
+            out += f'["{part}"]'
+        else:
+            out += f".{part}" if out else str(part)
     return out
+
+
+def unknown_prefix(obj: Any, *path: Any) -> tuple | None:
+    """The shortest prefix of `path` whose value is UNKNOWN (the whole object is `()`), else None."""
+    cur = obj
+    for depth in range(len(path) + 1):
+        if cur is UNKNOWN:
+            return tuple(path[:depth])
+        if depth == len(path):
+            return None
+        key = path[depth]
+        if isinstance(key, int):
+            cur = cur[key] if isinstance(cur, list) and -len(cur) <= key < len(cur) else None
+        else:
+            cur = cur.get(key) if isinstance(cur, Mapping) else None
+    return None
+
+
+def api_group(manifest: Any) -> str | None:
+    """The API group of `apiVersion` ("" for core), or None when apiVersion is absent (Pulumi inputs)."""
+    version = get(manifest, "apiVersion")
+    if not isinstance(version, str):
+        return None
+    return version.rpartition("/")[0]
 
 
 def pod_spec(manifest: Any) -> tuple[tuple, Mapping] | None:
@@ -133,3 +170,70 @@ def volumes(manifest: Any) -> Iterator[tuple[tuple, Mapping]]:
     for i, volume in enumerate(sequence(spec.get("volumes"))):
         if isinstance(volume, Mapping):
             yield path + ("volumes", i), volume
+
+
+CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def pod_unknowns(manifest: Any, fields: tuple[str, ...] = CONTAINER_FIELDS) -> Iterator[tuple]:
+    """Paths where the pod template itself is UNKNOWN, hiding containers/volumes from the rules.
+
+    `fields` are the pod-spec lists the caller looks at (e.g. ("volumes",)): an UNKNOWN list or list
+    item is reported, as is an UNKNOWN anywhere on the way to the pod spec.
+    """
+    path = POD_SPEC_PATHS.get(kind_of(manifest))
+    if path is None:
+        return
+    hidden = unknown_prefix(manifest, *path)
+    if hidden is not None:
+        yield hidden
+        return
+    spec = mapping(get(manifest, *path))
+    for field in fields:
+        items = spec.get(field)
+        if items is UNKNOWN:
+            yield path + (field,)
+        for i, item in enumerate(sequence(items)):
+            if item is UNKNOWN:
+                yield path + (field, i)
+
+
+def env_entries(container: Any) -> Iterator[tuple[tuple, Any]]:
+    """(relative path, env entry) for every `env` item of a container; entries may be UNKNOWN."""
+    env = get(container, "env")
+    if env is UNKNOWN:
+        yield ("env",), UNKNOWN
+        return
+    for i, entry in enumerate(sequence(env)):
+        yield ("env", i), entry
+
+
+def command_line(container: Any) -> Iterator[tuple[tuple, Any]]:
+    """(relative path, item) of `command` then `args`: what the container runs. Items may be UNKNOWN."""
+    for field in ("command", "args"):
+        items = get(container, field)
+        if items is UNKNOWN:
+            yield (field,), UNKNOWN
+            continue
+        for i, item in enumerate(sequence(items)):
+            yield (field, i), item
+
+
+def find(obj: Any, *pattern: Any, _prefix: tuple = ()) -> Iterator[tuple[tuple, Any]]:
+    """(path, value) for every place `pattern` matches; "*" stands for every item of a list.
+
+    Where an UNKNOWN hides the rest of the pattern, yields (path so far, UNKNOWN) so the caller can
+    report "cannot be verified" instead of passing silently. Missing keys yield nothing.
+    """
+    if obj is UNKNOWN:
+        yield _prefix, UNKNOWN
+        return
+    if not pattern:
+        yield _prefix, obj
+        return
+    key, rest = pattern[0], pattern[1:]
+    if key == "*":
+        for i, item in enumerate(sequence(obj)):
+            yield from find(item, *rest, _prefix=_prefix + (i,))
+    elif isinstance(obj, Mapping) and key in obj:
+        yield from find(obj[key], *rest, _prefix=_prefix + (key,))
