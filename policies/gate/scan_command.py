@@ -99,8 +99,9 @@ def resource_of(manifest: dict) -> str:
 def problem_finding(problem: ManifestProblem) -> Finding:
     where = f" (line {problem.line})" if problem.line else ""
     return Finding(rule="manifest-file", engine="scan", level="mandatory", resource=problem.where,
-                   message=f"{problem.message}{where}: nothing in it was checked", file=problem.file,
-                   fix="Make the file valid Kubernetes YAML, or leave it out of the scanned paths.")
+                   message=f"{problem.message}{where}", file=problem.file,
+                   fix="Make the file valid Kubernetes YAML (after a YAML error nothing more of the file "
+                       "is checked), or leave it out of the scanned paths.")
 
 
 def checkov_findings(loaded: list[LoadedManifest], checkov_bin, registry, today: date) -> list:
