@@ -263,9 +263,15 @@ def report(rule: Rule, violation: Violation, who: ResourceIdentity, reporter: Re
            sensitive: Iterable[str] = ()) -> None:
     """Every violation of every rule passes here.
 
-    Waivers hook in here (policies/waivers.py): a violation covered by a valid waiver for `who`
-    will be reported, not dropped, naming the waiver id.
+    Waivers hook in here: a violation covered by a valid waiver for `who` is reported as ADVISORY
+    naming the waiver and its expiry, not dropped (policies/crossguard_waivers.py).
     """
+    from policies.crossguard_waivers import pack_waivers, waived  # late: that module imports this one
+
+    waiver = pack_waivers().covering(rule, who)  # None when the registry is invalid: fail closed
+    if waiver is not None:
+        reporter.advisory(redact(message_for(rule, waived(violation, waiver), who), sensitive))
+        return
     message = redact(message_for(rule, violation, who), sensitive)
     if violation.unknown and is_preview():
         reporter.advisory(message)
@@ -334,5 +340,7 @@ def policy_for(rule: Rule):
 
 
 def build_policies() -> list:
-    """One CrossGuard policy per catalog rule (built once, when the pack starts)."""
-    return [policy_for(rule) for rule in catalog.rules()]
+    """One CrossGuard policy per catalog rule, plus the waiver policies (built once, at pack start)."""
+    from policies import crossguard_waivers
+
+    return [policy_for(rule) for rule in catalog.rules()] + crossguard_waivers.policies()
