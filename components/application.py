@@ -1,0 +1,359 @@
+"""Application: a stateless web workload, interchangeable replicas behind a Service.
+
+Deployment + Service + PodDisruptionBudget + NetworkPolicy, optionally a HorizontalPodAutoscaler
+and an Ingress. Defaults make any instance able to serve any request: >= 2 replicas spread over
+nodes, zero-downtime rolling updates, probes, bounded scratch space only, no session affinity, and
+session/bucket connection data wired in from Secrets and ConfigMaps by reference.
+
+Exceptions (sticky sessions, a persistent volume, a single replica) need the id of a registered
+waiver; the component then marks the affected resources (components/waiver_marks.py).
+
+Secrets reach the container as files by default (`secrets_as="files"`, Checkov CKV_K8S_35): the
+password is at REDIS_PASSWORD_FILE, bucket keys in the folder <PREFIX>S3_KEYS_DIR. `secrets_as="env"`
+exposes them as environment variables (secretKeyRef / envFrom) for apps that cannot read files.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import validation
+from components.object_bucket import ObjectBucket
+from components.pod_hardening import (DEFAULT_UID, TMP_VOLUME, Resources, container_security_context,
+                                      pod_security_context, scratch_volume)
+from components.session_store import RedisSessionStore
+from components.waiver_marks import merge_waivers, waiver_annotations
+
+SECRETS_ROOT = "/var/run/secrets/stateless-pack"
+SESSION_SECRET_DIR = f"{SECRETS_ROOT}/session-store"
+BUCKET_SECRET_ROOT = f"{SECRETS_ROOT}/buckets"
+# A literal value under such a name is a credential in the manifest (rule no-literal-credentials).
+_CREDENTIAL_NAME = re.compile(r"PASSW(OR)?D|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """A HorizontalPodAutoscaler on CPU; `min_replicas` replaces `ApplicationArgs.replicas`."""
+
+    max_replicas: int
+    min_replicas: int = 2
+    cpu_utilization: int = 70       # target average CPU, % of the request
+
+
+@dataclass(frozen=True)
+class IngressArgs:
+    """An Ingress to the Service (no affinity annotations unless sticky sessions are waived)."""
+
+    host: str
+    path: str = "/"
+    class_name: str = "nginx"
+    tls_secret_name: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PersistentVolume:
+    """A PersistentVolumeClaim mounted into every replica (needs a waiver; prefer a bucket).
+
+    ReadWriteMany by default: replicas on different nodes must all mount it.
+    """
+
+    waiver_id: str                  # registered waiver for rule no-persistent-volume-claims
+    mount_path: str
+    size: str = "1Gi"
+    storage_class: Optional[str] = None
+    access_mode: str = "ReadWriteMany"
+
+
+@dataclass(frozen=True)
+class ApplicationArgs:
+    """Arguments of `Application`. Only `namespace` and `image` are required."""
+
+    namespace: str
+    image: str                                      # pinned: tag or digest, never `latest`
+    port: int = 8080                                # container port (named "http")
+    service_port: int = 80
+    replicas: int = 2
+    single_replica_waiver: Optional[str] = None     # waiver id: allows replicas (or HPA min) of 1
+    env: Mapping[str, str] = field(default_factory=dict)  # plain settings only, never credentials
+    session_store: Optional[RedisSessionStore] = None
+    buckets: Sequence[ObjectBucket] = ()
+    secrets_as: str = "files"                       # "files" | "env"
+    resources: Resources = field(default_factory=Resources)
+    readiness_path: str = "/ready"
+    liveness_path: str = "/live"
+    tmp_size_limit: str = "64Mi"                    # the only writable place: emptyDir at /tmp
+    autoscaling: Optional[Autoscaling] = None
+    ingress: Optional[IngressArgs] = None
+    ingress_from: Optional[Sequence[Mapping]] = None  # NetworkPolicy peers; None: any source, app port only
+    service_account_name: Optional[str] = None
+    mount_service_account_token: bool = False
+    sticky_sessions: bool = False
+    sticky_sessions_waiver: Optional[str] = None    # waiver id approved by the Head of DevOps
+    persistent_volume: Optional[PersistentVolume] = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def _validate(name: str, args: ApplicationArgs) -> None:
+    v = validation
+    v.dns1123_label(name, "application name")
+    v.namespace(args.namespace)
+    v.image(args.image)
+    v.port(args.port, "port")
+    v.port(args.service_port, "service_port")
+    if args.single_replica_waiver is not None:
+        v.waiver_id(args.single_replica_waiver, "single_replica_waiver")
+    if args.autoscaling is not None:
+        a = args.autoscaling
+        v.replicas(a.min_replicas, args.single_replica_waiver, "autoscaling.min_replicas")
+        v.positive_int(a.max_replicas, "autoscaling.max_replicas", a.min_replicas)
+        if not isinstance(a.cpu_utilization, int) or not 1 <= a.cpu_utilization <= 100:
+            raise v.ComponentArgumentError(
+                f"autoscaling.cpu_utilization {a.cpu_utilization!r} must be an integer from 1 to 100")
+    else:
+        v.replicas(args.replicas, args.single_replica_waiver)
+    for key, value in args.env.items():
+        v.env_name(key)
+        if not isinstance(value, str):
+            raise v.ComponentArgumentError(f"env {key} must be a string, got {type(value).__name__}")
+        if _CREDENTIAL_NAME.search(key):
+            raise v.ComponentArgumentError(
+                f"env {key} looks like a credential: a literal would sit in the manifest in clear text; "
+                "keep it in a Secret (session_store/buckets wire theirs by reference)")
+    v.one_of(args.secrets_as, ("files", "env"), "secrets_as")
+    args.resources.validate("resources")
+    for path, what in ((args.readiness_path, "readiness_path"), (args.liveness_path, "liveness_path")):
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise v.ComponentArgumentError(f"{what} {path!r} must be an absolute HTTP path")
+    v.quantity(args.tmp_size_limit, "tmp_size_limit")
+    if args.session_store is not None and not isinstance(args.session_store, RedisSessionStore):
+        raise v.ComponentArgumentError("session_store must be a RedisSessionStore")
+    for store in [args.session_store] if args.session_store is not None else []:
+        if store.namespace != args.namespace:
+            raise v.ComponentArgumentError(
+                f"session store {store.name!r} is in namespace {store.namespace!r}, the application in "
+                f"{args.namespace!r}: Secrets and ConfigMaps can only be referenced within one namespace")
+    prefixes = set()
+    for bucket in args.buckets:
+        if not isinstance(bucket, ObjectBucket):
+            raise v.ComponentArgumentError("buckets must be ObjectBucket components")
+        if bucket.namespace != args.namespace:
+            raise v.ComponentArgumentError(
+                f"bucket {bucket.name!r} is in namespace {bucket.namespace!r}, the application in "
+                f"{args.namespace!r}: its Secret cannot be referenced from there")
+        if bucket.env_prefix in prefixes:
+            raise v.ComponentArgumentError(f"two buckets share the env prefix {bucket.env_prefix!r}")
+        prefixes.add(bucket.env_prefix)
+    if args.sticky_sessions and args.sticky_sessions_waiver is None:
+        raise v.ComponentArgumentError(
+            "sticky_sessions pins users to one instance, which breaks statelessness: it needs "
+            "`sticky_sessions_waiver`, the id of a registered waiver approved by the Head of DevOps")
+    if args.sticky_sessions_waiver is not None:
+        if not args.sticky_sessions:
+            raise v.ComponentArgumentError("sticky_sessions_waiver is given but sticky_sessions is False")
+        v.waiver_id(args.sticky_sessions_waiver, "sticky_sessions_waiver")
+    if args.persistent_volume is not None:
+        pv = args.persistent_volume
+        if not pv.waiver_id:
+            raise v.ComponentArgumentError(
+                "persistent_volume needs `waiver_id`, a registered waiver for rule "
+                "no-persistent-volume-claims (prefer an ObjectBucket)")
+        v.waiver_id(pv.waiver_id, "persistent_volume.waiver_id")
+        v.quantity(pv.size, "persistent_volume.size")
+        v.one_of(pv.access_mode, ("ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"),
+                 "persistent_volume.access_mode")
+        if not isinstance(pv.mount_path, str) or not pv.mount_path.startswith("/") or pv.mount_path == "/tmp":
+            raise v.ComponentArgumentError(
+                f"persistent_volume.mount_path {pv.mount_path!r} must be an absolute path other than /tmp")
+    if args.ingress is not None:
+        v.dns1123_subdomain(args.ingress.host, "ingress.host")
+        if args.ingress.tls_secret_name is not None:
+            v.dns1123_subdomain(args.ingress.tls_secret_name, "ingress.tls_secret_name")
+
+
+class Application(pulumi.ComponentResource):
+    """A stateless application. Outputs: `deployment_name`, `service_name`, `service_host`."""
+
+    deployment_name: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    service_host: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ApplicationArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        _validate(name, args)
+        super().__init__("stateless-pack:components:Application", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = args.namespace
+        selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+        labels = {**selector, "app.kubernetes.io/managed-by": "stateless-pack", **args.labels}
+        pod_labels = dict(labels)
+        if args.session_store is not None:
+            pod_labels.update(args.session_store.client_labels)  # admitted by the store's NetworkPolicy
+
+        env, env_from, mounts, volumes = self._connections(args)
+        mounts.insert(0, {"name": TMP_VOLUME, "mount_path": "/tmp"})
+        volumes.insert(0, scratch_volume(TMP_VOLUME, args.tmp_size_limit))
+
+        pv = args.persistent_volume
+        pv_waiver = {pv.waiver_id: ["no-persistent-volume-claims"]} if pv else {}
+        if pv is not None:
+            claim = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-data", opts=child,
+                metadata={"name": f"{name}-data", "namespace": ns, "labels": labels,
+                          "annotations": waiver_annotations(pv_waiver)},
+                spec={"access_modes": [pv.access_mode], "storage_class_name": pv.storage_class,
+                      "resources": {"requests": {"storage": pv.size}}})
+            volumes.append({"name": "data", "persistent_volume_claim": {"claim_name": claim.metadata.name}})
+            mounts.append({"name": "data", "mount_path": pv.mount_path})
+
+        min_replicas = args.autoscaling.min_replicas if args.autoscaling else args.replicas
+        replica_waiver = ({args.single_replica_waiver: ["min-replicas"]}
+                          if min_replicas < 2 and args.single_replica_waiver else {})
+        deployment_spec = {
+            "selector": {"match_labels": selector},
+            "strategy": {"type": "RollingUpdate",  # a new pod is ready before an old one goes
+                         "rolling_update": {"max_unavailable": 0, "max_surge": 1}},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "automount_service_account_token": args.mount_service_account_token,
+                    "service_account_name": args.service_account_name,
+                    "enable_service_links": False,  # no surprise env vars from other Services
+                    "security_context": pod_security_context(DEFAULT_UID),
+                    "topology_spread_constraints": [{
+                        # maxSkew 1 over nodes: losing one node never takes every replica (a
+                        # one-node cluster still schedules: the skew there is always 0)
+                        "max_skew": 1, "topology_key": "kubernetes.io/hostname",
+                        "when_unsatisfiable": "DoNotSchedule",
+                        "label_selector": {"match_labels": selector}}],
+                    "containers": [{
+                        "name": name,
+                        "image": args.image,
+                        "image_pull_policy": "Always",
+                        "ports": [{"container_port": args.port, "name": "http"}],
+                        "readiness_probe": {"http_get": {"path": args.readiness_path, "port": "http"},
+                                            "period_seconds": 5},
+                        "liveness_probe": {"http_get": {"path": args.liveness_path, "port": "http"},
+                                           "initial_delay_seconds": 10, "period_seconds": 10},
+                        "resources": args.resources.spec(),
+                        "security_context": container_security_context(DEFAULT_UID),
+                        "env": env or None,
+                        "env_from": env_from or None,
+                        "volume_mounts": mounts,
+                    }],
+                    "volumes": volumes,
+                },
+            },
+        }
+        if args.autoscaling is None:  # with an HPA, the HPA owns the replica count
+            deployment_spec["replicas"] = args.replicas
+        deployment = k8s.apps.v1.Deployment(
+            name, opts=child, spec=deployment_spec,
+            metadata={"name": name, "namespace": ns, "labels": labels,
+                      "annotations": waiver_annotations(merge_waivers(replica_waiver, pv_waiver)) or None})
+
+        sticky = {args.sticky_sessions_waiver: ["no-sticky-service"]} if args.sticky_sessions else {}
+        service_spec = {"type": "ClusterIP", "selector": selector,
+                        "session_affinity": "ClientIP" if args.sticky_sessions else "None",
+                        "ports": [{"name": "http", "port": args.service_port, "target_port": "http"}]}
+        if args.sticky_sessions:
+            service_spec["session_affinity_config"] = {"client_ip": {"timeout_seconds": 3600}}
+        service = k8s.core.v1.Service(
+            name, opts=child, spec=service_spec,
+            metadata={"name": name, "namespace": ns, "labels": labels,
+                      "annotations": waiver_annotations(sticky) or None})
+
+        # maxUnavailable 1: a node drain evicts one replica at a time and never blocks forever.
+        k8s.policy.v1.PodDisruptionBudget(
+            name, opts=child,
+            metadata={"name": name, "namespace": ns, "labels": labels},
+            spec={"max_unavailable": 1, "selector": {"match_labels": selector}})
+
+        peers = [dict(p) for p in args.ingress_from] if args.ingress_from is not None else None
+        rule = {"ports": [{"protocol": "TCP", "port": args.port}]}
+        if peers is not None:
+            rule["from"] = peers
+        k8s.networking.v1.NetworkPolicy(
+            name, opts=child,
+            metadata={"name": name, "namespace": ns, "labels": labels},
+            spec={"pod_selector": {"match_labels": selector}, "policy_types": ["Ingress"], "ingress": [rule]})
+
+        if args.autoscaling is not None:
+            a = args.autoscaling
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                name, opts=child,
+                metadata={"name": name, "namespace": ns, "labels": labels,
+                          "annotations": waiver_annotations(replica_waiver) or None},
+                spec={"scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment",
+                                           "name": deployment.metadata.name},
+                      "min_replicas": a.min_replicas, "max_replicas": a.max_replicas,
+                      "metrics": [{"type": "Resource", "resource": {
+                          "name": "cpu", "target": {"type": "Utilization",
+                                                    "average_utilization": a.cpu_utilization}}}]})
+
+        if args.ingress is not None:
+            self._ingress(name, args, labels, service, child)
+
+        self.deployment_name = deployment.metadata.name
+        self.service_name = service.metadata.name
+        self.service_host = service.metadata.name.apply(lambda n: f"{n}.{ns}.svc.cluster.local")
+        self.register_outputs({"deployment_name": self.deployment_name, "service_name": self.service_name,
+                               "service_host": self.service_host})
+
+    @staticmethod
+    def _connections(args: ApplicationArgs) -> tuple[list, list, list, list]:
+        """(env, envFrom, volumeMounts, volumes) that wire the session store and the buckets in."""
+        env = [{"name": k, "value": v} for k, v in args.env.items()]
+        env_from: list = []
+        mounts: list = []
+        volumes: list = []
+        as_files = args.secrets_as == "files"
+        store = args.session_store
+        if store is not None:
+            for key in ("REDIS_HOST", "REDIS_PORT"):
+                env.append({"name": key, "value_from": {"config_map_key_ref": {
+                    "name": store.config_map_name, "key": key}}})
+            if as_files:
+                volumes.append({"name": "session-store", "secret": {
+                    "secret_name": store.password_secret_name, "default_mode": 0o440,
+                    "items": [{"key": store.password_secret_key, "path": "password"}]}})
+                mounts.append({"name": "session-store", "mount_path": SESSION_SECRET_DIR, "read_only": True})
+                env.append({"name": "REDIS_PASSWORD_FILE", "value": f"{SESSION_SECRET_DIR}/password"})
+            else:
+                env.append({"name": "REDIS_PASSWORD", "value_from": {"secret_key_ref": {
+                    "name": store.password_secret_name, "key": store.password_secret_key}}})
+        for bucket in args.buckets:
+            prefix = bucket.env_prefix
+            if bucket.api == "obc":  # BUCKET_HOST, BUCKET_NAME, ... as <PREFIX>BUCKET_HOST, ...
+                env_from.append({"prefix": prefix, "config_map_ref": {"name": bucket.config_map_name}})
+            if as_files:
+                volume = f"bucket-{bucket.name}"
+                folder = f"{BUCKET_SECRET_ROOT}/{bucket.name}"
+                volumes.append({"name": volume, "secret": {"secret_name": bucket.secret_name,
+                                                           "default_mode": 0o440}})
+                mounts.append({"name": volume, "mount_path": folder, "read_only": True})
+                env.append({"name": f"{prefix}S3_KEYS_DIR", "value": folder})
+            else:
+                env_from.append({"prefix": prefix, "secret_ref": {"name": bucket.secret_name}})
+        return env, env_from, mounts, volumes
+
+    @staticmethod
+    def _ingress(name: str, args: ApplicationArgs, labels: dict, service, child) -> None:
+        ing = args.ingress
+        annotations = {}
+        if args.sticky_sessions:  # the edge must pin too, or the Service's ClientIP sees the proxy
+            annotations = {"nginx.ingress.kubernetes.io/affinity": "cookie",
+                           "nginx.ingress.kubernetes.io/session-cookie-name": f"{name}-affinity",
+                           **waiver_annotations({args.sticky_sessions_waiver: ["no-sticky-edge"]})}
+        spec = {"ingress_class_name": ing.class_name,
+                "rules": [{"host": ing.host, "http": {"paths": [{
+                    "path": ing.path, "path_type": "Prefix",
+                    "backend": {"service": {"name": service.metadata.name, "port": {"name": "http"}}}}]}}]}
+        if ing.tls_secret_name:
+            spec["tls"] = [{"hosts": [ing.host], "secret_name": ing.tls_secret_name}]
+        k8s.networking.v1.Ingress(
+            name, opts=child, spec=spec,
+            metadata={"name": name, "namespace": args.namespace, "labels": labels,
+                      "annotations": annotations or None})
