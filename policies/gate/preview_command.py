@@ -111,6 +111,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -
     registry, registry_findings = _registry(config)
     findings = [*pack_findings, *registry_findings]
     findings += _checkov_findings(scan, rendered, registry, stack, today)
+    findings += _unbacked_suppressions(rendered, registry, stack, today, pack_findings)
     findings += _stale_waivers(registry, findings, rendered, stack)
     findings = _scrub(findings, [v for r in run.resources for v in programs.secret_values(r.inputs)])
 
@@ -290,8 +291,10 @@ def _checkov_findings(scan, rendered, registry, stack: str, today: date) -> list
     """Checkov's failures filtered through the registry (one waiver covers both engines), and its
     skips: each must be backed by a registry waiver, else it is an unbacked suppression."""
     from policies import waivers
+    from policies.catalog import rules
     from policies.gate.findings import Finding
 
+    ours = {r.name: r for r in rules()}
     by_ref = {item.ref: item for item in rendered}
     # One manifest per rendered file: the file names the resource even where Checkov names a part
     # of it (the pod of a Deployment's template is `Pod/<ns>/<name>.<labels>` to Checkov).
@@ -307,25 +310,40 @@ def _checkov_findings(scan, rendered, registry, stack: str, today: date) -> list
         extra = {"resource": item.ref, "urn": item.resource.urn, "file": str(item.file)} if item else {}
         waiver = registry.covering({f.rule, f.checkov_id}, _ref(item, stack), today) \
             if registry is not None and item else None
-        findings.append(replace(f, **extra, waiver=waiver.id if waiver else ""))
-    for s in scan.suppressions:
+        level = ours[f.rule].level if f.rule in ours else f.level  # our advisory rules stay advisory
+        findings.append(replace(f, **extra, level=level, waiver=waiver.id if waiver else ""))
+    for s in scan.suppressions:  # backed skips show as waived; unbacked: _unbacked_suppressions
         item = item_of(s)
-        ref = _ref(item, stack) if item else waivers.ResourceRef(stack=stack)
-        problems = waivers.unbacked_suppressions(
-            {"checkov.io/skip1": f"{s.checkov_id}={s.comment}"}, ref, registry, today)
-        common = dict(resource=item.ref if item else s.resource, file=str(item.file) if item else s.file,
-                      urn=item.resource.urn if item else "", checkov_id=s.checkov_id)
-        if problems:
+        if item is None or registry is None:
+            continue
+        if not waivers.unbacked_suppressions({"checkov.io/skip": f"{s.checkov_id}={s.comment}"},
+                                             _ref(item, stack), registry, today):
             findings.append(Finding(
-                rule=s.rule, engine="waivers", level="mandatory",
-                message=f"Checkov skipped {s.checkov_id}: " + problems[0].message.split(": ", 1)[-1],
-                path=problems[0].path.replace("checkov.io/skip1", "checkov.io/skip*"),
-                fix="Record the exception as a waiver in the registry and name it in the skip "
-                    "annotation, or remove the annotation and fix the resource.", **common))
-        else:
-            findings.append(Finding(rule=s.rule, engine="checkov", level="mandatory",
-                                    message=f"Checkov skipped {s.checkov_id} (annotation backed by {s.comment})",
-                                    waiver=s.comment, **common))
+                rule=s.rule, engine="checkov", level="mandatory", resource=item.ref,
+                message=f"Checkov skipped {s.checkov_id} (annotation backed by {s.comment})",
+                file=str(item.file), urn=item.resource.urn, checkov_id=s.checkov_id, waiver=s.comment))
+    return findings
+
+
+def _unbacked_suppressions(rendered, registry, stack: str, today: date, pack_findings: list) -> list:
+    """Skip annotations and waiver markers that no registry waiver backs (fail closed), unless the
+    pack already reported that suppression itself."""
+    from policies import waivers
+    from policies.gate.findings import Finding
+
+    reported = {(f.resource, f.path) for f in pack_findings if "suppression" in f.rule}
+    findings = []
+    for item in rendered:
+        manifest = item.revealed()
+        for violation in waivers.manifest_unbacked_suppressions(manifest, _ref(item, stack), registry, today):
+            if (item.ref, violation.path) in reported:
+                continue
+            findings.append(Finding(
+                rule="unbacked-suppression", engine="waivers", level="mandatory", resource=item.ref,
+                message=violation.message, path=violation.path,
+                fix="Record the exception as a waiver in the stack's waiver registry and name it in "
+                    "the annotation, or remove the annotation and fix the resource.",
+                file=str(item.file), urn=item.resource.urn))
     return findings
 
 

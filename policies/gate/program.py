@@ -396,6 +396,16 @@ def _child(spec_path: str) -> int:
     class Monitor(mocks.MockMonitor):
         """Records what the engine would see: parent, dependencies, custom-ness, inputs."""
 
+        def make_urn(self, parent: str, type_: str, name: str) -> str:
+            # As the engine does (the mock keeps only the parent's last type and adds the stack's):
+            # the parent's whole qualified type, and nothing for the root stack.
+            qualified = type_
+            if parent:
+                parent_type = parent.split("::")[2]
+                if parent_type != STACK_TYPE:
+                    qualified = f"{parent_type}${type_}"
+            return f"urn:pulumi:{spec['stack']}::{spec['project']}::{qualified}::{name}"
+
         def RegisterResource(self, request):
             registering.urn = self.make_urn(request.parent, request.type, request.name)
             response = super().RegisterResource(request)
@@ -414,7 +424,8 @@ def _child(spec_path: str) -> int:
                 "type": request.type, "name": request.name, "urn": urn,
                 "custom": bool(request.custom), "inputs": _encode(inputs),
                 "parent": request.parent, "dependencies": list(request.dependencies),
-                "property_dependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                "property_dependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()
+                                          if v.urns},
                 "provider": request.provider, "id": response.id})
             return response
 
