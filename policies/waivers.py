@@ -556,9 +556,9 @@ def unbacked_suppressions(annotations: Any, ref: ResourceRef, registry: Registry
             rule_id, text = rule_id.strip(), text.strip()
             claims = [(text, rule_id)]
             if not text or not WAIVER_ID.match(text):
-                found.append(Violation(where, f"{key} skips {rule_id or '?'} without naming a "
-                                              f"registered waiver (got {text or 'no text'!r}): "
-                                              "unbacked suppression"))
+                found.append(Violation(where, f"unbacked suppression (skip of {rule_id or '?'}): the "
+                                              "annotation names no registered waiver (text "
+                                              f"{text or 'none'!r})"))
                 continue
         else:
             claims = [(wid.strip(), None) for wid in value.split(",") if wid.strip()]

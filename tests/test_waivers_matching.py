@@ -164,7 +164,7 @@ def test_backed_skip_annotation_and_marker_are_fine(registry):
 def test_skip_annotation_without_a_waiver_id_is_unbacked(registry, value):
     [problem] = unbacked_suppressions({"checkov.io/skip3": value}, STICKY, registry, TODAY)
     assert problem.path == "metadata.annotations['checkov.io/skip3']"
-    assert "without naming a registered waiver" in problem.message
+    assert "names no registered waiver" in problem.message
     assert not problem.unknown
 
 
