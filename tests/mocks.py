@@ -93,10 +93,10 @@ class Run:
         return next(r for r in self.resources if r.urn == urn)
 
 
-def run(program: Callable[[], Any]) -> Run:
+def run(program: Callable[[], Any], project: str = "project", stack: str = "test") -> Run:
     """Run `program` under mocks; exceptions it raises propagate unchanged."""
     monitor = _RecordingMonitor(_Echo())
-    mocks.set_mocks(_Echo(), project="project", stack="test", preview=False, monitor=monitor)
+    mocks.set_mocks(_Echo(), project=project, stack=stack, preview=False, monitor=monitor)
     box: dict = {}
 
     @pulumi.runtime.test
