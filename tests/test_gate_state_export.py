@@ -31,7 +31,7 @@ def test_deployment_v3_shape(exported):
     assert {r.urn for r in run.resources} < {r["urn"] for r in resources}
     for r in resources:
         assert {"urn", "custom", "type"} <= set(r)
-        assert r["urn"].startswith("urn:pulumi:dev::violations::") and r["urn"].count("::") == 4
+        assert r["urn"].startswith("urn:pulumi:dev::violations::") and r["urn"].count("::") == 3
 
 
 def test_parents_and_providers_come_before_use(exported):
