@@ -37,12 +37,18 @@ def stack():
 
 @pytest.fixture(scope="module")
 def manifests(stack):
-    return [reveal(r.inputs) for r in stack.kubernetes]
+    return [reveal(r.inputs) for r in _kubernetes(stack)]
 
 
 @pytest.fixture(scope="module")
 def registry():
     return load_registry(ROOT / "waivers.yaml", load_approvers(DEFAULT_APPROVERS), today=date.today())
+
+
+def _kubernetes(stack) -> list:
+    """The registered Kubernetes objects (not components, providers or the stack)."""
+    return [r for r in stack.resources
+            if r.custom and r.type.startswith("kubernetes:") and isinstance(r.inputs.get("kind"), str)]
 
 
 def _ref(manifest) -> ResourceRef:
@@ -67,7 +73,7 @@ def test_the_stack_is_built_from_the_components(stack):
                           "stateless-pack:components:RedisSessionStore",
                           "stateless-pack:components:ObjectBucket"}
     component_urns = {r.urn for r in stack.resources if r.type in components}
-    for r in stack.kubernetes:
+    for r in _kubernetes(stack):
         if r.inputs["kind"] != "Namespace":
             assert r.parent in component_urns, f"{r.type} {r.name} is not inside a component"
 
@@ -111,7 +117,7 @@ def test_every_waiver_marker_is_backed(manifests, registry):
 
 def test_the_redis_password_reaches_no_manifest_but_its_secret(stack, manifests):
     password = stack.config["stateless-pack-reference:redisPassword"]
-    secrets = [r for r in stack.kubernetes if r.inputs["kind"] == "Secret"]
+    secrets = [r for r in _kubernetes(stack) if r.inputs["kind"] == "Secret"]
     assert [r.name for r in secrets] == ["sessions-auth"]
     for m in manifests:
         if m["kind"] != "Secret":
@@ -149,7 +155,7 @@ def test_checkov_built_in_checks_pass(stack, tmp_path, registry):
         if os.environ.get("CI"):
             pytest.fail("Checkov is missing in CI: `make setup` creates .venv-checkov")
         pytest.skip("Checkov is not installed (run `make setup`)")
-    docs = [redact(r.inputs) for r in stack.kubernetes]
+    docs = [redact(r.inputs) for r in _kubernetes(stack)]
     (tmp_path / "stack.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
     proc = subprocess.run(
         [str(CHECKOV), "-d", str(tmp_path), "--framework", "kubernetes", "--skip-download",
