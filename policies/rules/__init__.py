@@ -1,4 +1,4 @@
 """Rule modules, one per concern. Each exports RULES; ALL_RULES gathers them."""
-from policies.rules import resilience, sessions, storage
+from policies.rules import data_store, resilience, sessions, storage
 
-ALL_RULES = [*sessions.RULES, *storage.RULES, *resilience.RULES]
+ALL_RULES = [*sessions.RULES, *storage.RULES, *resilience.RULES, *data_store.RULES]
