@@ -186,6 +186,15 @@ def test_one_waiver_covers_checkov_findings(capsys, tmp_path, monkeypatch):
     reference: NET-1
     created: {today - timedelta(days=1)}
     expires: {today + timedelta(days=30)}
+  - id: W-0101
+    rules: [CKV_K8S_8]
+    scope: {{stack: dev, kind: Deployment, name: gone}}
+    reason: Covers a Deployment that no longer exists.
+    approved_by: max.mustermann@example.org
+    approver_role: platform-lead
+    reference: NET-2
+    created: {today - timedelta(days=1)}
+    expires: {today + timedelta(days=30)}
 """)
     monkeypatch.setenv("STATELESS_PACK_WAIVERS", str(registry))
     code, out, _ = preview(capsys, FIXTURES / "violations", "--out", tmp_path / "m", "--json", tmp_path / "r.json")
@@ -194,6 +203,8 @@ def test_one_waiver_covers_checkov_findings(capsys, tmp_path, monkeypatch):
     assert netpol["waiver"] == "W-0100" and netpol["blocking"] is False
     assert "WAIVED" in out and "waiver: W-0100" in out
     assert code == 1  # the sticky Service still blocks
+    stale = [f["message"] for f in findings if f["rule"] == "stale-waiver"]
+    assert len(stale) == 1 and "W-0101" in stale[0]  # once, and W-0100 (used by Checkov) is not stale
 
 
 def test_unbacked_skip_annotation_blocks(capsys, tmp_path):

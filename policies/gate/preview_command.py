@@ -112,7 +112,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -
     findings = [*pack_findings, *registry_findings]
     findings += _checkov_findings(scan, rendered, registry, stack, today)
     findings += _unbacked_suppressions(rendered, registry, stack, today, pack_findings)
-    findings += _stale_waivers(registry, findings, rendered, stack)
+    findings = _merge_stale(findings, _stale_waivers(registry, findings, rendered, stack), registry)
     findings = _scrub(findings, [v for r in run.resources for v in programs.secret_values(r.inputs)])
 
     report = reports.Report(
@@ -195,16 +195,19 @@ def _analyze(pack, run, rendered) -> list:
         raise GateError(f"the policy pack failed: {exc}") from exc
     info = pack.client.get_analyzer_info()
     by_urn = {item.resource.urn: item for item in rendered}
+    by_ref = {item.ref: item for item in rendered}
     names = {r.urn: r for r in run.resources}
     diagnostics = [d for ds in per_resource for d in ds] + list(stack_diagnostics)
-    return [_pack_finding(d, info, by_urn, names) for d in diagnostics]
+    return [_pack_finding(d, info, by_urn, by_ref, names) for d in diagnostics]
 
 
 _FIELD = re.compile(r"\(field ([^)]*)\)")
 _WAIVER = re.compile(r"\bwaive[rd](?: by)? (W-\d{4,})\b")
+_WAIVER_NOTE = re.compile(r"\s*\[waived by W-\d{4,}[^\]]*\]")
+_CANT_RUN = re.compile(r"^can't run policy '[^']*' from policy pack '[^']*' during preview: ")
 
 
-def _pack_finding(d, info, by_urn: dict, names: dict):
+def _pack_finding(d, info, by_urn: dict, by_ref: dict, names: dict):
     from policies.catalog import ADVISORY, MANDATORY
     from policies.gate.findings import Finding
 
@@ -214,17 +217,22 @@ def _pack_finding(d, info, by_urn: dict, names: dict):
         checkov_id = next((t for t in policy.tags if t.startswith("CKV")), "")
     except (KeyError, ValueError, StopIteration):
         fix, level, checkov_id = "", d.enforcement_level, ""
-    item = by_urn.get(d.urn)
-    resource = item.ref if item else _urn_ref(d.urn, names)
     message = d.message
     for prefix in {d.description, getattr(policy_info(info, d.policy_name), "description", "")}:
         if prefix and message.startswith(prefix + "\n"):  # pulumi-policy prepends the description
             message = message[len(prefix) + 1:]
+    # pulumi-policy's advisory channel (used by the pack for waived and unknown violations) wraps
+    # the message and drops the URN; the message still starts with the resource it is about.
+    message = _CANT_RUN.sub("", message)
+    item = by_urn.get(d.urn) or next(
+        (i for ref, i in by_ref.items() if message.startswith(ref + ": ")), None)
+    resource = item.ref if item else _urn_ref(d.urn, names)
     if item and message.startswith(item.ref + ": "):
         message = message[len(item.ref) + 2:]
     message = message.split(" Fix: ", 1)[0]
     path = _FIELD.search(message)
     waiver = _WAIVER.search(d.message)
+    message = _WAIVER_NOTE.sub("", message).strip()
     # a waived violation keeps its rule's level: the waiver, not a lower level, is what lets it pass
     found_level = d.enforcement_level if not waiver else level
     return Finding(
@@ -362,6 +370,29 @@ def _stale_waivers(registry, findings: list, rendered, stack: str) -> list:
                     fix="Remove the waiver from the registry if the exception is gone.",
                     file=registry.source)
             for w in registry.stale(used, stack=stack)]
+
+
+_WAIVER_ID = re.compile(r"\bW-\d{4,}\b")
+
+
+def _merge_stale(findings: list, gate_stale: list, registry) -> list:
+    """The pack reports waivers it did not use as stale, but it cannot see Checkov's uses: keep its
+    report only for waivers the gate (which sees both engines) also finds stale, and once."""
+    def waiver_id(f) -> str:
+        found = _WAIVER_ID.search(f.message)
+        return found.group(0) if found else ""
+
+    stale_ids = {waiver_id(f) for f in gate_stale}
+    kept, pack_reported = [], set()
+    for f in findings:
+        if f.rule == "stale-waiver" and f.engine == "crossguard":
+            if waiver_id(f) not in stale_ids:
+                continue  # used by a Checkov finding or suppression
+            pack_reported.add(waiver_id(f))
+            if registry is not None:
+                f = replace(f, resource=registry.source, file=registry.source)
+        kept.append(f)
+    return kept + [f for f in gate_stale if waiver_id(f) not in pack_reported]
 
 
 # --- report inputs -------------------------------------------------------------------------------
