@@ -1,0 +1,44 @@
+"""docs/policies.md is generated from the rule metadata and must be fresh."""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+from policies.catalog import rules
+from policies.catalog_doc import DOC_PATH, REPO_ROOT, render
+
+
+def test_checked_in_catalog_is_fresh():
+    assert DOC_PATH.read_text(encoding="utf-8") == render(), (
+        "docs/policies.md is stale: run `python -m policies.catalog_doc`")
+
+
+def test_every_rule_has_a_row_and_a_section_with_its_metadata():
+    text = render()
+    for r in rules():
+        assert f"## {r.name}\n" in text
+        section = text.split(f"## {r.name}\n", 1)[1].split("\n## ", 1)[0]
+        assert f"`{r.checkov_id}`" in section and r.description in section and r.remediation in section
+        for key, schema in r.config_schema.items():
+            assert f"`{key}`" in section and str(schema["default"][0] if isinstance(schema["default"], list)
+                                                else schema["default"]) in section
+        if r.stack:
+            assert "not run by Checkov" in section and "Checkov," not in section
+        else:
+            assert "Checkov" in section
+
+
+def test_render_follows_metadata_changes():
+    """A changed description shows up: the doc is derived, not a copy."""
+    changed = [dataclasses.replace(r, description=r.description + " CHANGED-MARKER") for r in rules()]
+    assert render(changed).count("CHANGED-MARKER") == len(changed)
+    assert "CHANGED-MARKER" not in render()
+
+
+def test_module_command_rewrites_the_file(tmp_path):
+    before = DOC_PATH.read_text(encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "policies.catalog_doc"], cwd=REPO_ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert DOC_PATH.read_text(encoding="utf-8") == before == render()
