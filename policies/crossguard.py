@@ -5,8 +5,8 @@ Every resource rule becomes one `ResourceValidationPolicy`, every stack rule one
 catalog). A Pulumi resource is turned into the manifest a rule expects:
 
 - type token `kubernetes:<group>/<version>:<Kind>` -> `apiVersion: <group>/<version>` (`core` -> `v1`),
-  `kind: <Kind>`; for `kubernetes:apiextensions.k8s.io:CustomResource` and typed CRD tokens the
-  `apiVersion`/`kind` the inputs carry win. Non-Kubernetes types, Helm/YAML/Kustomize wrappers (their
+  `kind: <Kind>` (the token wins over the inputs, as for the provider); for
+  `kubernetes:apiextensions.k8s.io:CustomResource` the `apiVersion`/`kind` of the inputs are used. Non-Kubernetes types, Helm/YAML/Kustomize wrappers (their
   children are analyzed one by one), `*List` and `*Patch` resources are not manifests and are skipped.
 - inputs are Pulumi's input shape, which is the manifest shape (camelCase); the Struct numbers the
   engine sends (doubles) are turned back into ints when integral, so `replicas: 2.0` reads as `2`.
@@ -133,8 +133,9 @@ def manifest_from(resource_type: str, props: Any, resource_name: str = "") -> di
         manifest = unwrap(props)
         if not isinstance(manifest, dict):
             return None
-        manifest.setdefault("apiVersion", version if group == "core" else f"{group}/{version}")
-        manifest.setdefault("kind", kind)
+        # A typed token fixes apiVersion/kind (the provider uses the token), even if inputs say otherwise.
+        manifest["apiVersion"] = version if group == "core" else f"{group}/{version}"
+        manifest["kind"] = kind
     metadata = manifest.get("metadata")
     if metadata is None:
         metadata = manifest["metadata"] = {}

