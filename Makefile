@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: setup preview test bench
+.PHONY: setup preview test
 setup: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp redis-server
 
 $(VENV)/.stamp: pyproject.toml
@@ -29,6 +29,3 @@ preview: setup
 
 test: setup
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
-
-bench: setup
-	$(VENV)/bin/python bench/gate_scale.py
