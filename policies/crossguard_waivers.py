@@ -112,7 +112,7 @@ def _expired(args: StackValidationArgs, report_violation) -> None:
 def _unbacked(args: ResourceValidationArgs, report_violation) -> None:
     from policies import crossguard  # late: crossguard builds the policy list from this module
 
-    manifest = crossguard.manifest_from(args.resource_type, args.props, args.name)
+    manifest = crossguard.cached_manifest(args.resource_type, args.props, args.name)
     if manifest is None:
         return
     state = pack_waivers()
@@ -135,24 +135,31 @@ def _used_in_stack(args: StackValidationArgs, state: PackWaivers) -> set:
     """Waivers that cover a violation of any rule (default config) or back a suppression in this stack.
 
     Recomputed from the stack so that the verdict does not depend on which calls this process saw;
-    joined with `state.used` (the configured rules' actual coverage).
+    joined with `state.used` (the configured rules' actual coverage). Only the rules of waivers not
+    yet known to be used run again, and resource rules only on resources in those waivers' scope:
+    usually nothing reruns at all.
     """
     from policies import crossguard
 
     used = set(state.used)
     manifests, identities = [], []
     for resource in args.resources:
-        manifest = crossguard.manifest_from(resource.resource_type, resource.props, resource.name)
+        manifest = crossguard.cached_manifest(resource.resource_type, resource.props, resource.name)
         if manifest is not None:
             manifests.append(manifest)
             identities.append(crossguard.identity_of(manifest, resource.urn, resource.name))
             used |= waivers.backing_waiver_ids(manifest)
+    candidates = [w for w in state.registry.stale(used, stack=state.stack) if w.is_active(state.today)]
     for rule in catalog.rules():
+        rule_waivers = [w for w in candidates if rule.name in w.keys]
+        if not rule_waivers:
+            continue
         if rule.stack:
-            hits = [(identities[i], v) for i, v in rule.run(manifests)]
+            hits = [identities[i] for i, _ in rule.run(manifests)]
         else:
-            hits = [(who, v) for who, m in zip(identities, manifests) for v in rule.run(m)]
-        for who, _ in hits:
+            hits = [who for who, m in zip(identities, manifests)
+                    if any(w.in_scope(ref_of(who)) for w in rule_waivers) for _ in rule.run(m)]
+        for who in hits:
             waiver = state.registry.covering((rule.name, rule.checkov_id), ref_of(who), state.today)
             if waiver is not None:
                 used.add(waiver.id)

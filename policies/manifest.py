@@ -7,7 +7,8 @@ must never make a rule raise, so every accessor here returns a safe default inst
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterator
 
 
 class _Unknown:

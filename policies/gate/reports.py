@@ -13,7 +13,8 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable, Mapping, Sequence
+from collections.abc import Mapping
+from typing import IO, Iterable, Sequence
 
 import yaml
 

@@ -9,7 +9,8 @@ nor as "does not match".
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterator
 
 from policies.catalog import Rule, Violation
 from policies.manifest import (
@@ -50,25 +51,47 @@ def _hpa_targets(hpa, workload) -> Any:
                  _equal(get(ref, "name"), get(workload, "metadata", "name"))])
 
 
-def _scaling_hpas(manifests, workload) -> tuple[list, list]:
-    """(indexes of HPAs that scale `workload`, indexes of HPAs that might, their target unknown)."""
-    sure, maybe = [], []
-    for i, doc in enumerate(manifests):
-        if kind_of(doc) == "HorizontalPodAutoscaler":
-            hit = _hpa_targets(doc, workload)
+class HpaIndex:
+    """The HorizontalPodAutoscalers of a stack, indexed once by target (namespace, kind, name):
+    looking up a workload's HPAs is then constant time, not a scan of the stack per workload.
+    HPAs whose target is partly unknown (preview) are kept aside and matched one by one."""
+
+    def __init__(self, manifests):
+        self._manifests = manifests
+        self._all: list = []        # every HPA, for workloads whose own identity is not plain text
+        self._by_target: dict = {}
+        self._uncertain: list = []
+        for i, doc in enumerate(manifests):
+            if kind_of(doc) != "HorizontalPodAutoscaler":
+                continue
+            self._all.append(i)
+            ref = get(doc, "spec", "scaleTargetRef")
+            key = (_namespace(doc), get(ref, "kind"), get(ref, "name"))
+            if any(part is UNKNOWN for part in key):
+                self._uncertain.append(i)
+            elif all(isinstance(part, str) for part in key):  # else it can only match the malformed
+                self._by_target.setdefault(key, []).append(i)
+
+    def scaling(self, workload) -> tuple[list, list]:
+        """(indexes of HPAs that scale `workload`, indexes of HPAs that might, their target unknown)."""
+        key = (_namespace(workload), kind_of(workload), get(workload, "metadata", "name"))
+        plain = all(isinstance(part, str) for part in key)
+        sure = list(self._by_target.get(key, [])) if plain else []
+        maybe = []
+        for i in self._uncertain if plain else self._all:
+            hit = _hpa_targets(self._manifests[i], workload)
             (sure if hit is True else maybe if hit is UNKNOWN else []).append(i)
-    return sure, maybe
+        return sorted(sure), maybe
 
-
-def effective_min_replicas(manifests, workload) -> Any:
-    """The fewest replicas a workload runs: its HPA's minReplicas (default 1), else spec.replicas
-    (default 1); UNKNOWN when that depends on a value unknown during preview."""
-    sure, maybe = _scaling_hpas(manifests, workload)
-    if sure:
-        return _int_or(get(manifests[sure[0]], "spec", "minReplicas", default=1), 1)
-    if maybe:
-        return UNKNOWN
-    return _int_or(get(workload, "spec", "replicas", default=1), 1)
+    def effective_min_replicas(self, workload) -> Any:
+        """The fewest replicas a workload runs: its HPA's minReplicas (default 1), else spec.replicas
+        (default 1); UNKNOWN when that depends on a value unknown during preview."""
+        sure, maybe = self.scaling(workload)
+        if sure:
+            return _int_or(get(self._manifests[sure[0]], "spec", "minReplicas", default=1), 1)
+        if maybe:
+            return UNKNOWN
+        return _int_or(get(workload, "spec", "replicas", default=1), 1)
 
 
 def _min_n(cfg) -> int:
@@ -81,6 +104,7 @@ def _min_n(cfg) -> int:
 def _min_replicas(manifests, cfg) -> Iterator[tuple[int, Violation]]:
     n = _min_n(cfg)
     docs = sequence(manifests)
+    hpas = HpaIndex(docs)
     for i, doc in enumerate(docs):
         kind = kind_of(doc)
         if kind == "HorizontalPodAutoscaler":
@@ -91,7 +115,7 @@ def _min_replicas(manifests, cfg) -> Iterator[tuple[int, Violation]]:
                 yield i, Violation("spec.minReplicas", f"HorizontalPodAutoscaler minReplicas is {low} "
                                    f"(unset means 1); at least {n} are required")
         elif kind == "Deployment":
-            sure, maybe = _scaling_hpas(docs, doc)
+            sure, maybe = hpas.scaling(doc)
             if sure:
                 continue  # the HPA's minReplicas decides, and the HPA is judged on its own
             replicas = _int_or(get(doc, "spec", "replicas", default=1), 1)
@@ -167,16 +191,23 @@ def selects(selector, labels) -> Any:
 
 def _pdb_coverage(manifests, _cfg) -> Iterator[tuple[int, Violation]]:
     docs = sequence(manifests)
+    hpas = HpaIndex(docs)
+    # PDBs by namespace: a PDB in another (known) namespace never covers a workload.
     pdbs = [doc for doc in docs if kind_of(doc) == "PodDisruptionBudget"]
+    pdbs_in: dict = {}
+    for pdb in pdbs:
+        pdbs_in.setdefault(_namespace(pdb), []).append(pdb)
     for i, doc in enumerate(docs):
         if kind_of(doc) not in ("Deployment", "StatefulSet"):
             continue
-        replicas = effective_min_replicas(docs, doc)
+        replicas = hpas.effective_min_replicas(doc)
         if isinstance(replicas, int) and replicas < 2:
             continue  # a single replica: min-replicas speaks about that
         labels = get(doc, "spec", "template", "metadata", "labels")
-        covered = [_all([_equal(_namespace(pdb), _namespace(doc)),
-                         selects(get(pdb, "spec", "selector"), labels)]) for pdb in pdbs]
+        namespace = _namespace(doc)
+        candidates = pdbs if namespace is UNKNOWN else pdbs_in.get(namespace, []) + pdbs_in.get(UNKNOWN, [])
+        covered = [_all([_equal(_namespace(pdb), namespace),
+                         selects(get(pdb, "spec", "selector"), labels)]) for pdb in candidates]
         if any(c is True for c in covered):
             continue
         path = "spec.template.metadata.labels"
