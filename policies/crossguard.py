@@ -40,7 +40,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -63,7 +64,7 @@ from pulumi_policy.proxy import (
     UnknownValueError,
 )
 
-from policies import catalog
+from policies import catalog, request_memo
 from policies.catalog import Rule, Violation
 from policies.manifest import (
     UNKNOWN,
@@ -142,6 +143,13 @@ def manifest_from(resource_type: str, props: Any, resource_name: str = "") -> di
     if isinstance(metadata, dict) and "name" not in metadata and resource_name:
         metadata["name"] = resource_name
     return manifest
+
+
+def cached_manifest(resource_type: str, props: Any, resource_name: str = "") -> dict | None:
+    """`manifest_from`, computed once per gRPC call for all policies (policies/request_memo.py).
+    The policies share the result: rules only read manifests."""
+    return request_memo.memoized(("manifest", resource_type, resource_name), props,
+                                 lambda: manifest_from(resource_type, props, resource_name))
 
 
 # ---- identity, messages, redaction ----------------------------------------------------------
@@ -294,7 +302,7 @@ def _config(rule: Rule, configured: Mapping[str, Any]) -> dict:
 
 def _resource_validation(rule: Rule):
     def validate(args: ResourceValidationArgs, report_violation) -> None:
-        manifest = manifest_from(args.resource_type, args.props, args.name)
+        manifest = cached_manifest(args.resource_type, args.props, args.name)
         if manifest is None:
             return
         violations = rule.run(manifest, _config(rule, args.get_config()))
@@ -313,7 +321,7 @@ def _stack_validation(rule: Rule):
     def validate(args: StackValidationArgs, report_violation) -> None:
         manifests, identities = [], []
         for resource in args.resources:
-            manifest = manifest_from(resource.resource_type, resource.props, resource.name)
+            manifest = cached_manifest(resource.resource_type, resource.props, resource.name)
             if manifest is not None:
                 manifests.append(manifest)
                 identities.append(identity_of(manifest, resource.urn, resource.name))
@@ -344,4 +352,5 @@ def build_policies() -> list:
     """One CrossGuard policy per catalog rule, plus the waiver policies (built once, at pack start)."""
     from policies import crossguard_waivers
 
+    request_memo.install()  # the SDK's per-policy property conversion, once per call instead
     return [policy_for(rule) for rule in catalog.rules()] + crossguard_waivers.policies()
