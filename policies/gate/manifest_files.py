@@ -34,7 +34,7 @@ class ManifestProblem:
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when built in
     """SafeLoader that rejects a key repeated in one mapping instead of keeping the last value."""
 
     def construct_mapping(self, node, deep=False):

@@ -180,14 +180,19 @@ def _engine_value(value: Any) -> Any:
     return value
 
 
-def _analyze(pack, run, rendered) -> list:
-    """Every registered resource through Remediate+Analyze, then AnalyzeStack once, as findings."""
+def engine_resources(run) -> list:
+    """The program's registered resources as the engine sends them to an analyzer."""
     from policies.gate import engine
 
-    resources = [engine.Resource(type=r.type, name=r.name, properties=_engine_value(r.inputs),
-                                 urn=r.urn, parent=r.parent, dependencies=r.dependencies,
-                                 property_dependencies=r.property_dependencies)
-                 for r in run.resources]
+    return [engine.Resource(type=r.type, name=r.name, properties=_engine_value(r.inputs),
+                            urn=r.urn, parent=r.parent, dependencies=r.dependencies,
+                            property_dependencies=r.property_dependencies)
+            for r in run.resources]
+
+
+def _analyze(pack, run, rendered) -> list:
+    """Every registered resource through Remediate+Analyze, then AnalyzeStack once, as findings."""
+    resources = engine_resources(run)
     try:
         per_resource = pack.client.analyze_many(resources)
         stack_diagnostics = pack.client.analyze_stack(resources)
@@ -269,7 +274,8 @@ def _checkov(out_dir: str, checkov_bin: str | None, any_manifest: bool):
     if not any_manifest:  # nothing rendered: Checkov would have nothing to scan
         return checkov_runner.CheckovScan([], [])
     kwargs = {"checkov_bin": checkov_bin} if checkov_bin else {}
-    return checkov_runner.scan_with_checkov([out_dir], **kwargs)
+    # two Checkov processes on large stacks: Checkov is the gate's longest stage (bench/results.md)
+    return checkov_runner.scan_with_checkov([out_dir], jobs=min(2, os.cpu_count() or 1), **kwargs)
 
 
 # --- waivers -------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from policies.crossguard import manifest_from
 from policies.gate.program import RegisteredResource, redact, reveal
 
 REDACTED = "<redacted>"
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when built in: same text, ~10x faster
 MARKER = ".stateless-pack-rendered"
 DEFAULT_OUT = Path("out/manifests")
 _TOP_ORDER = ("apiVersion", "kind", "metadata")
@@ -111,8 +112,8 @@ def render(items: Iterable[Rendered], out: str | Path = DEFAULT_OUT) -> list[Ren
     written = []
     for item in items:
         path = out / _file_name(item.manifest, taken)
-        text = yaml.safe_dump(item.redacted(), sort_keys=False, default_flow_style=False,
-                              allow_unicode=True)
+        text = yaml.dump(item.redacted(), Dumper=_DUMPER, sort_keys=False, default_flow_style=False,
+                         allow_unicode=True)
         path.write_text(text, encoding="utf-8")
         written.append(Rendered(item.resource, item.manifest, path))
     return written
