@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: setup preview test
+.PHONY: setup preview test bench
 setup: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp redis-server
 
 $(VENV)/.stamp: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,bench]'
 	touch $@
 
 # The checkov venv imports our rule catalog (no deps: policies/ must import without Pulumi there).
@@ -29,3 +29,8 @@ preview: setup
 
 test: setup
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+# The gate at scale (several minutes; sizes: BENCH_SIZES=10,100): writes bench/results.md.
+BENCH_SIZES ?= 10,100,1000,5000
+bench: setup
+	$(VENV)/bin/python bench/gate_scale.py --sizes $(BENCH_SIZES) --results bench/results.md

@@ -1,0 +1,242 @@
+"""Benchmark: the gate at scale (`make bench`, or `.venv/bin/python bench/gate_scale.py`).
+
+For each size, one synthetic stack (bench/synthetic_program.py: paved-road components plus some
+legacy workloads that break rules) goes through every stage of `stateless-pack preview`, each
+timed on its own, then through the whole gate as a command:
+
+  program    the program under Pulumi's mocks (child process), as the gate runs it
+  render     manifests written to a folder
+  checkov    Checkov alone: the gate's Checkov command on the rendered folder (floor 1)
+  pack       the full catalog pack over gRPC: Remediate+Analyze per resource, AnalyzeStack once
+  noop       the same gRPC path with a pack of one no-op policy (floor 2: the protocol's cost)
+  gate       `stateless-pack preview` end to end: wall time and peak memory of its process tree
+
+All stages of one size run back to back in one process, so the ratios compare like with like on a
+shared, noisy machine; absolute seconds vary from run to run, ratios much less.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from policies.gate import checkov_runner, engine, preview_command, program, render  # noqa: E402
+
+BENCH = Path(__file__).resolve().parent
+# One unit of the synthetic program registers about 16.5 Kubernetes resources (see its docstring).
+RESOURCES_PER_UNIT = 16.5
+DEFAULT_SIZES = (10, 100, 1000, 5000)
+PROJECT, STACK = "bench", "bench"
+
+
+@dataclass
+class Row:
+    size: int             # requested
+    resources: int        # Kubernetes resources the program registered (what the engines judge)
+    registered: int       # every registered resource (components and the stack included)
+    program_s: float
+    render_s: float
+    checkov_s: float      # Checkov alone (floor)
+    pack_s: float         # full catalog: per-resource calls + AnalyzeStack
+    pack_stack_s: float   # AnalyzeStack alone
+    noop_s: float         # no-op pack, same calls
+    gate_s: float
+    gate_exit: int
+    gate_peak_mib: float  # sum of RSS over the gate's process tree, sampled
+
+    @property
+    def pack_per_resource_ms(self) -> float:
+        return 1000 * (self.pack_s - self.pack_stack_s) / self.registered
+
+    @property
+    def throughput_ratio(self) -> float:
+        """Full catalog throughput as a fraction of the no-op pack's (target >= 0.5)."""
+        return self.noop_s / self.pack_s
+
+    @property
+    def gate_over_checkov(self) -> float:
+        """Gate wall time over Checkov alone (target <= 1.25 at 1,000)."""
+        return self.gate_s / self.checkov_s
+
+    @property
+    def gate_ms_per_resource(self) -> float:
+        return 1000 * self.gate_s / self.resources
+
+
+def write_stack(folder: Path, units: int) -> None:
+    """A program folder for `units` units, with its own registry (W-9001, dated today)."""
+    today = datetime.date.today()
+    (folder / "__main__.py").write_text((BENCH / "synthetic_program.py").read_text())
+    (folder / "Pulumi.yaml").write_text(f"name: {PROJECT}\nruntime: python\n")
+    (folder / "waivers.yaml").write_text(json.dumps({"version": 1, "waivers": [{
+        "id": "W-9001", "rules": ["min-replicas"],
+        "scope": {"stack": STACK, "kind": "Deployment", "name": "sessions-*"},
+        "reason": "Benchmark: one Redis instance per session store, as in the reference stack.",
+        "approved_by": "max.mustermann@example.org", "approver_role": "platform-lead",
+        "reference": "BENCH-1", "created": today.isoformat(),
+        "expires": (today + datetime.timedelta(days=30)).isoformat()}]}, indent=1))
+    (folder / f"Pulumi.{STACK}.yaml").write_text(json.dumps({"config": {
+        f"{PROJECT}:units": units,
+        f"{PROJECT}:redisPassword": "bench-password-not-a-secret",
+        "stateless-pack:waivers": str(folder / "waivers.yaml")}}, indent=1))
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, time.perf_counter() - start
+
+
+def analyze_all(pack_dir: Path, resources: list, config: dict) -> tuple[float, float, int]:
+    """(total seconds, AnalyzeStack seconds, diagnostics) for one pack over the engine's calls."""
+    with engine.launch_pack(pack_dir, project=PROJECT, stack=STACK, dry_run=False, config=config) as pack:
+        pack.client.get_analyzer_info()
+        pack.client.configure()
+        start = time.perf_counter()
+        per_resource = pack.client.analyze_many(resources)
+        stack_start = time.perf_counter()
+        stack = pack.client.analyze_stack(resources)
+        end = time.perf_counter()
+    return end - start, end - stack_start, sum(map(len, per_resource)) + len(stack)
+
+
+def checkov_alone(folder: Path) -> float:
+    """The gate's own Checkov command (built-in and our checks), nothing around it."""
+    with tempfile.TemporaryDirectory() as work:
+        command = checkov_runner.checkov_command(checkov_runner.DEFAULT_CHECKOV, [folder], True,
+                                                 os.path.join(work, "out"))
+        env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE", "HOME": work}
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"Checkov failed: {done.stderr[-2000:]}")
+    return elapsed
+
+
+def gate(folder: Path, out: Path) -> tuple[float, int, float]:
+    """(wall seconds, exit code, peak MiB of the whole process tree) of `stateless-pack preview`."""
+    command = [str(REPO / ".venv" / "bin" / "stateless-pack"), "preview", str(folder), "--stack", STACK,
+               "--out", str(out / "manifests"), "--json", str(out / "gate.json")]
+    start = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    done = threading.Event()
+    stderr: list[str] = []
+    threading.Thread(target=lambda: (stderr.append(process.stderr.read()), done.set()), daemon=True).start()
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(process))
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    done.wait()
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"the gate failed (exit {process.returncode}):\n{''.join(stderr)[-3000:]}")
+    return elapsed, process.returncode, peak / 2**20
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass  # ended between listing and reading
+    return total
+
+
+def measure(size: int, work: Path) -> Row:
+    folder = work / f"stack-{size}"
+    folder.mkdir()
+    write_stack(folder, max(1, round(size / RESOURCES_PER_UNIT)))
+    run, program_s = timed(program.run_program, folder, STACK)
+    items = render.manifests(run.resources)
+    rendered, render_s = timed(render.render, items, work / f"manifests-{size}")
+    checkov_s = checkov_alone(work / f"manifests-{size}")
+    config, _, _ = program.load_config(folder, program.load_project(folder), STACK)
+    resources = preview_command.engine_resources(run)
+    pack_s, pack_stack_s, _ = analyze_all(REPO / "policies", resources, config)
+    noop_s, _, _ = analyze_all(BENCH / "noop_pack", resources, config)
+    gate_out = work / f"gate-{size}"
+    gate_out.mkdir()
+    gate_s, gate_exit, peak = gate(folder, gate_out)
+    return Row(size, len(rendered), len(run.resources), program_s, render_s, checkov_s, pack_s,
+               pack_stack_s, noop_s, gate_s, gate_exit, peak)
+
+
+def table(rows: list[Row]) -> str:
+    head = ("| size | k8s resources | registered | program s | render s | Checkov alone s | pack s "
+            "(AnalyzeStack s) | pack ms/resource | no-op pack s | pack/no-op throughput | gate s | "
+            "gate/Checkov | gate ms/resource | gate peak MiB | gate exit |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        lines.append(
+            f"| {r.size} | {r.resources} | {r.registered} | {r.program_s:.1f} | {r.render_s:.1f} | "
+            f"{r.checkov_s:.1f} | {r.pack_s:.1f} ({r.pack_stack_s:.1f}) | {r.pack_per_resource_ms:.2f} | "
+            f"{r.noop_s:.1f} | {r.throughput_ratio:.0%} | {r.gate_s:.1f} | {r.gate_over_checkov:.2f} | "
+            f"{r.gate_ms_per_resource:.1f} | {r.gate_peak_mib:.0f} | {r.gate_exit} |")
+    return "\n".join(lines)
+
+
+def verdicts(rows: list[Row]) -> list[str]:
+    by_size = {r.size: r for r in rows}
+    out = []
+    for size in (1000, 5000):
+        if size in by_size:
+            r = by_size[size]
+            out.append(f"pack throughput at {size}: {r.throughput_ratio:.0%} of the no-op pack "
+                       f"(target >= 50%): {'met' if r.throughput_ratio >= 0.5 else 'MISSED'}")
+    if 1000 in by_size:
+        r = by_size[1000]
+        out.append(f"gate wall at 1000: {r.gate_over_checkov:.2f} x Checkov alone (target <= 1.25): "
+                   f"{'met' if r.gate_over_checkov <= 1.25 else 'MISSED'}")
+    if 5000 in by_size:
+        r = by_size[5000]
+        out.append(f"gate peak memory at 5000: {r.gate_peak_mib:.0f} MiB (target <= 1024): "
+                   f"{'met' if r.gate_peak_mib <= 1024 else 'MISSED'}")
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        for name, per in (("gate", lambda r: r.gate_ms_per_resource),
+                          ("pack", lambda r: r.pack_per_resource_ms)):
+            out.append(f"{name} cost per resource from {first.resources} to {last.resources} resources: "
+                       f"{per(first):.2f} -> {per(last):.2f} ms (linear growth keeps this flat or falling)")
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
+                        help="comma-separated resource counts (default: %(default)s)")
+    parser.add_argument("--results", type=Path, help="also write the table to this Markdown file")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="stateless-pack-bench-") as work:
+        for size in sizes:
+            print(f"size {size} ...", file=sys.stderr, flush=True)
+            rows.append(measure(size, Path(work)))
+            print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    machine = (f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
+               f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {datetime.date.today().isoformat()}")
+    report = "\n".join([table(rows), "", *[f"- {v}" for v in verdicts(rows)], "", f"Machine: {machine}"])
+    print(report)
+    if args.results:
+        args.results.write_text(report + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
