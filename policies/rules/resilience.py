@@ -189,14 +189,52 @@ def selects(selector, labels) -> Any:
     return _all(checks)
 
 
+def _plain_pair(selector) -> tuple | None:
+    """One `matchLabels` key=value pair (both text) that a selected pod must carry, if the selector's
+    verdict can hinge on it (None: the selector must be matched the long way)."""
+    if not isinstance(selector, Mapping) or selector.get("matchExpressions") is UNKNOWN:
+        return None
+    match_labels = selector.get("matchLabels")
+    if not isinstance(match_labels, Mapping):
+        return None
+    return next(((k, v) for k, v in match_labels.items() if isinstance(k, str) and isinstance(v, str)), None)
+
+
+class PdbIndex:
+    """The PodDisruptionBudgets of a stack, indexed by namespace and by one `matchLabels` pair each: a
+    PDB that requires `k: v` can only select pods labelled `k: v` (or `k: <unknown>`), so each workload
+    is matched against those PDBs, not against every PDB of its namespace. PDBs without such a pair,
+    or whose namespace is unknown, are matched one by one."""
+
+    def __init__(self, manifests):
+        self.all = [doc for doc in manifests if kind_of(doc) == "PodDisruptionBudget"]
+        self._by_pair: dict = {}   # (namespace, key, value) -> PDBs
+        self._by_key: dict = {}    # (namespace, key) -> the same PDBs, for pod labels with unknown values
+        self._rest: dict = {}      # namespace (or UNKNOWN) -> PDBs without a plain pair
+        for pdb in self.all:
+            namespace, pair = _namespace(pdb), _plain_pair(get(pdb, "spec", "selector"))
+            if namespace is UNKNOWN or pair is None:
+                self._rest.setdefault(namespace, []).append(pdb)
+            else:
+                self._by_pair.setdefault((namespace, *pair), []).append(pdb)
+                self._by_key.setdefault((namespace, pair[0]), []).append(pdb)
+
+    def candidates(self, namespace, labels) -> list:
+        """The PDBs that might select pods with `labels` in `namespace` (the others certainly do not)."""
+        if namespace is UNKNOWN or labels is UNKNOWN:
+            return self.all
+        found = self._rest.get(namespace, []) + self._rest.get(UNKNOWN, [])
+        for key, value in mapping(labels).items():
+            if value is UNKNOWN:
+                found += self._by_key.get((namespace, key), [])
+            elif isinstance(value, str):
+                found += self._by_pair.get((namespace, key, value), [])
+        return found
+
+
 def _pdb_coverage(manifests, _cfg) -> Iterator[tuple[int, Violation]]:
     docs = sequence(manifests)
-    hpas = HpaIndex(docs)
-    # PDBs by namespace: a PDB in another (known) namespace never covers a workload.
-    pdbs = [doc for doc in docs if kind_of(doc) == "PodDisruptionBudget"]
-    pdbs_in: dict = {}
-    for pdb in pdbs:
-        pdbs_in.setdefault(_namespace(pdb), []).append(pdb)
+    hpas, pdbs = HpaIndex(docs), PdbIndex(docs)
     for i, doc in enumerate(docs):
         if kind_of(doc) not in ("Deployment", "StatefulSet"):
             continue
@@ -205,9 +243,9 @@ def _pdb_coverage(manifests, _cfg) -> Iterator[tuple[int, Violation]]:
             continue  # a single replica: min-replicas speaks about that
         labels = get(doc, "spec", "template", "metadata", "labels")
         namespace = _namespace(doc)
-        candidates = pdbs if namespace is UNKNOWN else pdbs_in.get(namespace, []) + pdbs_in.get(UNKNOWN, [])
         covered = [_all([_equal(_namespace(pdb), namespace),
-                         selects(get(pdb, "spec", "selector"), labels)]) for pdb in candidates]
+                         selects(get(pdb, "spec", "selector"), labels)])
+                   for pdb in pdbs.candidates(namespace, labels)]
         if any(c is True for c in covered):
             continue
         path = "spec.template.metadata.labels"
