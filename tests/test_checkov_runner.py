@@ -116,27 +116,6 @@ def test_results_are_deterministic(tmp_path):
 
 
 @needs_checkov
-def test_split_over_two_checkov_processes_gives_the_same_scan(tmp_path, monkeypatch):
-    for i, affinity in enumerate(["ClientIP", "None", "ClientIP", "None", "ClientIP"]):
-        service(tmp_path, affinity=affinity, name=f"s{i}.yaml",
-                annotations={"checkov.io/skip1": "CKV_K8S_21=W-0001"} if i == 2 else None)
-    for i in range(5):  # distinct resources: rename each Service after its file
-        path = tmp_path / f"s{i}.yaml"
-        path.write_text(path.read_text().replace("name: web", f"name: web-{i}"))
-    whole = scan_with_checkov([str(tmp_path)])
-    monkeypatch.setattr(checkov_runner, "MIN_FILES_PER_JOB", 2)
-    runs = []
-    real_run = checkov_runner._run
-    monkeypatch.setattr(checkov_runner, "_run", lambda *a: runs.append(a[1]) or real_run(*a))
-    split = scan_with_checkov([str(tmp_path)], jobs=2)
-    assert sorted(len(files) for files in runs) == [2, 3]  # it really ran two Checkov processes
-    assert split == whole
-    assert {f.resource for f in split.findings if f.rule == "no-sticky-service"} == {
-        "Service/shop/web-0", "Service/shop/web-2", "Service/shop/web-4"}
-    assert [s.resource for s in split.suppressions] == ["Service/shop/web-2"]
-
-
-@needs_checkov
 def test_a_file_checkov_would_silently_skip_is_an_error(tmp_path):
     service(tmp_path)
     (tmp_path / "broken.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: [x\n")

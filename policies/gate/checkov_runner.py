@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,8 +24,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 OUR_CHECKS_DIR = REPO_ROOT / "policies" / "checkov_checks"
 TIMEOUT_SECONDS = 900
-# Below this many files per process, a second Checkov costs more (its ~4 s start) than it saves.
-MIN_FILES_PER_JOB = 200
 
 # Environment variables Checkov reads as command-line options (ext_argument_parser.py): a user's
 # CKV_SKIP_CHECK could hide our checks, CKV_NO_FAIL_ON_CRASH would turn a crash into a pass, ...
@@ -71,11 +68,12 @@ def run_checkov(paths: list[str], *, checkov_bin: str | os.PathLike = DEFAULT_CH
 
 
 def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike = DEFAULT_CHECKOV,
-                      external_checks: bool = True, jobs: int = 1) -> CheckovScan:
+                      external_checks: bool = True) -> CheckovScan:
     """Failed and suppressed Checkov checks over `paths`; raises `CheckovError` if Checkov fails.
 
-    `jobs` > 1 splits large inputs over that many Checkov processes (Checkov uses one core; its
-    Kubernetes checks look at one manifest at a time, so a split changes no result).
+    One Checkov process over everything: its graph checks (e.g. CKV2_K8S_6, pods without a
+    NetworkPolicy) connect resources across files and even namespaces, so a split scan would
+    change its results.
     """
     checkov_bin = Path(checkov_bin)
     if not (checkov_bin.is_file() and os.access(checkov_bin, os.X_OK)):
@@ -84,14 +82,7 @@ def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike = DEFA
     if problems:  # Checkov would silently skip these files
         raise CheckovError("cannot hand these manifests to Checkov: "
                            + "; ".join(f"{p.where}: {p.message}" for p in problems))
-    files = sorted({str(Path(m.file).resolve()) for m in manifests})
-    if jobs > 1 and len(files) >= jobs * MIN_FILES_PER_JOB:
-        shards = [[Path(f) for f in files[i::jobs]] for i in range(jobs)]
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            reports = [r for shard in pool.map(lambda s: _run(checkov_bin, s, external_checks), shards)
-                       for r in shard]
-    else:
-        reports = _run(checkov_bin, [Path(p).resolve() for p in paths], external_checks)
+    reports = _run(checkov_bin, [Path(p).resolve() for p in paths], external_checks)
     records = [(result, record) for report in reports for result, record in _records(report)]
     if external_checks:
         _require_our_checks_ran(manifests, records)

@@ -274,8 +274,7 @@ def _checkov(out_dir: str, checkov_bin: str | None, any_manifest: bool):
     if not any_manifest:  # nothing rendered: Checkov would have nothing to scan
         return checkov_runner.CheckovScan([], [])
     kwargs = {"checkov_bin": checkov_bin} if checkov_bin else {}
-    # two Checkov processes on large stacks: Checkov is the gate's longest stage (bench/results.md)
-    return checkov_runner.scan_with_checkov([out_dir], jobs=min(2, os.cpu_count() or 1), **kwargs)
+    return checkov_runner.scan_with_checkov([out_dir], **kwargs)
 
 
 # --- waivers -------------------------------------------------------------------------------------
