@@ -241,3 +241,12 @@ def test_pack_that_crashes_on_start_reports_its_stderr(tmp_path):
 def test_folder_without_pulumipolicy_yaml_is_refused(tmp_path):
     with pytest.raises(PackError, match="no PulumiPolicy.yaml"):
         launch_pack(tmp_path)
+
+
+def test_unreadable_pulumipolicy_yaml_is_refused_before_anything_starts(tmp_path, monkeypatch):
+    (tmp_path / "PulumiPolicy.yaml").write_text("description: a: b\n")  # not YAML
+    started = []
+    monkeypatch.setattr("subprocess.Popen", lambda *a, **k: started.append(a))
+    with pytest.raises(PackError, match="PulumiPolicy.yaml is unreadable"):
+        launch_pack(tmp_path)
+    assert started == []  # no pack process left behind

@@ -472,6 +472,10 @@ def launch_pack(pack_dir: str | os.PathLike, *, project: str = "project", stack:
     pack_dir = Path(pack_dir).resolve()
     if not (pack_dir / "PulumiPolicy.yaml").is_file():
         raise PackError(f"{pack_dir} is not a policy pack (no PulumiPolicy.yaml)")
+    try:  # before anything starts: nothing to clean up if the pack's metadata is broken
+        version = _pack_version(pack_dir)
+    except (OSError, yaml.YAMLError) as e:
+        raise PackError(f"{pack_dir / 'PulumiPolicy.yaml'} is unreadable: {e}") from e
 
     engine = _Engine()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=_CHANNEL_OPTIONS)
@@ -525,8 +529,7 @@ def launch_pack(pack_dir: str | os.PathLike, *, project: str = "project", stack:
         fail(f"printed {line.strip()!r} instead of its port")
 
     client = AnalyzerClient(f"127.0.0.1:{port}", project=project, stack=stack,
-                            stderr=lambda: "".join(stderr_lines), workers=workers,
-                            version=_pack_version(pack_dir))
+                            stderr=lambda: "".join(stderr_lines), workers=workers, version=version)
     pack = PackProcess(process, engine, server, engine_address, port, client, stderr_lines)
     try:
         client.wait_ready(timeout)
