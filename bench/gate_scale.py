@@ -51,6 +51,7 @@ class Row:
     program_s: float
     render_s: float
     checkov_s: float      # Checkov alone (floor)
+    checkov_peak_mib: float
     pack_s: float         # full catalog: per-resource calls + AnalyzeStack
     pack_stack_s: float   # AnalyzeStack alone
     noop_s: float         # no-op pack, same calls
@@ -114,47 +115,63 @@ def analyze_all(pack_dir: Path, resources: list, config: dict) -> tuple[float, f
     return end - start, end - stack_start, sum(map(len, per_resource)) + len(stack)
 
 
-def checkov_alone(folder: Path) -> float:
-    """The gate's own Checkov command (built-in and our checks), nothing around it."""
+def run_measured(command: list[str], **popen) -> tuple[float, int, float, dict, str]:
+    """(wall seconds, exit code, peak MiB of the process tree, peak MiB by role, stderr)."""
+    start = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen)
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.append(process.stderr.read()), daemon=True)
+    reader.start()
+    peak, peaks = 0, {}
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(process, peaks))
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    reader.join()
+    return elapsed, process.returncode, peak / 2**20, {k: v / 2**20 for k, v in peaks.items()}, "".join(stderr)
+
+
+def checkov_alone(folder: Path) -> tuple[float, float]:
+    """(seconds, peak MiB) of the gate's own Checkov command (built-in and our checks), alone."""
     with tempfile.TemporaryDirectory() as work:
         command = checkov_runner.checkov_command(checkov_runner.DEFAULT_CHECKOV, [folder], True,
                                                  os.path.join(work, "out"))
         env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE", "HOME": work}
-        start = time.perf_counter()
-        done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
-        elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"Checkov failed: {done.stderr[-2000:]}")
-    return elapsed
+        elapsed, code, peak, _, stderr = run_measured(command, cwd=work, env=env)
+    if code != 0:
+        raise SystemExit(f"Checkov failed: {stderr[-2000:]}")
+    return elapsed, peak
 
 
 def gate(folder: Path, out: Path) -> tuple[float, int, float]:
     """(wall seconds, exit code, peak MiB of the whole process tree) of `stateless-pack preview`."""
     command = [str(REPO / ".venv" / "bin" / "stateless-pack"), "preview", str(folder), "--stack", STACK,
                "--out", str(out / "manifests"), "--json", str(out / "gate.json")]
-    start = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    done = threading.Event()
-    stderr: list[str] = []
-    threading.Thread(target=lambda: (stderr.append(process.stderr.read()), done.set()), daemon=True).start()
-    while process.poll() is None:
-        peak = max(peak, _tree_rss(process))
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - start
-    done.wait()
-    if process.returncode not in (0, 1):
-        raise SystemExit(f"the gate failed (exit {process.returncode}):\n{''.join(stderr)[-3000:]}")
-    return elapsed, process.returncode, peak / 2**20
+    elapsed, code, peak, peaks, stderr = run_measured(command)
+    if code not in (0, 1):
+        raise SystemExit(f"the gate failed (exit {code}):\n{stderr[-3000:]}")
+    print("  gate peak MiB by process: " + ", ".join(f"{role} {mib:.0f}" for role, mib in sorted(peaks.items())),
+          file=sys.stderr)
+    return elapsed, code, peak
 
 
-def _tree_rss(process: psutil.Process) -> int:
-    total = 0
+ROLES = (("pack", "pulumi.policy"), ("program", "policies.gate.program"), ("checkov", "checkov"))
+
+
+def _tree_rss(process: psutil.Process, peaks: dict | None = None) -> int:
+    """RSS summed over the gate and its children; `peaks` keeps each role's highest sum."""
+    total, by_role = 0, {}
     for p in [process, *process.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            rss, command = p.memory_info().rss, " ".join(p.cmdline())
         except psutil.Error:
-            pass  # ended between listing and reading
+            continue  # ended between listing and reading
+        role = next((r for r, marker in ROLES if marker in command), "gate")
+        total += rss
+        by_role[role] = by_role.get(role, 0) + rss
+    if peaks is not None:
+        for role, rss in by_role.items():
+            peaks[role] = max(peaks.get(role, 0), rss)
     return total
 
 
@@ -165,7 +182,7 @@ def measure(size: int, work: Path) -> Row:
     run, program_s = timed(program.run_program, folder, STACK)
     items = render.manifests(run.resources)
     rendered, render_s = timed(render.render, items, work / f"manifests-{size}")
-    checkov_s = checkov_alone(work / f"manifests-{size}")
+    checkov_s, checkov_peak = checkov_alone(work / f"manifests-{size}")
     config, _, _ = program.load_config(folder, program.load_project(folder), STACK)
     resources = preview_command.engine_resources(run)
     pack_s, pack_stack_s, _ = analyze_all(REPO / "policies", resources, config)
@@ -173,21 +190,21 @@ def measure(size: int, work: Path) -> Row:
     gate_out = work / f"gate-{size}"
     gate_out.mkdir()
     gate_s, gate_exit, peak = gate(folder, gate_out)
-    return Row(size, len(rendered), len(run.resources), program_s, render_s, checkov_s, pack_s,
-               pack_stack_s, noop_s, gate_s, gate_exit, peak)
+    return Row(size, len(rendered), len(run.resources), program_s, render_s, checkov_s, checkov_peak,
+               pack_s, pack_stack_s, noop_s, gate_s, gate_exit, peak)
 
 
 def table(rows: list[Row]) -> str:
     head = ("| size | k8s resources | registered | program s | render s | Checkov alone s | pack s "
             "(AnalyzeStack s) | pack ms/resource | no-op pack s | pack/no-op throughput | gate s | "
-            "gate/Checkov | gate ms/resource | gate peak MiB | gate exit |")
+            "gate/Checkov | gate ms/resource | Checkov alone peak MiB | gate peak MiB | gate exit |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         lines.append(
             f"| {r.size} | {r.resources} | {r.registered} | {r.program_s:.1f} | {r.render_s:.1f} | "
             f"{r.checkov_s:.1f} | {r.pack_s:.1f} ({r.pack_stack_s:.1f}) | {r.pack_per_resource_ms:.2f} | "
             f"{r.noop_s:.1f} | {r.throughput_ratio:.0%} | {r.gate_s:.1f} | {r.gate_over_checkov:.2f} | "
-            f"{r.gate_ms_per_resource:.1f} | {r.gate_peak_mib:.0f} | {r.gate_exit} |")
+            f"{r.gate_ms_per_resource:.1f} | {r.checkov_peak_mib:.0f} | {r.gate_peak_mib:.0f} | {r.gate_exit} |")
     return "\n".join(lines)
 
 
