@@ -116,6 +116,23 @@ def test_results_are_deterministic(tmp_path):
 
 
 @needs_checkov
+def test_a_prestarted_checkov_gives_the_same_scan_as_the_command(tmp_path):
+    service(tmp_path, name="a.yaml", annotations={"checkov.io/skip1": "CKV_K8S_21=W-0001"})
+    prestarted = checkov_runner.CheckovProcess.prestart()
+    assert prestarted._process is not None  # the default Checkov really was started ahead
+    assert scan_with_checkov([str(tmp_path)], checkov=prestarted) == scan_with_checkov([str(tmp_path)])
+    assert prestarted._process.returncode == 0 and not Path(prestarted._work.name).exists()
+
+
+@needs_checkov
+def test_an_unneeded_prestarted_checkov_is_stopped_and_its_folder_removed():
+    prestarted = checkov_runner.CheckovProcess.prestart()
+    prestarted.close()
+    assert prestarted._process.poll() is not None
+    assert not Path(prestarted._work.name).exists()
+
+
+@needs_checkov
 def test_a_file_checkov_would_silently_skip_is_an_error(tmp_path):
     service(tmp_path)
     (tmp_path / "broken.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: [x\n")

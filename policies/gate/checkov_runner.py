@@ -68,21 +68,25 @@ def run_checkov(paths: list[str], *, checkov_bin: str | os.PathLike = DEFAULT_CH
 
 
 def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike = DEFAULT_CHECKOV,
-                      external_checks: bool = True) -> CheckovScan:
+                      external_checks: bool = True, checkov: CheckovProcess | None = None) -> CheckovScan:
     """Failed and suppressed Checkov checks over `paths`; raises `CheckovError` if Checkov fails.
 
     One Checkov process over everything: its graph checks (e.g. CKV2_K8S_6, pods without a
     NetworkPolicy) connect resources across files and even namespaces, so a split scan would
-    change its results.
+    change its results. `checkov`: a `CheckovProcess.prestart()`ed run to use (it wins over
+    `checkov_bin`).
     """
-    checkov_bin = Path(checkov_bin)
+    checkov = checkov or CheckovProcess(checkov_bin)
+    checkov_bin = checkov.checkov_bin
     if not (checkov_bin.is_file() and os.access(checkov_bin, os.X_OK)):
+        checkov.close()
         raise CheckovError(f"Checkov not found at {checkov_bin}: run `make setup` to create .venv-checkov")
     manifests, problems = load_manifests([str(p) for p in paths])
     if problems:  # Checkov would silently skip these files
+        checkov.close()
         raise CheckovError("cannot hand these manifests to Checkov: "
                            + "; ".join(f"{p.where}: {p.message}" for p in problems))
-    reports = _run(checkov_bin, [Path(p).resolve() for p in paths], external_checks)
+    reports = checkov.scan([Path(p).resolve() for p in paths], external_checks)
     records = [(result, record) for report in reports for result, record in _records(report)]
     if external_checks:
         _require_our_checks_ran(manifests, records)
@@ -105,27 +109,84 @@ def checkov_command(checkov_bin: Path, paths: list[Path], external_checks: bool,
     return command
 
 
-def _run(checkov_bin: Path, paths: list[Path], external_checks: bool) -> list[dict]:
-    with tempfile.TemporaryDirectory(prefix="stateless-pack-checkov-") as work:
-        output_dir = os.path.join(work, "out")
-        env = {k: v for k, v in os.environ.items() if k not in _CHECKOV_OPTION_VARIABLES}
-        # An empty HOME and cwd: no ~/.checkov.yaml or ./.checkov.yaml changes what runs.
-        env.update(_OFFLINE_VARIABLES, HOME=work)
+# What the `checkov` console script runs, but with the command line read from stdin: the
+# interpreter imports Checkov (about 5 s, most of a small scan) before the manifests exist.
+_PRESTARTED_MAIN = """\
+import json, sys, warnings
+from checkov.main import Checkov
+argv = json.loads(sys.stdin.readline())
+sys.argv = [sys.argv[1]] + argv
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", category=SyntaxWarning)
+    sys.exit(Checkov(argv).run())
+"""
+
+
+class CheckovProcess:
+    """One Checkov run in a private working folder (empty HOME and cwd: no user or folder
+    `.checkov.yaml` changes what runs), with the offline environment.
+
+    `prestart()` launches the default Checkov's interpreter right away and hands it the command
+    line later (`scan`); any other Checkov executable runs as a plain command at `scan` time.
+    """
+
+    def __init__(self, checkov_bin: str | os.PathLike = DEFAULT_CHECKOV):
+        self.checkov_bin = Path(checkov_bin)
+        self._work = tempfile.TemporaryDirectory(prefix="stateless-pack-checkov-")
+        self.env = {k: v for k, v in os.environ.items() if k not in _CHECKOV_OPTION_VARIABLES}
+        self.env.update(_OFFLINE_VARIABLES, HOME=self._work.name)
+        self._process: subprocess.Popen | None = None
+
+    @classmethod
+    def prestart(cls, checkov_bin: str | os.PathLike = DEFAULT_CHECKOV) -> "CheckovProcess":
+        checkov = cls(checkov_bin)
+        python = checkov.checkov_bin.parent / "python"
+        if checkov.checkov_bin.resolve() == DEFAULT_CHECKOV.resolve() and python.is_file():
+            try:
+                checkov._process = subprocess.Popen(
+                    [str(python), "-c", _PRESTARTED_MAIN, str(checkov.checkov_bin)], cwd=checkov._work.name,
+                    env=checkov.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True)
+            except OSError:
+                checkov._process = None  # scan() starts it the plain way and reports any error
+        return checkov
+
+    def scan(self, paths: list[Path], external_checks: bool) -> list[dict]:
+        """Run Checkov over `paths` and return its Kubernetes reports (see `parse_reports`)."""
         try:
-            done = subprocess.run(checkov_command(checkov_bin, paths, external_checks, output_dir),
-                                  cwd=work, env=env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+            output_dir = os.path.join(self._work.name, "out")
+            returncode, stdout, stderr = self._execute(
+                checkov_command(self.checkov_bin, paths, external_checks, output_dir))
+            if returncode != 0:
+                raise CheckovError(f"Checkov failed (exit {returncode}): {_tail(stderr or stdout)}")
+            try:
+                with open(os.path.join(output_dir, "results_json.json"), encoding="utf-8") as handle:
+                    return parse_reports(handle.read())
+            except OSError as err:
+                raise CheckovError(f"Checkov wrote no results ({err}): {_tail(stderr)}") from err
+        finally:
+            self.close()
+
+    def _execute(self, command: list[str]) -> tuple[int, str, str]:
+        try:
+            if self._process is not None:
+                stdout, stderr = self._process.communicate(json.dumps(command[1:]) + "\n",
+                                                           timeout=TIMEOUT_SECONDS)
+                return self._process.returncode, stdout, stderr
+            done = subprocess.run(command, cwd=self._work.name, env=self.env, capture_output=True,
+                                  text=True, timeout=TIMEOUT_SECONDS)
+            return done.returncode, done.stdout, done.stderr
         except OSError as err:
-            raise CheckovError(f"cannot start Checkov ({checkov_bin}): {err}") from err
+            raise CheckovError(f"cannot start Checkov ({self.checkov_bin}): {err}") from err
         except subprocess.TimeoutExpired as err:
             raise CheckovError(f"Checkov did not finish within {TIMEOUT_SECONDS}s") from err
-        if done.returncode != 0:
-            raise CheckovError(f"Checkov failed (exit {done.returncode}): {_tail(done.stderr or done.stdout)}")
-        result_file = os.path.join(output_dir, "results_json.json")
-        try:
-            with open(result_file, encoding="utf-8") as handle:
-                return parse_reports(handle.read())
-        except OSError as err:
-            raise CheckovError(f"Checkov wrote no results ({err}): {_tail(done.stderr)}") from err
+
+    def close(self) -> None:
+        """Stop a prestarted Checkov that is not (or no longer) needed, and remove the folder."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.communicate()
+        self._work.cleanup()
 
 
 def parse_reports(text: str) -> list[dict]:

@@ -91,21 +91,28 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -
     checkov_bin = args.checkov or os.environ.get(CHECKOV_ENV) or None
     today = date.today()
 
+    from policies.gate.checkov_runner import DEFAULT_CHECKOV, CheckovProcess
+    # Checkov's interpreter imports Checkov while the program runs (see CheckovProcess.prestart).
+    checkov = CheckovProcess.prestart(checkov_bin or DEFAULT_CHECKOV)
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool:
-        progress(f"running {program_dir} (stack {stack}) under mocks; starting the policy pack")
-        program_future = pool.submit(programs.run_program, program_dir, stack)
-        with _launched_pack(args.pack, project["name"], stack, config) as pack:
-            run = _result(program_future, "the program failed")
-            items = render.manifests(run.resources)
-            try:
-                rendered = render.render(items, args.out)
-            except (render.RenderError, OSError) as exc:
-                raise GateError(f"cannot write the manifests: {exc}") from None
-            progress(f"rendered {len(rendered)} manifest(s) to {args.out}; running Checkov and the pack")
-            checkov_future = pool.submit(_checkov, args.out, checkov_bin, bool(rendered))
-            pack_findings = _analyze(pack, run, rendered)
+        try:
+            progress(f"running {program_dir} (stack {stack}) under mocks; starting the policy pack")
+            program_future = pool.submit(programs.run_program, program_dir, stack)
+            with _launched_pack(args.pack, project["name"], stack, config) as pack:
+                run = _result(program_future, "the program failed")
+                items = render.manifests(run.resources)
+                try:
+                    rendered = render.render(items, args.out)
+                except (render.RenderError, OSError) as exc:
+                    raise GateError(f"cannot write the manifests: {exc}") from None
+                progress(f"rendered {len(rendered)} manifest(s) to {args.out}; running Checkov and the pack")
+                checkov_future = pool.submit(_checkov, args.out, checkov, bool(rendered))
+                pack_findings = _analyze(pack, run, rendered)
+                _require_clean_pack_logs(pack)
+            # the pack has stopped (its memory is free) while Checkov, the longest stage, finishes
             scan = _result(checkov_future, "Checkov failed")
-            _require_clean_pack_logs(pack)
+        finally:
+            checkov.close()
 
     progress("applying waivers")
     registry, registry_findings = _registry(config)
@@ -266,15 +273,14 @@ def _require_clean_pack_logs(pack) -> None:
         raise GateError("the policy pack logged errors:\n" + "\n".join(errors))
 
 
-def _checkov(out_dir: str, checkov_bin: str | None, any_manifest: bool):
+def _checkov(out_dir: str, checkov, any_manifest: bool):
     from policies.gate import checkov_runner
 
-    if checkov_bin and not Path(checkov_bin).exists():
-        raise checkov_runner.CheckovError(f"Checkov not found at {checkov_bin}")
+    if not checkov.checkov_bin.exists():
+        raise checkov_runner.CheckovError(f"Checkov not found at {checkov.checkov_bin}")
     if not any_manifest:  # nothing rendered: Checkov would have nothing to scan
         return checkov_runner.CheckovScan([], [])
-    kwargs = {"checkov_bin": checkov_bin} if checkov_bin else {}
-    return checkov_runner.scan_with_checkov([out_dir], **kwargs)
+    return checkov_runner.scan_with_checkov([out_dir], checkov=checkov)
 
 
 # --- waivers -------------------------------------------------------------------------------------
