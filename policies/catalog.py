@@ -45,10 +45,9 @@ class Rule:
 
     def run(self, manifest_or_stack: Any, config: Mapping | None = None) -> list:
         """Run with schema defaults filled in; never lets a malformed manifest raise."""
-        cfg = {**self.defaults(), **(config or {})}
         if not self.stack and kind_of(manifest_or_stack) not in self.kinds:
             return []
-        return list(self.check(manifest_or_stack, cfg))
+        return list(self.check(manifest_or_stack, {**self.defaults(), **(config or {})}))
 
 
 def rules() -> list[Rule]:

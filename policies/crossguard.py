@@ -303,8 +303,8 @@ def _config(rule: Rule, configured: Mapping[str, Any]) -> dict:
 def _resource_validation(rule: Rule):
     def validate(args: ResourceValidationArgs, report_violation) -> None:
         manifest = cached_manifest(args.resource_type, args.props, args.name)
-        if manifest is None:
-            return
+        if manifest is None or kind_of(manifest) not in rule.kinds:
+            return  # most policies, for most resources: nothing more to do
         violations = rule.run(manifest, _config(rule, args.get_config()))
         if not violations:
             return  # the common case: skip identity and redaction work
@@ -319,15 +319,16 @@ def _resource_validation(rule: Rule):
 
 def _stack_validation(rule: Rule):
     def validate(args: StackValidationArgs, report_violation) -> None:
-        manifests, identities = [], []
+        manifests, owners = [], []
         for resource in args.resources:
             manifest = cached_manifest(resource.resource_type, resource.props, resource.name)
             if manifest is not None:
                 manifests.append(manifest)
-                identities.append(identity_of(manifest, resource.urn, resource.name))
+                owners.append(resource)
         reporter = Reporter(report_violation)
         for index, violation in rule.run(manifests, _config(rule, args.get_config())):
-            report(rule, violation, identities[index], reporter, _sensitive_values(manifests[index]))
+            who = identity_of(manifests[index], owners[index].urn, owners[index].name)  # violators only
+            report(rule, violation, who, reporter, _sensitive_values(manifests[index]))
         reporter.finish()
     return validate
 

@@ -142,14 +142,17 @@ def _used_in_stack(args: StackValidationArgs, state: PackWaivers) -> set:
     from policies import crossguard
 
     used = set(state.used)
-    manifests, identities = [], []
+    manifests, owners = [], []
     for resource in args.resources:
         manifest = crossguard.cached_manifest(resource.resource_type, resource.props, resource.name)
         if manifest is not None:
             manifests.append(manifest)
-            identities.append(crossguard.identity_of(manifest, resource.urn, resource.name))
+            owners.append(resource)
             used |= waivers.backing_waiver_ids(manifest)
     candidates = [w for w in state.registry.stale(used, stack=state.stack) if w.is_active(state.today)]
+    if not candidates:
+        return used
+    identities = [crossguard.identity_of(m, r.urn, r.name) for m, r in zip(manifests, owners)]
     for rule in catalog.rules():
         rule_waivers = [w for w in candidates if rule.name in w.keys]
         if not rule_waivers:
