@@ -2,7 +2,7 @@
 
 pulumi-policy's servicer (pulumi_policy/policy.py) runs, for every policy of the pack, on the same
 request: `unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(properties)))`;
-our policies then turn the proxy into a manifest (`crossguard.manifest_from`). With 17 policies
+our policies then turn the proxy into a manifest (`crossguard.manifest_from`). With 18 policies
 that is 17 conversions of every resource in `Analyze` and of the whole stack in `AnalyzeStack`:
 most of the pack's time (profile in bench/results.md). `install()` memoizes those steps for the
 duration of one call. Every request method of the servicer starts with
