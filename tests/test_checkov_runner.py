@@ -121,7 +121,7 @@ def test_a_prestarted_checkov_gives_the_same_scan_as_the_command(tmp_path):
     prestarted = checkov_runner.CheckovProcess.prestart()
     assert prestarted._process is not None  # the default Checkov really was started ahead
     assert scan_with_checkov([str(tmp_path)], checkov=prestarted) == scan_with_checkov([str(tmp_path)])
-    assert prestarted._process.returncode == 0 and not Path(prestarted._work.name).exists()
+    assert prestarted._process.returncode == 0 and not Path(prestarted.work_dir).exists()
 
 
 @needs_checkov
@@ -129,7 +129,7 @@ def test_an_unneeded_prestarted_checkov_is_stopped_and_its_folder_removed():
     prestarted = checkov_runner.CheckovProcess.prestart()
     prestarted.close()
     assert prestarted._process.poll() is not None
-    assert not Path(prestarted._work.name).exists()
+    assert not Path(prestarted.work_dir).exists()
 
 
 @needs_checkov

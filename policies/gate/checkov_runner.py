@@ -78,15 +78,16 @@ def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike = DEFA
     """
     checkov = checkov or CheckovProcess(checkov_bin)
     checkov_bin = checkov.checkov_bin
-    if not (checkov_bin.is_file() and os.access(checkov_bin, os.X_OK)):
+    try:
+        if not (checkov_bin.is_file() and os.access(checkov_bin, os.X_OK)):
+            raise CheckovError(f"Checkov not found at {checkov_bin}: run `make setup` to create .venv-checkov")
+        manifests, problems = load_manifests([str(p) for p in paths])
+        if problems:  # Checkov would silently skip these files
+            raise CheckovError("cannot hand these manifests to Checkov: "
+                               + "; ".join(f"{p.where}: {p.message}" for p in problems))
+        reports = checkov.scan([Path(p).resolve() for p in paths], external_checks)
+    finally:
         checkov.close()
-        raise CheckovError(f"Checkov not found at {checkov_bin}: run `make setup` to create .venv-checkov")
-    manifests, problems = load_manifests([str(p) for p in paths])
-    if problems:  # Checkov would silently skip these files
-        checkov.close()
-        raise CheckovError("cannot hand these manifests to Checkov: "
-                           + "; ".join(f"{p.where}: {p.message}" for p in problems))
-    reports = checkov.scan([Path(p).resolve() for p in paths], external_checks)
     records = [(result, record) for report in reports for result, record in _records(report)]
     if external_checks:
         _require_our_checks_ran(manifests, records)
@@ -144,28 +145,31 @@ class CheckovProcess:
         if checkov.checkov_bin.resolve() == DEFAULT_CHECKOV.resolve() and python.is_file():
             try:
                 checkov._process = subprocess.Popen(
-                    [str(python), "-c", _PRESTARTED_MAIN, str(checkov.checkov_bin)], cwd=checkov._work.name,
+                    [str(python), "-c", _PRESTARTED_MAIN, str(checkov.checkov_bin)], cwd=checkov.work_dir,
                     env=checkov.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     text=True)
             except OSError:
                 checkov._process = None  # scan() starts it the plain way and reports any error
         return checkov
 
+    @property
+    def work_dir(self) -> str:
+        """The private working folder: cwd, HOME and output of the run (removed by `close`)."""
+        return self._work.name
+
     def scan(self, paths: list[Path], external_checks: bool) -> list[dict]:
-        """Run Checkov over `paths` and return its Kubernetes reports (see `parse_reports`)."""
+        """Run Checkov over `paths` and return its Kubernetes reports (see `parse_reports`).
+        One scan per instance; `close()` afterwards."""
+        output_dir = os.path.join(self.work_dir, "out")
+        returncode, stdout, stderr = self._execute(
+            checkov_command(self.checkov_bin, paths, external_checks, output_dir))
+        if returncode != 0:
+            raise CheckovError(f"Checkov failed (exit {returncode}): {_tail(stderr or stdout)}")
         try:
-            output_dir = os.path.join(self._work.name, "out")
-            returncode, stdout, stderr = self._execute(
-                checkov_command(self.checkov_bin, paths, external_checks, output_dir))
-            if returncode != 0:
-                raise CheckovError(f"Checkov failed (exit {returncode}): {_tail(stderr or stdout)}")
-            try:
-                with open(os.path.join(output_dir, "results_json.json"), encoding="utf-8") as handle:
-                    return parse_reports(handle.read())
-            except OSError as err:
-                raise CheckovError(f"Checkov wrote no results ({err}): {_tail(stderr)}") from err
-        finally:
-            self.close()
+            with open(os.path.join(output_dir, "results_json.json"), encoding="utf-8") as handle:
+                return parse_reports(handle.read())
+        except OSError as err:
+            raise CheckovError(f"Checkov wrote no results ({err}): {_tail(stderr)}") from err
 
     def _execute(self, command: list[str]) -> tuple[int, str, str]:
         try:
@@ -173,7 +177,7 @@ class CheckovProcess:
                 stdout, stderr = self._process.communicate(json.dumps(command[1:]) + "\n",
                                                            timeout=TIMEOUT_SECONDS)
                 return self._process.returncode, stdout, stderr
-            done = subprocess.run(command, cwd=self._work.name, env=self.env, capture_output=True,
+            done = subprocess.run(command, cwd=self.work_dir, env=self.env, capture_output=True,
                                   text=True, timeout=TIMEOUT_SECONDS)
             return done.returncode, done.stdout, done.stderr
         except OSError as err:
