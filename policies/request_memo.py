@@ -3,8 +3,8 @@
 pulumi-policy's servicer (pulumi_policy/policy.py) runs, for every policy of the pack, on the same
 request: `unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(properties)))`;
 our policies then turn the proxy into a manifest (`crossguard.manifest_from`). With 18 policies
-that is 17 conversions of every resource in `Analyze` and of the whole stack in `AnalyzeStack`:
-most of the pack's time (profile in bench/results.md). `install()` memoizes those steps for the
+that is up to 18 conversions of every resource per call: in the profile, half of the pack's time
+(README, "Benchmark"). `install()` memoizes those steps for the
 duration of one call. Every request method of the servicer starts with
 `_configure_runtime_settings()`; wrapping it opens a fresh per-thread memo, so nothing outlives
 the next call on that thread and concurrent calls never share entries.
@@ -16,13 +16,13 @@ them. If the SDK no longer has these names, nothing is patched: the pack stays c
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 _local = threading.local()
 _PATCHED_NAMES = ("json_format", "deserialize_properties", "unknown_checking_proxy")
 
 
-def memoized(tag: str, value: Any, compute: Callable[[], Any]) -> Any:
+def memoized(tag: Hashable, value: Any, compute: Callable[[], Any]) -> Any:
     """`compute()`, or its earlier result for the same `value` within the current call."""
     table = getattr(_local, "table", None)
     if table is None:  # not inside a servicer call (e.g. a unit test calling a policy directly)

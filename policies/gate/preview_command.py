@@ -6,7 +6,7 @@ Stages (overlapped where they do not depend on each other):
   Checkov over the rendered folder  ||  Remediate+Analyze per resource, then AnalyzeStack
   waivers over Checkov's findings and suppressions; one report.
 Checkov must see every manifest in one run (its graph checks connect resources across files), so
-it cannot start scanning before the program has registered its last resource (bench/results.md).
+it cannot start scanning before the program has registered its last resource (README, "Benchmark").
 
 Exit codes: 0 clean or advisory only, 1 blocking findings, 2 the program, the pack, Checkov or the
 gate itself failed. Every failure path ends in 2: a crash never passes the gate.
