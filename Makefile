@@ -1,27 +1,24 @@
-# Setup is idempotent: each venv is rebuilt only when its requirements change (stamp files).
+# Setup is idempotent: the venv is rebuilt only when pyproject.toml changes (stamp file); Checkov's
+# private environment is provisioned by the project's own command, exactly as users get it.
 PYTHON ?= python3
 VENV := .venv
-CHECKOV_VENV := .venv-checkov
 
-.PHONY: setup preview test bench
-setup: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp redis-server
+.PHONY: setup preview test bench checkov system-packages
+setup: $(VENV)/.stamp checkov system-packages
 
 $(VENV)/.stamp: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,bench]'
 	touch $@
 
-# The checkov venv imports our rule catalog (no deps: policies/ must import without Pulumi there).
-$(CHECKOV_VENV)/.stamp: requirements-checkov.txt pyproject.toml
-	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
-	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
-	touch $@
+# Checkov cannot share .venv with Pulumi (it pins packaging<24): its own environment, in the cache.
+checkov: $(VENV)/.stamp
+	$(VENV)/bin/stateless-pack checkov install
 
-# A real redis-server (Debian package) for the session-store config test.
-.PHONY: redis-server
-redis-server:
-	@command -v redis-server >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
+# Debian packages the tests use: a real redis-server (session-store config) and ssh-keygen.
+system-packages:
+	@command -v redis-server >/dev/null && command -v ssh-keygen >/dev/null || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server openssh-client; }
 
 # Main job: the reference stack through the gate.
 preview: setup

@@ -7,7 +7,7 @@ The one deliberate exception, a single Redis instance, is waived in waivers.yaml
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import (Application, ApplicationArgs, IngressArgs, ObjectBucket, ObjectBucketArgs,
+from stateless_pack.components import (Application, ApplicationArgs, IngressArgs, ObjectBucket, ObjectBucketArgs,
                         RedisSessionStore, RedisSessionStoreArgs)
 
 config = pulumi.Config()

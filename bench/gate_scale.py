@@ -31,10 +31,10 @@ from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from stateless_pack.gate import checkov_env, checkov_runner, engine, program, render
+from stateless_pack.gate.commands import preview as preview_command
 
-from policies.gate import checkov_runner, engine, preview_command, program, render  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 BENCH = Path(__file__).resolve().parent
 # One unit of the synthetic program registers 16.5 Kubernetes resources on average (measured: 10
@@ -134,7 +134,7 @@ def run_measured(command: list[str], **popen) -> tuple[float, int, float, dict, 
 
 def checkov_alone(folder: Path) -> tuple[float, float]:
     """(seconds, peak MiB) of the gate's own Checkov command (built-in and our checks), alone."""
-    checkov = checkov_runner.CheckovProcess()  # the gate's folder and offline environment, not started
+    checkov = checkov_runner.CheckovProcess(checkov_env.find_checkov())  # the gate's folder and environment
     try:
         command = checkov_runner.checkov_command(checkov.checkov_bin, [folder], True,
                                                  os.path.join(checkov.work_dir, "out"))
@@ -158,7 +158,7 @@ def gate(folder: Path, out: Path) -> tuple[float, int, float]:
     return elapsed, code, peak
 
 
-ROLES = (("pack", "pulumi.policy"), ("program", "policies.gate.program"), ("checkov", "checkov"))
+ROLES = (("pack", "pulumi.policy"), ("program", "stateless_pack.gate.program"), ("checkov", "checkov"))
 
 
 def _tree_rss(process: psutil.Process, peaks: dict | None = None) -> int:
@@ -188,7 +188,7 @@ def measure(size: int, work: Path) -> Row:
     checkov_s, checkov_peak = checkov_alone(work / f"manifests-{size}")
     config, _, _ = program.load_config(folder, program.load_project(folder), STACK)
     resources = preview_command.engine_resources(run)
-    pack_s, pack_stack_s = analyze_all(REPO / "policies", resources, config)
+    pack_s, pack_stack_s = analyze_all(preview_command.default_pack_dir(), resources, config)
     noop_s, _ = analyze_all(BENCH / "noop_pack", resources, config)
     gate_out = work / f"gate-{size}"
     gate_out.mkdir()

@@ -9,7 +9,7 @@ so the gate has violations to report at every size. Config `units` sets the size
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import (Application, ApplicationArgs, Autoscaling, IngressArgs, ObjectBucket,
+from stateless_pack.components import (Application, ApplicationArgs, Autoscaling, IngressArgs, ObjectBucket,
                         ObjectBucketArgs, RedisSessionStore, RedisSessionStoreArgs)
 
 config = pulumi.Config()

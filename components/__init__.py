@@ -1,12 +1,12 @@
 """The paved road: Pulumi components that are stateless and secure by default.
 
-    from components import Application, ApplicationArgs, RedisSessionStore, ...
+    from stateless_pack.components import Application, ApplicationArgs, RedisSessionStore, ...
 """
-from components.application import Application, ApplicationArgs, Autoscaling, IngressArgs, PersistentVolume
-from components.object_bucket import ObjectBucket, ObjectBucketArgs
-from components.pod_hardening import Resources
-from components.session_store import ExternalRedis, RedisPersistence, RedisSessionStore, RedisSessionStoreArgs
-from components.validation import ComponentArgumentError
+from stateless_pack.components.application import Application, ApplicationArgs, Autoscaling, IngressArgs, PersistentVolume
+from stateless_pack.components.object_bucket import ObjectBucket, ObjectBucketArgs
+from stateless_pack.components.pod_hardening import Resources
+from stateless_pack.components.session_store import ExternalRedis, RedisPersistence, RedisSessionStore, RedisSessionStoreArgs
+from stateless_pack.components.validation import ComponentArgumentError
 
 __all__ = [
     "Application", "ApplicationArgs", "Autoscaling", "IngressArgs", "PersistentVolume",

@@ -14,25 +14,23 @@ exposes them as environment variables (secretKeyRef / envFrom) for apps that can
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import validation
-from components.object_bucket import ObjectBucket
-from components.pod_hardening import (DEFAULT_UID, TMP_VOLUME, Resources, container_security_context,
+from stateless_pack.components import validation
+from stateless_pack.components.object_bucket import ObjectBucket
+from stateless_pack.components.pod_hardening import (DEFAULT_UID, TMP_VOLUME, Resources, container_security_context,
                                       pod_security_context, scratch_volume)
-from components.session_store import RedisSessionStore
-from components.waiver_marks import merge_waivers, waiver_annotations
+from stateless_pack.components.session_store import RedisSessionStore
+from stateless_pack.components.waiver_marks import merge_waivers, waiver_annotations
+from stateless_pack.policies.credentials import is_credential_name
 
 SECRETS_ROOT = "/var/run/secrets/stateless-pack"
 SESSION_SECRET_DIR = f"{SECRETS_ROOT}/session-store"
 BUCKET_SECRET_ROOT = f"{SECRETS_ROOT}/buckets"
-# A literal value under such a name is a credential in the manifest (rule no-literal-credentials).
-_CREDENTIAL_NAME = re.compile(r"PASSW(OR)?D|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ def _validate(name: str, args: ApplicationArgs) -> None:
         v.env_name(key)
         if not isinstance(value, str):
             raise v.ComponentArgumentError(f"env {key} must be a string, got {type(value).__name__}")
-        if _CREDENTIAL_NAME.search(key):
+        if is_credential_name(key):  # rule no-literal-credentials would block the literal
             raise v.ComponentArgumentError(
                 f"env {key} looks like a credential: a literal would sit in the manifest in clear text; "
                 "keep it in a Secret (session_store/buckets wire theirs by reference)")

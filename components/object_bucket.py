@@ -17,7 +17,7 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import validation
+from stateless_pack.components import validation
 
 OBC_API = "objectbucket.io/v1alpha1"
 COSI_API = "objectstorage.k8s.io/v1alpha1"

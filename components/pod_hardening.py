@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components import validation
+from stateless_pack.components import validation
 
 # CKV_K8S_40: a UID above 10000 never collides with a host user.
 DEFAULT_UID = 10001

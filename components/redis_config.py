@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from components.validation import ComponentArgumentError, port as valid_port, positive_int
+from stateless_pack.components.validation import ComponentArgumentError, port as valid_port, positive_int
 
 DISABLED_COMMANDS = ("FLUSHALL", "FLUSHDB", "CONFIG", "DEBUG", "KEYS")
 EVICTION_POLICIES = ("allkeys-lru", "volatile-lru", "allkeys-lfu", "volatile-lfu")

@@ -19,11 +19,11 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import validation
-from components.pod_hardening import (DEFAULT_UID, Resources, container_security_context,
+from stateless_pack.components import validation
+from stateless_pack.components.pod_hardening import (DEFAULT_UID, Resources, container_security_context,
                                       pod_security_context, scratch_volume)
-from components.redis_config import RedisConfig, render, validate_password
-from components.waiver_marks import waiver_annotations
+from stateless_pack.components.redis_config import RedisConfig, render, validate_password
+from stateless_pack.components.waiver_marks import waiver_annotations
 
 REDIS_PORT = 6379
 CONFIG_PATH = "/etc/redis"

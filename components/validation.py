@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from stateless_pack.policies.waivers.model import is_waiver_id
+
 # RFC 1123 label (namespaces, Service names, ...) and subdomain (most object names).
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_WAIVER_ID = re.compile(r"^W-\d{4,}$")  # policies/waivers.py WAIVER_ID: the registry's id format
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
@@ -69,7 +70,7 @@ def replicas(value: Any, waiver_id: str | None, what: str = "replicas") -> int:
 
 
 def waiver_id(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _WAIVER_ID.match(value):
+    if not is_waiver_id(value):
         raise ComponentArgumentError(
             f"{what} {value!r} is not a waiver id: expected 'W-' and at least 4 digits, "
             "the id of an entry in the stack's waivers.yaml")

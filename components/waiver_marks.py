@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from components.validation import ComponentArgumentError, waiver_id as valid_waiver_id
-
-WAIVER_MARKER = "stateless-pack.io/waivers"
+from stateless_pack.components.validation import ComponentArgumentError, waiver_id as valid_waiver_id
+from stateless_pack.policies.catalog import rule_by_name
+from stateless_pack.policies.waivers.model import WAIVER_MARKER
 _BUILTIN_CHECKOV_PREFIXES = ("CKV_K8S_", "CKV2_K8S_")
 
 
@@ -19,8 +19,6 @@ def checkov_id(rule: str) -> str:
     """CKV id of one of our rules (by name) or a built-in Checkov id passed through unchanged."""
     if rule.startswith(_BUILTIN_CHECKOV_PREFIXES):
         return rule
-    from policies.catalog import rule_by_name  # the catalog owns the ids: never hard-code them here
-
     try:
         return rule_by_name(rule).checkov_id
     except KeyError:

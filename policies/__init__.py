@@ -1,5 +1,5 @@
-"""stateless-pack guardrails.
+"""stateless-pack's guardrails: the rule catalog, waivers, and the engines' adapters built on them.
 
-Everything under `policies` except `policies.crossguard` and `policies.gate` imports nothing from
-Pulumi: the rule catalog also runs inside Checkov's own virtual environment.
+Everything here except `crossguard/` imports nothing from Pulumi: the rule catalog also runs inside
+Checkov's own virtual environment (`checkov_checks/`), which has only pyyaml besides Checkov.
 """

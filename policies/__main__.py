@@ -1,22 +1,19 @@
-"""The stateless-pack Pulumi policy pack: `pulumi preview --policy-pack policies`.
+"""A stateless-pack policy pack: `pulumi preview --policy-pack <this folder>`.
 
-The CLI runs this file with the pack folder as working directory, from a virtual environment that
-holds only `requirements.txt`: the rule catalog is imported from the checkout, not installed.
+The rules, the waiver handling and this pack's policies come from the installed `stateless-pack`
+distribution (requirements.txt); this file only hands them to pulumi-policy. The folder may have any
+name and live anywhere (`stateless-pack pack new DIR` writes one; `pulumi policy publish` uploads it).
+An `approvers.yaml` next to this file names who may approve waivers for stacks this pack checks.
 """
-import sys
 from pathlib import Path
 
-# The pack folder is `policies/` itself; its parent (the repository root) must be importable so that
-# `policies.*` resolves to this checkout. Inserted first so a stale installed copy never wins.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
-
-from policies.crossguard import build_policies  # noqa: E402
+from stateless_pack.policies.crossguard.pack import PACK_NAME, build_policies
 
 PolicyPack(
-    name="stateless-pack",
-    policies=build_policies(),
+    name=PACK_NAME,
+    policies=build_policies(pack_dir=Path(__file__).resolve().parent),
     # Each policy carries its rule's level; this default only applies to a policy without one.
     enforcement_level=EnforcementLevel.MANDATORY,
 )

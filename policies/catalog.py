@@ -1,64 +1,45 @@
-"""The engine-neutral rule catalog: metadata + check function for every rule.
+"""The rule catalog: every rule module in `policies/rules/` that defines `RULE`, in Checkov id order.
 
-A rule is a plain function over a Kubernetes manifest (a dict) that yields `Violation`s. It imports
-nothing from Pulumi or Checkov; the CrossGuard pack (`policies/__main__.py`), the Checkov checks
-(`policies/checkov_checks/`) and the gate all run these same functions.
-
-Resource rules: `check(manifest, config) -> Iterable[Violation]`.
-Stack rules (need several resources): `check(manifests, config) -> Iterable[(index, Violation)]`
-where `index` points into `manifests`.
+Adding a rule is adding one file to `policies/rules/` (helper modules define no `RULE`). The pack,
+the Checkov checks, the gate and the docs all take their rules from here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+import importlib
+import pkgutil
+from functools import lru_cache
 
-from policies.manifest import kind_of
+from stateless_pack.policies import rules as rules_package
+from stateless_pack.policies.rule import ADVISORY, MANDATORY, Rule, Violation
 
-ADVISORY = "advisory"
-MANDATORY = "mandatory"
-
-
-@dataclass(frozen=True)
-class Violation:
-    path: str          # offending field, e.g. "spec.template.spec.containers[0].securityContext"
-    message: str       # what is wrong, naming the value found
-    unknown: bool = False  # the decision depends on a value unknown during preview
+__all__ = ["ADVISORY", "MANDATORY", "Rule", "Violation", "rules", "rule_by_name"]
 
 
-@dataclass(frozen=True)
-class Rule:
-    name: str            # stable kebab-case id, used in config, waivers and reports
-    checkov_id: str      # CKV_STL_<n>
-    category: str        # sessions | storage | resilience | data-store
-    description: str
-    remediation: str
-    kinds: frozenset     # manifest kinds the rule looks at
-    check: Callable[..., Iterable]
-    level: str = MANDATORY
-    stack: bool = False  # needs the whole stack: CrossGuard stack policy / gate adapter only
-    config_schema: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # JSON schema props
-    waiver_approver: str | None = None  # role that alone may waive it (e.g. "head-of-devops")
-
-    def defaults(self) -> dict:
-        return {k: v["default"] for k, v in self.config_schema.items() if "default" in v}
-
-    def run(self, manifest_or_stack: Any, config: Mapping | None = None) -> list:
-        """Run with schema defaults filled in; never lets a malformed manifest raise."""
-        if not self.stack and kind_of(manifest_or_stack) not in self.kinds:
-            return []
-        return list(self.check(manifest_or_stack, {**self.defaults(), **(config or {})}))
+@lru_cache(maxsize=1)
+def _catalog() -> tuple:
+    found = []
+    for module in pkgutil.iter_modules(rules_package.__path__):
+        loaded = importlib.import_module(f"{rules_package.__name__}.{module.name}")
+        rule = getattr(loaded, "RULE", None)
+        if isinstance(rule, Rule):
+            found.append(rule)
+    found.sort(key=lambda r: int(r.checkov_id.rsplit("_", 1)[1]))
+    for kind, key in (("name", lambda r: r.name), ("Checkov id", lambda r: r.checkov_id)):
+        seen = [key(r) for r in found]
+        duplicates = sorted({k for k in seen if seen.count(k) > 1})
+        if duplicates:
+            raise RuntimeError(f"two rules share a {kind}: {', '.join(duplicates)}")
+    return tuple(found)
 
 
 def rules() -> list[Rule]:
     """All rules, ordered by Checkov id number."""
-    from policies.rules import ALL_RULES  # late import: rule modules import this module
-
-    return sorted(ALL_RULES, key=lambda r: int(r.checkov_id.rsplit("_", 1)[1]))
+    return list(_catalog())
 
 
 def rule_by_name(name: str) -> Rule:
-    for r in rules():
-        if r.name == name or r.checkov_id == name:
+    """The rule with this name or CKV_STL id; KeyError if there is none."""
+    for r in _catalog():
+        if name in r.ids:
             return r
     raise KeyError(f"unknown rule {name!r}")

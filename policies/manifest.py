@@ -80,6 +80,11 @@ def namespace_of(manifest: Any) -> str:
     return ns if isinstance(ns, str) and ns else "default"
 
 
+def lower_text(value: Any) -> str:
+    """A setting's value as stripped lower-case text ("" for None): how controllers compare them."""
+    return str(value).strip().lower() if value is not None else ""
+
+
 def annotations_of(manifest: Any) -> Mapping:
     return mapping(get(manifest, "metadata", "annotations"))
 

@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from policies.catalog import rules
+from stateless_pack.policies.catalog import rules
+from support.paths import REPO as REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 EXAMPLE = ROOT / "examples" / "violates-every-rule"
 
 
 def run_gate(program: Path, out: Path) -> tuple[int, dict, str]:
     # A subprocess, as a pipeline runs it: the console script's real exit code and environment.
     proc = subprocess.run(
-        [sys.executable, "-m", "policies.gate.cli", "preview", str(program),
+        [sys.executable, "-m", "stateless_pack.gate.cli", "preview", str(program),
          "--out", str(out / "manifests"), "--json", str(out / "report.json")],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
         env={k: v for k, v in __import__("os").environ.items() if not k.startswith("STATELESS_PACK_")})

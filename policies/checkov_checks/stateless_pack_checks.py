@@ -1,7 +1,7 @@
 """One Checkov check class per resource rule of the catalog, built on the rule functions themselves.
 
 Checkov executes this file (as a top-level module) when it is given
-`--external-checks-dir policies/checkov_checks`. Each resource rule (`rule.stack` False) becomes its
+`--external-checks-dir <this folder>`. Each resource rule (`rule.stack` False) becomes its
 own `BaseK8Check` subclass with id `rule.checkov_id`; its verdict is `rule.run(manifest)`, so no
 rule logic lives here.
 
@@ -11,18 +11,40 @@ at once, which a Checkov resource check never sees; they run in our adapter inst
 """
 from __future__ import annotations
 
-import os
+import importlib.util
 import sys
+import types
+from pathlib import Path
 from typing import Any
 
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.kubernetes.checks.resource.base_spec_check import BaseK8Check
 
-try:
-    from policies.catalog import rules
-except ImportError:  # Checkov from another environment: find the pack next to this folder
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    from policies.catalog import rules
+
+
+def _import_catalog():
+    """The rule catalog. Checkov runs from its own environment, where stateless-pack is not
+    installed: load `stateless_pack.policies` from the folder around this file instead of putting
+    the gate's whole site-packages (Pulumi, a newer `packaging`) on Checkov's path."""
+    try:
+        from stateless_pack.policies.catalog import rules
+        return rules
+    except ImportError:
+        pass
+    policies_dir = Path(__file__).resolve().parents[1]
+    root = types.ModuleType("stateless_pack")
+    root.__path__ = []  # a namespace: only `policies` below it is ever loaded here
+    sys.modules.setdefault("stateless_pack", root)
+    spec = importlib.util.spec_from_file_location(
+        "stateless_pack.policies", policies_dir / "__init__.py", submodule_search_locations=[str(policies_dir)])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["stateless_pack.policies"] = package
+    spec.loader.exec_module(package)
+    from stateless_pack.policies.catalog import rules
+    return rules
+
+
+rules = _import_catalog()
 
 # Keys Checkov's YAML loader adds to every mapping; they are not part of the manifest.
 _LINE_KEYS = frozenset({"__startline__", "__endline__"})

@@ -1,4 +1,3 @@
-"""Rule modules, one per concern. Each exports RULES; ALL_RULES gathers them."""
-from policies.rules import data_store, resilience, sessions, storage
+"""One module per rule (each defines `RULE`), plus the helpers they share (no `RULE`).
 
-ALL_RULES = [*sessions.RULES, *storage.RULES, *resilience.RULES, *data_store.RULES]
+`policies/catalog.py` gathers them; adding a rule is adding a file here."""

@@ -1,0 +1,299 @@
+"""Running Checkov (its built-in Kubernetes checks and our `CKV_STL_*` checks) and reading its findings.
+
+Checkov lives in its own virtual environment (`gate/checkov_env.py`: it pins `packaging<24`, Pulumi
+needs `packaging>=26`), so it runs as a command. The run is offline and deterministic: no policy download,
+no update check, no platform API, no user-level Checkov config or CHECKOV-related environment
+variables. Anything that goes wrong (no binary, a crash, unreadable output, a file Checkov skipped,
+one of our checks that did not run) raises `CheckovError`: a broken Checkov never passes the gate.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from stateless_pack.gate import checkov_env
+from stateless_pack.gate.findings import Finding
+from stateless_pack.gate.manifest_files import load_manifests
+from stateless_pack.policies import checkov_checks
+from stateless_pack.policies.catalog import MANDATORY, rules
+
+OUR_CHECKS_DIR = Path(checkov_checks.__file__).resolve().parent
+TIMEOUT_SECONDS = 900
+
+# Environment variables Checkov reads as command-line options (ext_argument_parser.py): a user's
+# CKV_SKIP_CHECK could hide our checks, CKV_NO_FAIL_ON_CRASH would turn a crash into a pass, ...
+_CHECKOV_OPTION_VARIABLES = (
+    "CKV_EXTERNAL_CHECKS_PUBLIC_KEY", "CKV_FRAMEWORK", "CKV_CHECK", "CKV_SKIP_CHECK", "BC_API_KEY",
+    "PRISMA_API_URL", "DOWNLOAD_EXTERNAL_MODULES", "CKV_VAR_FILE", "EXTERNAL_MODULES_DIR", "CKV_EVAL_VARS",
+    "BC_CA_BUNDLE", "CKV_POLICY_METADATA_FILTER", "CKV_POLICY_METADATA_FILTER_EXCEPTION",
+    "CKV_SECRETS_SCAN_FILE_TYPE", "CKV_SECRETS_SCAN_ENABLE_ALL", "CKV_SECRETS_SCAN_BLOCK_LIST",
+    "CKV_SKIP_RESOURCES_WITHOUT_VIOLATIONS", "CKV_NO_FAIL_ON_CRASH",
+)
+_OFFLINE_VARIABLES = {
+    "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",  # no PyPI version check (only an env var exists for it)
+    "BC_SKIP_MAPPING": "TRUE",                # no Prisma Cloud id mapping download
+}
+
+
+class CheckovError(RuntimeError):
+    """Checkov could not give a complete, trustworthy result."""
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A check Checkov reported SKIPPED because of a `checkov.io/skip*` annotation."""
+
+    rule: str        # our rule name for CKV_STL ids, else the Checkov id
+    checkov_id: str
+    resource: str    # Kind/namespace/name
+    file: str
+    comment: str     # the text after `=` in the annotation: for our components, the waiver id
+
+
+@dataclass(frozen=True)
+class CheckovScan:
+    findings: list[Finding]          # FAILED checks
+    suppressions: list[Suppression]  # SKIPPED checks: the waiver layer checks that each is backed
+
+
+def run_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = None,
+                external_checks: bool = True) -> list[Finding]:
+    """The failed Checkov checks over the manifest files/folders `paths`, as findings."""
+    return scan_with_checkov(paths, checkov_bin=checkov_bin, external_checks=external_checks).findings
+
+
+def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = None,
+                      external_checks: bool = True, checkov: CheckovProcess | None = None) -> CheckovScan:
+    """Failed and suppressed Checkov checks over `paths`; raises `CheckovError` if Checkov fails.
+
+    One Checkov process over everything: its graph checks (e.g. CKV2_K8S_6, pods without a
+    NetworkPolicy) connect resources across files and even namespaces, so a split scan would
+    change its results. `checkov`: a `CheckovProcess.prestart()`ed run to use (it wins over
+    `checkov_bin`).
+    """
+    if checkov is None:
+        checkov = CheckovProcess(checkov_bin if checkov_bin is not None else _found_checkov())
+    checkov_bin = checkov.checkov_bin
+    try:
+        if not (checkov_bin.is_file() and os.access(checkov_bin, os.X_OK)):
+            raise CheckovError(f"Checkov not found at {checkov_bin}: run `stateless-pack checkov install`")
+        manifests, problems = load_manifests([str(p) for p in paths])
+        if problems:  # Checkov would silently skip these files
+            raise CheckovError("cannot hand these manifests to Checkov: "
+                               + "; ".join(f"{p.where}: {p.message}" for p in problems))
+        reports = checkov.scan([Path(p).resolve() for p in paths], external_checks)
+    finally:
+        checkov.close()
+    records = [(result, record) for report in reports for result, record in _records(report)]
+    if external_checks:
+        _require_our_checks_ran(manifests, records)
+    findings = sorted((_finding(record) for result, record in records if result == "failed_checks"),
+                      key=lambda f: (f.resource, f.checkov_id, f.path))
+    suppressions = sorted((_suppression(record) for result, record in records if result == "skipped_checks"),
+                          key=lambda s: (s.resource, s.checkov_id))
+    return CheckovScan(findings, suppressions)
+
+
+def checkov_command(checkov_bin: Path, paths: list[Path], external_checks: bool, output_dir: str) -> list[str]:
+    command = [str(checkov_bin), "--framework", "kubernetes", "--output", "json",
+               "--output-file-path", output_dir,
+               "--soft-fail",            # failed checks exit 0: a non-zero exit then always means a crash
+               "--skip-download", "--skip-results-upload", "--compact"]
+    for path in paths:
+        command += ["--directory" if path.is_dir() else "--file", str(path)]
+    if external_checks:
+        command += ["--external-checks-dir", str(OUR_CHECKS_DIR)]
+    return command
+
+
+# What the `checkov` console script runs, but with the command line read from stdin: the
+# interpreter imports Checkov (about 5 s, most of a small scan) before the manifests exist.
+_PRESTARTED_MAIN = """\
+import json, sys, warnings
+from checkov.main import Checkov
+argv = json.loads(sys.stdin.readline())
+sys.argv = [sys.argv[1]] + argv
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", category=SyntaxWarning)
+    sys.exit(Checkov(argv).run())
+"""
+
+
+class CheckovProcess:
+    """One Checkov run in a private working folder (empty HOME and cwd: no user or folder
+    `.checkov.yaml` changes what runs), with the offline environment.
+
+    `prestart()` launches the interpreter of a Checkov installed in a virtual environment right away
+    and hands it the command line later (`scan`); any other Checkov executable (a pipx shim, a
+    wrapper script) runs as a plain command at `scan` time.
+    """
+
+    def __init__(self, checkov_bin: str | os.PathLike):
+        self.checkov_bin = Path(checkov_bin)
+        self._work = tempfile.TemporaryDirectory(prefix="stateless-pack-checkov-")
+        self.env = {k: v for k, v in os.environ.items() if k not in _CHECKOV_OPTION_VARIABLES}
+        self.env.update(_OFFLINE_VARIABLES, HOME=self._work.name)
+        self._process: subprocess.Popen | None = None
+
+    @classmethod
+    def prestart(cls, checkov_bin: str | os.PathLike) -> "CheckovProcess":
+        checkov = cls(checkov_bin)
+        python = checkov.checkov_bin.parent / "python"
+        if _is_venv_checkov(checkov.checkov_bin):
+            try:
+                checkov._process = subprocess.Popen(
+                    [str(python), "-c", _PRESTARTED_MAIN, str(checkov.checkov_bin)], cwd=checkov.work_dir,
+                    env=checkov.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True)
+            except OSError:
+                checkov._process = None  # scan() starts it the plain way and reports any error
+        return checkov
+
+    @property
+    def work_dir(self) -> str:
+        """The private working folder: cwd, HOME and output of the run (removed by `close`)."""
+        return self._work.name
+
+    def scan(self, paths: list[Path], external_checks: bool) -> list[dict]:
+        """Run Checkov over `paths` and return its Kubernetes reports (see `parse_reports`).
+        One scan per instance; `close()` afterwards."""
+        output_dir = os.path.join(self.work_dir, "out")
+        returncode, stdout, stderr = self._execute(
+            checkov_command(self.checkov_bin, paths, external_checks, output_dir))
+        if returncode != 0:
+            raise CheckovError(f"Checkov failed (exit {returncode}): {_tail(stderr or stdout)}")
+        try:
+            with open(os.path.join(output_dir, "results_json.json"), encoding="utf-8") as handle:
+                return parse_reports(handle.read())
+        except OSError as err:
+            raise CheckovError(f"Checkov wrote no results ({err}): {_tail(stderr)}") from err
+
+    def _execute(self, command: list[str]) -> tuple[int, str, str]:
+        try:
+            if self._process is not None:
+                stdout, stderr = self._process.communicate(json.dumps(command[1:]) + "\n",
+                                                           timeout=TIMEOUT_SECONDS)
+                return self._process.returncode, stdout, stderr
+            done = subprocess.run(command, cwd=self.work_dir, env=self.env, capture_output=True,
+                                  text=True, timeout=TIMEOUT_SECONDS)
+            return done.returncode, done.stdout, done.stderr
+        except OSError as err:
+            raise CheckovError(f"cannot start Checkov ({self.checkov_bin}): {err}") from err
+        except subprocess.TimeoutExpired as err:
+            raise CheckovError(f"Checkov did not finish within {TIMEOUT_SECONDS}s") from err
+
+    def close(self) -> None:
+        """Stop a prestarted Checkov that is not (or no longer) needed, and remove the folder."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.communicate()
+        self._work.cleanup()
+
+
+def _found_checkov() -> Path:
+    """The Checkov the gate would run (`gate/checkov_env.py`), or CheckovError saying how to get one."""
+    try:
+        return checkov_env.find_checkov()
+    except checkov_env.CheckovNotFound as err:
+        raise CheckovError(str(err)) from None
+
+
+def _is_venv_checkov(checkov_bin: Path) -> bool:
+    """A `checkov` script of a virtual environment, whose interpreter can import Checkov itself."""
+    return (checkov_bin.parent / "python").is_file() and (checkov_bin.parent.parent / "pyvenv.cfg").is_file()
+
+
+def parse_reports(text: str) -> list[dict]:
+    """Checkov's JSON output: one report, a list of reports, or a bare summary when nothing was found."""
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise CheckovError(f"unreadable Checkov output ({err}): {text[:200]!r}") from err
+    reports = data if isinstance(data, list) else [data]
+    if not all(isinstance(r, dict) for r in reports):
+        raise CheckovError(f"unexpected Checkov output: {text[:200]!r}")
+    reports = [r for r in reports if "results" in r]  # a bare summary ({"passed": 0, ...}): no resources
+    for report in reports:
+        errors = report.get("results", {}).get("parsing_errors") or []
+        if errors:
+            raise CheckovError(f"Checkov could not parse: {', '.join(map(str, errors))}")
+    return [r for r in reports if r.get("check_type") == "kubernetes"]
+
+
+def _records(report: dict):
+    results = report.get("results") or {}
+    for result in ("passed_checks", "failed_checks", "skipped_checks"):
+        for record in results.get(result) or []:
+            yield result, record
+
+
+def resource_ref(checkov_resource: str) -> str:
+    """Checkov's `Kind.namespace.name` -> our `Kind/namespace/name` (names may contain dots)."""
+    parts = checkov_resource.split(".", 2)
+    return "/".join(parts) if len(parts) == 3 else checkov_resource
+
+
+@lru_cache(maxsize=None)
+def _ours():
+    return {r.checkov_id: r for r in rules()}
+
+
+def _finding(record: dict) -> Finding:
+    checkov_id = record.get("check_id", "")
+    rule = _ours().get(checkov_id)
+    keys = (record.get("check_result") or {}).get("evaluated_keys") or []
+    return Finding(
+        rule=rule.name if rule else checkov_id,
+        engine="checkov",
+        level=rule.level if rule else MANDATORY,  # built-in failures block
+        resource=resource_ref(record.get("resource", "")),
+        message=record.get("check_name") or checkov_id,
+        path=", ".join(str(k) for k in keys),
+        fix=rule.remediation if rule else (record.get("guideline") or ""),
+        file=record.get("file_abs_path") or record.get("file_path") or "",
+        checkov_id=checkov_id,
+    )
+
+
+def _suppression(record: dict) -> Suppression:
+    checkov_id = record.get("check_id", "")
+    rule = _ours().get(checkov_id)
+    return Suppression(
+        rule=rule.name if rule else checkov_id,
+        checkov_id=checkov_id,
+        resource=resource_ref(record.get("resource", "")),
+        file=record.get("file_abs_path") or record.get("file_path") or "",
+        comment=(record.get("check_result") or {}).get("suppress_comment") or "",
+    )
+
+
+def _require_our_checks_ran(manifests, records) -> None:
+    """Every resource rule must have a verdict on every named resource of its kinds.
+
+    Checkov logs and ignores a check file that fails to import, and drops resources it cannot
+    read: without this, such a run would look clean.
+    """
+    seen = {(record.get("check_id"), record.get("resource")) for _, record in records}
+    missing = []
+    for loaded in manifests:
+        manifest = loaded.manifest
+        kind, metadata = manifest.get("kind"), manifest.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        if not isinstance(name, str) or not name:
+            continue  # Checkov names such resources from labels; nothing reliable to match
+        namespace = metadata.get("namespace", "default")
+        for rule in rules():
+            if not rule.stack and kind in rule.kinds and (rule.checkov_id, f"{kind}.{namespace}.{name}") not in seen:
+                missing.append(f"{rule.checkov_id} on {kind}/{namespace}/{name} ({loaded.file})")
+    if missing:
+        raise CheckovError("Checkov did not run our checks (did policies/checkov_checks load?): "
+                           + "; ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""))
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join((text or "").strip().splitlines()[-lines:]) or "(no output)"

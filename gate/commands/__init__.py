@@ -1,0 +1,1 @@
+"""The `stateless-pack` subcommands, one module each."""

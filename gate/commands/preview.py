@@ -1,0 +1,318 @@
+"""`stateless-pack preview`: the gate. A Pulumi program, offline, through the policy pack and Checkov.
+
+Stages (overlapped where they do not depend on each other):
+  program under mocks  ||  pack launch + GetAnalyzerInfo + Configure  ||  Checkov's imports
+  render manifests
+  Checkov over the rendered folder  ||  Remediate+Analyze per resource, then AnalyzeStack
+  our rules over the manifests, Checkov's findings, the waiver pass; the pack cross-checked; one report.
+Checkov must see every manifest in one run (its graph checks connect resources across files), so
+it cannot start scanning before the program has registered its last resource (README, "Benchmark").
+
+The pack and the gate read the same waiver registry (the gate hands the pack the path it located)
+and make the same decisions with the same code (`policies/waivers/decisions.py`). The gate does not
+read the pack's messages: it runs the rules itself and checks that the pack blocks exactly the
+(policy, resource) pairs it blocks, from the diagnostics' structured fields. A disagreement is a
+failed gate (exit 2), never a pass.
+
+Exit codes: 0 clean or advisory only, 1 blocking findings, 2 the program, the pack, Checkov or the
+gate itself failed. Every failure path ends in 2: a crash never passes the gate.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from stateless_pack.gate import checkov_env
+from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
+from stateless_pack.gate.findings import Finding, Subject
+
+class GateError(Exception):
+    """A stage failed: the message says which and why (exit 2)."""
+
+
+def default_pack_dir() -> Path:
+    """The pack folder shipped inside the distribution (stateless_pack/policies)."""
+    from stateless_pack import policies
+
+    return Path(policies.__file__).resolve().parent
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "preview", help="run a Pulumi program offline through the policy pack and Checkov",
+        description="Run the Pulumi Python program in PROGRAM_DIR under Pulumi's mocks (no CLI, no "
+                    "cluster, no credentials), send every resource to the policy pack over the analyzer "
+                    "protocol, render the Kubernetes manifests (secrets redacted), run Checkov over them, "
+                    "apply the stack's waiver registry and print one report. Exit 0: clean or advisory "
+                    "only; 1: blocking findings; 2: the program, the pack, Checkov or the gate failed.")
+    p.add_argument("program_dir", nargs="?", default=".", metavar="PROGRAM_DIR",
+                   help="folder with Pulumi.yaml (default: the current folder)")
+    p.add_argument("--stack", help="stack whose Pulumi.<stack>.yaml config to use "
+                                   "(default: the only stack file, else dev)")
+    p.add_argument("--out", default="out/manifests", metavar="DIR",
+                   help="folder for the rendered manifests (default: out/manifests)")
+    p.add_argument("--json", metavar="FILE", help="also write the findings as JSON")
+    p.add_argument("--sarif", metavar="FILE", help="also write SARIF 2.1.0 (code scanning)")
+    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (CI test reports)")
+    p.add_argument("--state-export", metavar="FILE",
+                   help="also write the resources as a Pulumi stack export, for "
+                        "`pulumi policy analyze --policy-pack DIR --file FILE`")
+    p.add_argument("--waivers", metavar="FILE",
+                   help="the stack's waiver registry (default: $STATELESS_PACK_WAIVERS, else stack config "
+                        "stateless-pack:waivers, else waivers.yaml in PROGRAM_DIR)")
+    p.add_argument("--pack", default=None, metavar="DIR",
+                   help="policy pack folder (default: the pack installed with stateless-pack)")
+    p.add_argument("--checkov", default=None, metavar="PATH",
+                   help=f"Checkov executable (default: ${checkov_env.CHECKOV_ENV_VAR}, else the one "
+                        "`stateless-pack checkov install` provisioned, else checkov on PATH)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    progress = _progress_printer(sys.stderr)
+    try:
+        return preview(args, progress=progress, out=sys.stdout)
+    except GateError as exc:
+        print(f"stateless-pack preview: error: {exc}", file=sys.stderr)
+    except Exception:  # a bug in the gate is a failed gate, never a pass
+        print("stateless-pack preview: internal error:\n" + traceback.format_exc(), file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _progress_printer(stream) -> Callable[[str], None]:
+    if not stream.isatty():
+        return lambda _message: None
+    return lambda message: print(f"… {message}", file=stream, flush=True)
+
+
+# --- the pipeline --------------------------------------------------------------------------------
+
+def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -> int:
+    from stateless_pack.gate import program as programs, render, reports
+    from stateless_pack.gate.checkov_runner import CheckovProcess
+    from stateless_pack.gate.waiving import apply_waivers
+    from stateless_pack.policies.waivers.decisions import WaiverPass
+    from stateless_pack.policies.waivers.locating import approvers_path, load_located, locate_registry
+    from stateless_pack.policies.waivers.model import utc_today
+
+    program_dir = Path(args.program_dir).resolve()
+    pack_dir = Path(args.pack).resolve() if args.pack else default_pack_dir()
+    try:  # project files first: the pack needs project, stack and config before the program ran
+        project = programs.load_project(program_dir)
+        stack = args.stack or programs.default_stack(program_dir, project)
+        config, _, _ = programs.load_config(program_dir, project, stack)
+    except programs.ProgramError as exc:
+        raise GateError(str(exc)) from None
+    try:
+        checkov_bin = checkov_env.find_checkov(args.checkov)
+    except checkov_env.CheckovNotFound as exc:
+        raise GateError(str(exc)) from None
+    today = utc_today()
+    location = locate_registry(project_dir=program_dir, config=config, explicit=args.waivers)
+    registry, problems = load_located(location, approvers_path(pack_dir), today)
+    waivers = WaiverPass(registry, problems, today, stack=stack)
+
+    # Checkov's interpreter imports Checkov while the program runs (see CheckovProcess.prestart).
+    checkov = CheckovProcess.prestart(checkov_bin)
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool:
+        try:
+            progress(f"running {program_dir} (stack {stack}) under mocks; starting the policy pack")
+            program_future = pool.submit(programs.run_program, program_dir, stack)
+            with _launched_pack(pack_dir, project["name"], stack, config, location) as pack:
+                run = _result(program_future, "the program failed")
+                items = render.manifests(run.resources)
+                try:
+                    rendered = render.render(items, args.out)
+                except (render.RenderError, OSError) as exc:
+                    raise GateError(f"cannot write the manifests: {exc}") from None
+                progress(f"rendered {len(rendered)} manifest(s) to {args.out}; running Checkov and the pack")
+                checkov_future = pool.submit(_checkov, args.out, checkov, bool(rendered))
+                diagnostics, pack_info = _analyze(pack, run)
+                _require_clean_pack_logs(pack)
+            # the pack has stopped (its memory is free) while Checkov, the longest stage, finishes
+            scan = _result(checkov_future, "Checkov failed")
+        finally:
+            checkov.close()
+
+    progress("applying waivers")
+    from stateless_pack.gate.checkov_findings import checkov_findings
+    from stateless_pack.gate.rule_findings import rule_findings
+
+    subjects = [Subject(item.revealed(), _ref(item, stack), str(item.file)) for item in rendered]
+    by_file = {str(Path(s.file).resolve()): s for s in subjects}
+    findings = rule_findings(subjects, engine="crossguard")
+    findings += checkov_findings(scan, by_file)
+    findings = apply_waivers(waivers, findings, subjects, engine="crossguard")
+    findings = _scrub(_cross_check(diagnostics, pack_info, findings),
+                      [v for r in run.resources for v in programs.secret_values(r.inputs)])
+
+    report = reports.Report(
+        findings=findings, checked=reports.checked_pairs(subjects), rules=reports.rule_help(),
+        title=f"stateless-pack preview: {run.project} (stack {run.stack})",
+        meta={"command": "preview", "program": str(run.program_dir), "project": run.project,
+              "stack": run.stack, "manifests": str(Path(args.out)), "pack": str(pack_dir),
+              "waivers": location.source})
+    reports.print_table(report, out)
+    reports.write_outputs(report, json_path=args.json, sarif_path=args.sarif, junit_path=args.junit)
+    if args.state_export:
+        from stateless_pack.gate import state_export
+        state_export.write(run, args.state_export)
+    return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
+
+
+def _result(future: Future, what: str) -> Any:
+    """The stage's value, or GateError naming the stage (its exception says why)."""
+    try:
+        return future.result()
+    except GateError:
+        raise
+    except Exception as exc:  # ProgramError, CheckovError, PackError, or a bug in a stage
+        raise GateError(f"{what}: {exc}") from exc
+
+
+def _ref(item, stack: str):
+    from stateless_pack.policies.waivers.model import ResourceRef
+
+    return ResourceRef.of_manifest(item.revealed(), stack=stack, urn=item.resource.urn)
+
+
+class _launched_pack:
+    """launch_pack + GetAnalyzerInfo + Configure, with failures as GateError. The pack is told
+    where the registry is, so that it reads exactly the registry the gate read."""
+
+    def __init__(self, pack_dir: Path, project: str, stack: str, config: dict, location):
+        self.args = (pack_dir, project, stack, config)
+        self.location = location
+        self.pack = None
+
+    def __enter__(self):
+        from stateless_pack.gate import engine
+        from stateless_pack.policies.waivers.locating import REGISTRY_ENV
+
+        pack_dir, project, stack, config = self.args
+        # A file: its absolute path. A document from stack config: the pack reads the same config.
+        # Nothing: the pack must not pick up a registry from the caller's environment either.
+        env = {REGISTRY_ENV: str(self.location.path.resolve())} if self.location.path is not None else {}
+        try:
+            # dry_run False: the gate's mocks make every value known, as at `pulumi up`
+            self.pack = engine.launch_pack(pack_dir, project=project, stack=stack, dry_run=False,
+                                           config=config, env=env, drop_env=(REGISTRY_ENV,))
+            self.pack.client.get_analyzer_info()
+            self.pack.client.configure()
+        except Exception as exc:
+            if self.pack is not None:
+                self.pack.close()
+            raise GateError(f"the policy pack failed: {exc}") from exc
+        return self.pack
+
+    def __exit__(self, *exc) -> None:
+        self.pack.close()
+
+
+def _engine_value(value: Any) -> Any:
+    from stateless_pack.gate import engine, program
+
+    if isinstance(value, program.Secret):
+        return engine.Secret(_engine_value(value.value))
+    if isinstance(value, dict):
+        return {k: _engine_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_engine_value(v) for v in value]
+    return value
+
+
+def engine_resources(run) -> list:
+    """The program's registered resources as the engine sends them to an analyzer."""
+    from stateless_pack.gate import engine
+
+    return [engine.Resource(type=r.type, name=r.name, properties=_engine_value(r.inputs),
+                            urn=r.urn, parent=r.parent, dependencies=r.dependencies,
+                            property_dependencies=r.property_dependencies)
+            for r in run.resources]
+
+
+def _analyze(pack, run) -> tuple[list, Any]:
+    """Every registered resource through Remediate+Analyze, then AnalyzeStack once."""
+    resources = engine_resources(run)
+    try:
+        per_resource = pack.client.analyze_many(resources)
+        stack_diagnostics = pack.client.analyze_stack(resources)
+    except Exception as exc:
+        raise GateError(f"the policy pack failed: {exc}") from exc
+    return [d for ds in per_resource for d in ds] + list(stack_diagnostics), pack.client.get_analyzer_info()
+
+
+def _blocks(diagnostic) -> bool:
+    return diagnostic.enforcement_level in ("mandatory", "remediate")
+
+
+def _cross_check(diagnostics: list, info, findings: list[Finding]) -> list[Finding]:
+    """The pack must block exactly the (policy, URN) pairs the gate blocks for the pack's policies
+    (compared on the diagnostics' structured fields). Policies of the pack that the gate does not
+    know (a custom pack) become findings at the level the pack reported them."""
+    ours = {f.rule for f in findings if f.engine == "crossguard"} | _catalog_policy_names()
+    expected = {(f.rule, f.urn) for f in findings if f.engine == "crossguard" and f.blocking}
+    reported = {(d.policy_name, d.urn) for d in diagnostics if d.policy_name in ours and _blocks(d)}
+    if expected != reported:
+        def lines(pairs):
+            return "; ".join(f"{rule} on {urn or 'the stack'}" for rule, urn in sorted(pairs)) or "none"
+        raise GateError("the policy pack and the gate disagree (is --pack another version of "
+                        f"stateless-pack?): only the pack blocks {lines(reported - expected)}; only the "
+                        f"gate blocks {lines(expected - reported)}")
+    extra = [Finding(rule=d.policy_name, engine="crossguard",
+                     level="mandatory" if _blocks(d) else "advisory",
+                     resource=d.urn or "stack", message=_strip_description(d), urn=d.urn,
+                     fix=_remediation(info, d.policy_name))
+             for d in diagnostics if d.policy_name not in ours]
+    return findings + extra
+
+
+def _catalog_policy_names() -> set:
+    from stateless_pack.policies.catalog import rules
+    from stateless_pack.policies.waivers.wording import POLICY_NAMES
+
+    return {r.name for r in rules()} | set(POLICY_NAMES)
+
+
+def _strip_description(d) -> str:
+    """A custom policy's message, without the description line pulumi-policy puts in front."""
+    if d.description and d.message.startswith(d.description + "\n"):
+        return d.message[len(d.description) + 1:]
+    return d.message
+
+
+def _remediation(info, policy_name: str) -> str:
+    try:
+        return info.policy(policy_name).remediation_steps
+    except KeyError:
+        return ""
+
+
+def _require_clean_pack_logs(pack) -> None:
+    errors = [log.message for log in pack.logs if log.severity == "error"]
+    if errors:
+        raise GateError("the policy pack logged errors:\n" + "\n".join(errors))
+
+
+def _checkov(out_dir: str, checkov, any_manifest: bool):
+    from stateless_pack.gate import checkov_runner
+
+    if not any_manifest:  # nothing rendered: Checkov would have nothing to scan
+        return checkov_runner.CheckovScan([], [])
+    return checkov_runner.scan_with_checkov([out_dir], checkov=checkov)
+
+
+def _scrub(findings: list[Finding], secrets: Iterable[Any]) -> list[Finding]:
+    """No secret value of the program in any text the gate writes (messages, paths, fixes)."""
+    from stateless_pack.policies.redaction import redact
+
+    values = {str(v) for v in secrets if str(v)}
+    if not values:
+        return findings
+    return [replace(f, message=redact(f.message, values), path=redact(f.path, values),
+                    fix=redact(f.fix, values)) for f in findings]

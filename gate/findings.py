@@ -1,0 +1,50 @@
+"""The gate's one finding type: what every engine (CrossGuard pack, our rules, Checkov, waivers, file
+loading) reports, so that one waiver pass, one report and one set of writers serve them all."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from stateless_pack.policies.waivers.model import ResourceRef
+
+ENGINES = ("crossguard", "rules", "checkov", "waivers", "scan")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A checked resource: the manifest the rules see and who it is, for waivers and reports."""
+    manifest: Any          # secrets revealed: never written anywhere
+    ref: ResourceRef
+    file: str = ""         # the rendered or scanned file it is in
+    line: int = 0          # 1-based line where its document starts (0: unknown)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str            # our rule name (e.g. "no-sticky-service") or a Checkov id (e.g. "CKV_K8S_20")
+    engine: str          # one of ENGINES
+    level: str           # "mandatory" | "advisory"
+    resource: str        # "Kind/namespace/name", or a file for load errors
+    message: str
+    path: str = ""       # offending field, e.g. "spec.sessionAffinity"
+    fix: str = ""        # how to fix it
+    file: str = ""       # rendered or scanned manifest file, if any
+    urn: str = ""        # Pulumi URN, when the resource came from a program
+    checkov_id: str = ""  # the CKV_* id, for our rules and Checkov's
+    waiver: str = ""     # id of the registry waiver that covers it ("" = not waived)
+    line: int = 0        # 1-based line of the resource in `file` (0: unknown)
+    subject: ResourceRef | None = field(default=None, compare=False, repr=False)  # for the waiver pass
+
+    @property
+    def blocking(self) -> bool:
+        return self.level == "mandatory" and not self.waiver
+
+    @property
+    def rule_ids(self) -> frozenset:
+        """The names this finding goes by, for waivers: its rule and its Checkov id."""
+        return frozenset(r for r in (self.rule, self.checkov_id) if r)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("subject")
+        return {**data, "blocking": self.blocking}

@@ -1,0 +1,27 @@
+"""Our rule catalog over a set of manifests, as findings: what `preview` checks the pack against and
+what `scan` runs on every parsed resource (whether or not Checkov kept it)."""
+from __future__ import annotations
+
+from stateless_pack.gate.findings import Finding, Subject
+from stateless_pack.policies.catalog import rules
+from stateless_pack.policies.rule import Rule, Violation
+
+
+def _finding(rule: Rule, violation: Violation, subject: Subject, engine: str) -> Finding:
+    return Finding(rule=rule.name, engine=engine, level=rule.level, resource=subject.ref.display,
+                   message=violation.message, path=violation.path, fix=rule.remediation,
+                   file=subject.file, urn=subject.ref.urn, checkov_id=rule.checkov_id,
+                   line=subject.line, subject=subject.ref)
+
+
+def rule_findings(subjects: list[Subject], engine: str) -> list[Finding]:
+    """Every violation of every rule (resource rules per manifest, stack rules over all of them)."""
+    found = []
+    for rule in rules():
+        if rule.stack:
+            for index, violation in rule.run([s.manifest for s in subjects]):
+                found.append(_finding(rule, violation, subjects[index], engine))
+        else:
+            for subject in subjects:
+                found.extend(_finding(rule, v, subject, engine) for v in rule.run(subject.manifest))
+    return found

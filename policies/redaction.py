@@ -1,0 +1,80 @@
+"""Keeping credentials out of every text we write: one marker, one notion of what is sensitive.
+
+The pack's SDK deserializes secrets to plain values and drops Pulumi's secret marker, so messages
+never carry values found at credential-bearing positions: Secret `data`/`stringData`, values under
+credential-like keys or env names (password, token, key, secret, credential, DSN, URL...) and the
+userinfo part of URLs. Values are matched in every form a message may quote them in (as written and
+as Python's repr would print them), and even one-character secrets are redacted when the caller
+knows them to be secret (the gate does: it has Pulumi's markers).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Iterable
+
+from stateless_pack.policies.manifest import get, kind_of
+
+REDACTED = "<redacted>"
+
+_CREDENTIAL_KEY = re.compile(
+    r"pass(word|wd)?|secret|token|api[-_]?key|private[-_]?key|access[-_]?key|credential|auth|"
+    r"dsn|conn(ection)?[-_]?str|_url$|_uri$|^url$|^uri$", re.IGNORECASE)
+# References to credentials (secretKeyRef, secretName, imagePullSecrets...) are names, not values.
+_REFERENCE_KEY = re.compile(r"(Ref|Refs|Name|Secrets)$|^secret$")
+URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+# Guessed values (not marked secret) shorter than this would redact ordinary words in messages.
+_MIN_GUESSED_LENGTH = 3
+
+
+def sensitive_values(manifest: Any) -> set[str]:
+    """String values at credential-bearing positions of a manifest (guessed from names)."""
+    found: set[str] = set()
+
+    def leaves(value: Any) -> None:
+        if isinstance(value, str):
+            if len(value) >= _MIN_GUESSED_LENGTH:
+                found.add(value)
+        elif isinstance(value, Mapping):
+            for v in value.values():
+                leaves(v)
+        elif isinstance(value, list):
+            for v in value:
+                leaves(v)
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            env_name = value.get("name")
+            if isinstance(env_name, str) and "value" in value and _CREDENTIAL_KEY.search(env_name):
+                leaves(value["value"])  # env var / name-value pair with a credential-like name
+            for k, v in value.items():
+                if isinstance(k, str) and _CREDENTIAL_KEY.search(k) and not _REFERENCE_KEY.search(k):
+                    leaves(v)
+                else:
+                    walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and URL_USERINFO.search(value):
+            found.add(value)
+
+    if kind_of(manifest) == "Secret":
+        leaves(get(manifest, "data"))
+        leaves(get(manifest, "stringData"))
+    walk(manifest)
+    return found
+
+
+def quoted_forms(value: str) -> set[str]:
+    """The ways a message may show `value`: as is, and inside repr()/JSON quoting (escaped)."""
+    forms = {value, repr(value)[1:-1], repr(value)}
+    forms.add(value.encode("unicode_escape").decode("ascii"))
+    return {f for f in forms if f}
+
+
+def redact(text: str, sensitive: Iterable[str]) -> str:
+    """`text` with every form of every sensitive value, and URL userinfo, replaced by REDACTED."""
+    forms = {form for value in sensitive if value for form in quoted_forms(str(value))}
+    for form in sorted(forms, key=len, reverse=True):  # longest first: no partial leftovers
+        text = text.replace(form, REDACTED)
+    return URL_USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
