@@ -37,6 +37,7 @@ from stateless_pack.policies.waivers.locating import (
     REGISTRY_ENV, RegistryLocation, approvers_path, load_located, locate_registry,
 )
 from stateless_pack.policies.waivers.model import ResourceRef, utc_today
+from stateless_pack.policies.waivers.suppressions import without_skips
 
 
 def register(subparsers) -> None:
@@ -119,7 +120,7 @@ def _checkov(loaded: list[LoadedManifest], subjects: list[Subject], checkov: str
         by_file = {}
         for i, (item, subject) in enumerate(zip(loaded, subjects)):
             target = Path(folder) / _file_name(i, item.manifest)
-            target.write_text(yaml.safe_dump(item.manifest, sort_keys=False), encoding="utf-8")
+            target.write_text(yaml.safe_dump(without_skips(item.manifest), sort_keys=False), encoding="utf-8")
             by_file[str(target.resolve())] = subject
         result: CheckovScan = scan_with_checkov([folder], checkov_bin=checkov_bin)
         return checkov_findings(result, by_file)

@@ -13,6 +13,7 @@ backs them is decided in `policies/waivers/decisions.py`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,24 @@ def claims(manifest: Any) -> list[Claim]:
             if is_skip_annotation(key) or key == WAIVER_MARKER:
                 found.extend(_value_claims(key, value, dotted(path + (key,))))
     return found
+
+
+def without_skips(manifest: Any) -> Any:
+    """A copy of `manifest` without the annotations Checkov reads as skips (in every place and form).
+
+    What Checkov gets: it then evaluates every check, and the waiver pass alone decides what a
+    waiver covers. (Checkov would also crash on a skip whose comment contains `=`.)"""
+    if not isinstance(manifest, Mapping):
+        return manifest
+    copy = deepcopy(dict(manifest))
+    for path, annotations in suppression_places(copy):
+        owner = get(copy, *path[:-1])
+        if isinstance(annotations, Mapping):
+            owner[path[-1]] = {k: v for k, v in annotations.items() if not is_skip_annotation(str(k))}
+        elif isinstance(annotations, list):
+            owner[path[-1]] = [{k: v for k, v in part.items() if not is_skip_annotation(str(k))}
+                               if isinstance(part, Mapping) else part for part in annotations]
+    return copy
 
 
 def named_waiver_ids(manifest: Any) -> set:
