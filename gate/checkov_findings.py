@@ -1,9 +1,10 @@
 """Checkov's results as findings about the resources the gate checked.
 
-Each checked manifest is its own file, so Checkov's file names the resource even where Checkov
-names a part of it (the pod of a Deployment's template is `Pod/<ns>/<name>.<labels>` to Checkov).
-A skip Checkov honoured is itself a finding: Checkov did not evaluate that check, so it blocks
-unless the waiver pass finds a waiver for exactly that check and resource.
+Checkov's findings come back with the file and line of the manifest they are about (the runner
+hands Checkov one manifest per file), so they name the resource even where Checkov names a part of
+it (the pod of a Deployment's template is `Pod/<ns>/<name>.<labels>` to Checkov). The gate hands
+Checkov no skip annotations; should Checkov still report a skip, it is a finding that blocks unless
+the waiver pass finds a waiver for exactly that check and resource.
 """
 from __future__ import annotations
 
@@ -14,16 +15,21 @@ from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.policies.catalog import rules
 
 
-def checkov_findings(scan, by_file: dict[str, Subject]) -> list[Finding]:
-    """`scan` (a CheckovScan) as findings; `by_file` maps resolved file paths to their subjects."""
-    ours = {r.name: r for r in rules()}
+def subject_key(file: str, line: int) -> tuple:
+    return (str(Path(file).resolve()), line)
 
-    def subject_of(file: str) -> Subject | None:
-        return by_file.get(str(Path(file).resolve())) if file else None
+
+def checkov_findings(scan, subjects: list[Subject]) -> list[Finding]:
+    """`scan` (a CheckovScan) as findings about `subjects` (matched by file and line)."""
+    ours = {r.name: r for r in rules()}
+    by_key = {subject_key(s.file, s.line): s for s in subjects}
+
+    def subject_of(item) -> Subject | None:
+        return by_key.get(subject_key(item.file, item.line)) if item.file else None
 
     findings = []
     for f in scan.findings:
-        subject = subject_of(f.file)
+        subject = subject_of(f)
         level = ours[f.rule].level if f.rule in ours else f.level  # our advisory rules stay advisory
         if subject is None:
             findings.append(replace(f, level=level))
@@ -31,7 +37,7 @@ def checkov_findings(scan, by_file: dict[str, Subject]) -> list[Finding]:
         findings.append(replace(f, level=level, resource=subject.ref.display, urn=subject.ref.urn,
                                 file=subject.file, line=subject.line, subject=subject.ref))
     for s in scan.suppressions:
-        subject = subject_of(s.file)
+        subject = subject_of(s)
         findings.append(Finding(
             rule=s.rule, engine="checkov", level="mandatory",
             resource=subject.ref.display if subject else s.resource,

@@ -12,17 +12,21 @@ import json
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+import yaml
+
 from stateless_pack.gate import checkov_env
 from stateless_pack.gate.findings import Finding
-from stateless_pack.gate.manifest_files import load_manifests
+from stateless_pack.gate.manifest_files import LoadedManifest, load_manifests
+from stateless_pack.policies.waivers.suppressions import without_skips
 from stateless_pack.policies import checkov_checks
 from stateless_pack.policies.catalog import MANDATORY, rules
 
 OUR_CHECKS_DIR = Path(checkov_checks.__file__).resolve().parent
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 TIMEOUT_SECONDS = 900
 
 # Environment variables Checkov reads as command-line options (ext_argument_parser.py): a user's
@@ -53,6 +57,7 @@ class Suppression:
     resource: str    # Kind/namespace/name
     file: str
     comment: str     # the text after `=` in the annotation: for our components, the waiver id
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,26 @@ def run_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = Non
 
 def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = None,
                       external_checks: bool = True, checkov: CheckovProcess | None = None) -> CheckovScan:
-    """Failed and suppressed Checkov checks over `paths`; raises `CheckovError` if Checkov fails.
+    """Failed and suppressed Checkov checks over the manifest files/folders `paths`; raises
+    `CheckovError` if a file cannot be handed to Checkov or Checkov fails."""
+    manifests, problems = load_manifests([str(p) for p in paths])
+    if problems:  # Checkov would silently skip these files
+        if checkov is not None:
+            checkov.close()
+        raise CheckovError("cannot hand these manifests to Checkov: "
+                           + "; ".join(f"{p.where}: {p.message}" for p in problems))
+    return scan_manifests(manifests, checkov_bin=checkov_bin, external_checks=external_checks, checkov=checkov)
 
-    One Checkov process over everything: its graph checks (e.g. CKV2_K8S_6, pods without a
-    NetworkPolicy) connect resources across files and even namespaces, so a split scan would
-    change its results. `checkov`: a `CheckovProcess.prestart()`ed run to use (it wins over
-    `checkov_bin`).
+
+def scan_manifests(manifests: list[LoadedManifest], *, checkov_bin: str | os.PathLike | None = None,
+                   external_checks: bool = True, checkov: CheckovProcess | None = None) -> CheckovScan:
+    """Checkov over loaded manifests; findings name each manifest's own file and line.
+
+    Checkov reads private copies, one manifest per file in its own working folder, without skip
+    annotations (it evaluates every check; the waiver pass decides). One Checkov process over
+    everything: its graph checks (e.g. CKV2_K8S_6, pods without a NetworkPolicy) connect resources
+    across files and even namespaces, so a split scan would change its results. `checkov`: a
+    `CheckovProcess.prestart()`ed run to use (it wins over `checkov_bin`).
     """
     if checkov is None:
         checkov = CheckovProcess(checkov_bin if checkov_bin is not None else _found_checkov())
@@ -82,21 +101,35 @@ def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None
     try:
         if not (checkov_bin.is_file() and os.access(checkov_bin, os.X_OK)):
             raise CheckovError(f"Checkov not found at {checkov_bin}: run `stateless-pack checkov install`")
-        manifests, problems = load_manifests([str(p) for p in paths])
-        if problems:  # Checkov would silently skip these files
-            raise CheckovError("cannot hand these manifests to Checkov: "
-                               + "; ".join(f"{p.where}: {p.message}" for p in problems))
-        reports = checkov.scan([Path(p).resolve() for p in paths], external_checks)
+        sources = _write_inputs(manifests, Path(checkov.work_dir) / "in")
+        reports = checkov.scan([Path(checkov.work_dir) / "in"], external_checks) if sources else []
     finally:
         checkov.close()
     records = [(result, record) for report in reports for result, record in _records(report)]
     if external_checks:
         _require_our_checks_ran(manifests, records)
-    findings = sorted((_finding(record) for result, record in records if result == "failed_checks"),
+
+    def located(item):  # Checkov names its private copy; name the manifest's own file and line
+        source = sources.get(os.path.realpath(item.file)) if item.file else None
+        return replace(item, file=source.file, line=source.line) if source else item
+
+    findings = sorted((located(_finding(record)) for result, record in records if result == "failed_checks"),
                       key=lambda f: (f.resource, f.checkov_id, f.path))
-    suppressions = sorted((_suppression(record) for result, record in records if result == "skipped_checks"),
-                          key=lambda s: (s.resource, s.checkov_id))
+    suppressions = sorted((located(_suppression(record)) for result, record in records
+                           if result == "skipped_checks"), key=lambda s: (s.resource, s.checkov_id))
     return CheckovScan(findings, suppressions)
+
+
+def _write_inputs(manifests: list[LoadedManifest], folder: Path) -> dict[str, LoadedManifest]:
+    """One file per manifest in `folder`, skips left out; {real path of the copy: its manifest}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = {}
+    for index, loaded in enumerate(manifests):
+        copy = folder / f"{index:05d}.yaml"
+        copy.write_text(yaml.dump(without_skips(loaded.manifest), Dumper=_DUMPER, sort_keys=False),
+                        encoding="utf-8")
+        sources[os.path.realpath(copy)] = loaded
+    return sources
 
 
 def checkov_command(checkov_bin: Path, paths: list[Path], external_checks: bool, output_dir: str) -> list[str]:

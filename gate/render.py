@@ -1,5 +1,4 @@
-"""Write the Kubernetes manifests of a program's resources, one YAML file each, secrets redacted and
-Checkov skip annotations left out (Checkov evaluates every check; waivers are decided by the waiver pass).
+"""Write the Kubernetes manifests of a program's resources, one YAML file each, secrets redacted.
 
 The folder is what Checkov scans and what reports point at, so it must hold exactly this run's
 manifests: a folder the gate rendered before (it carries a marker file) is emptied first; any other
@@ -16,7 +15,6 @@ import yaml
 
 from stateless_pack.policies.crossguard.manifests import manifest_from
 from stateless_pack.policies.redaction import REDACTED
-from stateless_pack.policies.waivers.suppressions import without_skips
 from stateless_pack.gate.program import RegisteredResource, redact, reveal
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when built in: same text, ~10x faster
@@ -114,7 +112,7 @@ def render(items: Iterable[Rendered], out: str | Path = DEFAULT_OUT) -> list[Ren
     written = []
     for item in items:
         path = out / _file_name(item.manifest, taken)
-        text = yaml.dump(without_skips(item.redacted()), Dumper=_DUMPER, sort_keys=False, default_flow_style=False,
+        text = yaml.dump(item.redacted(), Dumper=_DUMPER, sort_keys=False, default_flow_style=False,
                          allow_unicode=True)
         path.write_text(text, encoding="utf-8")
         written.append(Rendered(item.resource, item.manifest, path))

@@ -143,10 +143,10 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -
     from stateless_pack.gate.checkov_findings import checkov_findings
     from stateless_pack.gate.rule_findings import rule_findings
 
-    subjects = [Subject(item.revealed(), _ref(item, stack), str(item.file)) for item in rendered]
-    by_file = {str(Path(s.file).resolve()): s for s in subjects}
+    # each rendered file holds one manifest, starting on its first line
+    subjects = [Subject(item.revealed(), _ref(item, stack), str(item.file), 1) for item in rendered]
     findings = rule_findings(subjects, engine="crossguard")
-    findings += checkov_findings(scan, by_file)
+    findings += checkov_findings(scan, subjects)
     findings = apply_waivers(waivers, findings, subjects, engine="crossguard")
     findings = _scrub(_cross_check(diagnostics, pack_info, findings),
                       [v for r in run.resources for v in programs.secret_values(r.inputs)])

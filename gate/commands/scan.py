@@ -3,8 +3,7 @@
 For YAML that never went through Pulumi (Helm output, kubectl manifests). Stages:
   load the files (multi-document, `kind: List` expanded); every YAML problem is a blocking finding
   our rules (resource and stack rules) over every parsed resource
-  each manifest in its own file in a private temporary folder; Checkov over that folder (its
-  built-in Kubernetes checks + our CKV_STL checks)
+  Checkov over the same manifests (its built-in Kubernetes checks + our CKV_STL checks)
   the waiver pass (`--waivers FILE`): findings, suppressions, the registry itself
   one report.
 
@@ -15,30 +14,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
-import yaml
-
 from stateless_pack.gate import checkov_env, reports
 from stateless_pack.gate.checkov_findings import checkov_findings
-from stateless_pack.gate.checkov_runner import CheckovError, CheckovScan, scan_with_checkov
+from stateless_pack.gate.checkov_runner import CheckovError, scan_manifests
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.manifest_files import LoadedManifest, ManifestProblem, load_manifests
 from stateless_pack.gate.rule_findings import rule_findings
 from stateless_pack.gate.waiving import apply_waivers
-from stateless_pack.policies.manifest import kind_of, name_of, namespace_of
 from stateless_pack.policies.waivers.decisions import WaiverPass
 from stateless_pack.policies.waivers.locating import (
     REGISTRY_ENV, RegistryLocation, approvers_path, load_located, locate_registry,
 )
 from stateless_pack.policies.waivers.model import ResourceRef, utc_today
-from stateless_pack.policies.waivers.suppressions import without_skips
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -64,7 +56,6 @@ def register(subparsers) -> None:
                         "`stateless-pack checkov install` provisioned, else checkov on PATH)")
     p.set_defaults(func=run)
 
-
 def run(args: argparse.Namespace) -> int:
     try:
         return scan(args, out=sys.stdout)
@@ -73,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
     except Exception:  # a bug in the scan is a failed scan, never a pass
         print("stateless-pack scan: internal error:\n" + traceback.format_exc(), file=sys.stderr)
     return EXIT_FAILED
-
 
 def scan(args: argparse.Namespace, *, out) -> int:
     loaded, problems = load_manifests(args.paths)
@@ -92,7 +82,6 @@ def scan(args: argparse.Namespace, *, out) -> int:
     reports.write_outputs(report, sarif_path=args.sarif, junit_path=args.junit)
     return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
 
-
 def _waiver_pass(args) -> WaiverPass:
     today = utc_today()
     if args.waivers or os.environ.get(REGISTRY_ENV):
@@ -102,7 +91,6 @@ def _waiver_pass(args) -> WaiverPass:
     registry, problems = load_located(location, approvers_path(args.pack), today)
     return WaiverPass(registry, problems, today, stack=args.stack)
 
-
 def problem_finding(problem: ManifestProblem) -> Finding:
     where = f" (line {problem.line})" if problem.line else ""
     return Finding(rule="manifest-file", engine="scan", level="mandatory", resource=problem.where,
@@ -110,26 +98,12 @@ def problem_finding(problem: ManifestProblem) -> Finding:
                    fix="Make the file valid Kubernetes YAML (after a YAML error nothing more of the file "
                        "is checked), or leave it out of the scanned paths.")
 
-
 def _checkov(loaded: list[LoadedManifest], subjects: list[Subject], checkov: str | None) -> list[Finding]:
-    """Checkov over one file per manifest; findings point back at the source file and resource."""
+    """Checkov over every loaded manifest; findings point back at the source file and resource."""
     if not loaded:
         return []  # nothing to scan; the load problems already say why
-    checkov_bin = checkov_env.find_checkov(checkov)
-    with tempfile.TemporaryDirectory(prefix="stateless-pack-scan-") as folder:
-        by_file = {}
-        for i, (item, subject) in enumerate(zip(loaded, subjects)):
-            target = Path(folder) / _file_name(i, item.manifest)
-            target.write_text(yaml.safe_dump(without_skips(item.manifest), sort_keys=False), encoding="utf-8")
-            by_file[str(target.resolve())] = subject
-        result: CheckovScan = scan_with_checkov([folder], checkov_bin=checkov_bin)
-        return checkov_findings(result, by_file)
-
-
-def _file_name(index: int, manifest: dict) -> str:
-    label = "-".join(x for x in (kind_of(manifest), namespace_of(manifest), name_of(manifest)) if x)
-    return f"{index:05d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', label)[:100]}.yaml"
-
+    result = scan_manifests(loaded, checkov_bin=checkov_env.find_checkov(checkov))
+    return checkov_findings(result, subjects)
 
 def write_report(report: reports.Report, fmt: str, output: str | None, out) -> None:
     if fmt == "json":

@@ -72,12 +72,24 @@ def test_without_external_checks_only_builtins_run(tmp_path):
     assert ids == {"CKV_K8S_21"}
 
 
-def test_skip_annotation_is_a_suppression_not_a_finding(tmp_path):
-    service(tmp_path, annotations={"checkov.io/skip1": "CKV_STL_1=W-0001"})
+@pytest.mark.parametrize("skip", ["CKV_STL_1=W-0001", "CKV_STL_1=W-0001=because", "CKV_STL_1"])
+def test_checkov_gets_no_skip_annotation_and_evaluates_every_check(tmp_path, skip):
+    """Whether a skip is backed is the waiver pass's decision, not Checkov's (and Checkov would
+    crash on a comment with '=' in it)."""
+    path = service(tmp_path, annotations={"checkov.io/skip1": skip, "team": "shop"})
     scan = scan_with_checkov([str(tmp_path)])
-    assert [f for f in scan.findings if f.checkov_id == "CKV_STL_1"] == []
-    assert [(s.rule, s.checkov_id, s.resource, s.comment) for s in scan.suppressions] == [
-        ("no-sticky-service", "CKV_STL_1", "Service/shop/web", "W-0001")]
+    assert scan.suppressions == []
+    assert [(f.checkov_id, f.resource, f.file, f.line) for f in scan.findings if f.checkov_id == "CKV_STL_1"] == [
+        ("CKV_STL_1", "Service/shop/web", str(path), 1)]
+
+
+def test_findings_name_the_source_file_and_line_of_each_document(tmp_path):
+    first = service(tmp_path, name="one.yaml").read_text()
+    (tmp_path / "two.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n"
+                                       + first.replace("name: web", "name: web2"))
+    (tmp_path / "one.yaml").unlink()
+    found = {(f.resource, f.file, f.line) for f in run_checkov([str(tmp_path)]) if f.checkov_id == "CKV_STL_1"}
+    assert found == {("Service/shop/web2", str(tmp_path / "two.yaml"), 5)}
 
 
 def test_user_environment_cannot_switch_our_checks_off(tmp_path, monkeypatch):
