@@ -1,0 +1,209 @@
+"""stateless-pack as a platform team gets it: the built wheel in a fresh venv, used from a Pulumi
+project in a temporary folder that is not this repository and has its own `components/` package and
+its own `waivers.yaml`; and a policy pack made with `pack new`, loaded from a venv built from its own
+requirements.txt alone, in a folder named like the Pulumi CLI's install path."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stateless_pack.gate.commands.preview import engine_resources
+from stateless_pack.gate.engine import launch_pack
+from stateless_pack.gate.program import run_program
+from stateless_pack.policies.waivers.model import utc_today
+from support.paths import REPO
+
+TODAY = utc_today()
+DIGEST = "sha256:" + "ab" * 32
+PROGRAM = f'''\
+"""A team's stack: its own `components` package next to the paved road's."""
+import pulumi
+
+from components import team_labels  # the project's own package, not stateless-pack's
+from stateless_pack.components import Application, ApplicationArgs
+
+config = pulumi.Config()
+Application("web", ApplicationArgs(
+    namespace=config.require("namespace"),
+    image="registry.example.org/shop/web:1.0.0@{DIGEST}",
+    replicas=1, single_replica_waiver="W-0001",  # a deliberate exception, waived in waivers.yaml
+    labels=team_labels()))
+'''
+
+
+def registry(created: int = -1, expires: int = 30) -> dict:
+    return {"version": 1, "waivers": [{
+        "id": "W-0001", "rules": ["min-replicas"],
+        "scope": {"stack": "dev", "kind": "Deployment", "namespace": "shop", "name": "web"},
+        "reason": "One instance while the team moves its cache out of process.",
+        "approved_by": "max.mustermann@example.org", "approver_role": "platform-lead", "reference": "SHOP-7",
+        "created": str(TODAY + timedelta(days=created)), "expires": str(TODAY + timedelta(days=expires))}]}
+
+
+def make_project(folder: Path, waivers: dict | str) -> Path:
+    (folder / "components").mkdir(parents=True)
+    (folder / "components" / "__init__.py").write_text('def team_labels():\n    return {"team": "shop"}\n')
+    (folder / "Pulumi.yaml").write_text("name: shop\nruntime:\n  name: python\n")
+    (folder / "Pulumi.dev.yaml").write_text("config:\n  shop:namespace: shop\n")
+    (folder / "__main__.py").write_text(PROGRAM)
+    text = waivers if isinstance(waivers, str) else yaml.safe_dump(waivers, sort_keys=False)
+    (folder / "waivers.yaml").write_text(text)
+    return folder
+
+
+def user_env() -> dict:
+    """The user's environment: nothing of this checkout on the path, no registry preset."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("PYTHONPATH", "STATELESS_PACK_WAIVERS", "VIRTUAL_ENV")}
+
+
+def stateless_pack(installed: Path, *args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(installed / "stateless-pack"), *map(str, args)], cwd=cwd, env=user_env(),
+                          capture_output=True, text=True, timeout=600)
+
+
+def findings(path: Path) -> list:
+    return json.loads(path.read_text())["findings"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return make_project(tmp_path_factory.mktemp("user") / "shop-infra", registry())
+
+
+@pytest.fixture(scope="module")
+def passed_preview(installed, project):
+    done = stateless_pack(installed, "preview", ".", "--json", "report.json", cwd=project)
+    return done, findings(project / "report.json")
+
+
+# ---- the wheel carries what it needs ----------------------------------------------------------------
+
+def test_the_wheel_holds_every_module_and_data_file_under_the_distributions_name(wheelhouse):
+    [wheel] = wheelhouse.glob("stateless_pack-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder in ("components", "policies", "gate"):
+        for path in (REPO / folder).rglob("*"):
+            if path.suffix == ".py" or path.name in ("PulumiPolicy.yaml", "approvers.yaml",
+                                                     "checkov_builtin_checks.json", "checkov-requirements.txt"):
+                assert f"stateless_pack/{path.relative_to(REPO).as_posix()}" in names, path
+    assert not any(n.startswith(("components/", "policies/", "gate/")) for n in names)  # no generic names
+
+
+def test_installed_command_runs_from_outside_the_checkout(installed, tmp_path):
+    version = stateless_pack(installed, "--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("stateless-pack ")
+    where = subprocess.run([str(installed / "python"), "-c", "import stateless_pack.policies as p; print(p.__file__)"],
+                           cwd=tmp_path, env=user_env(), capture_output=True, text=True)
+    assert str(installed.parent) in where.stdout and str(REPO) not in where.stdout
+
+
+# ---- preview in the user's project --------------------------------------------------------------------
+
+def test_preview_passes_with_the_stacks_own_waiver(passed_preview, project):
+    done, found = passed_preview
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [(f["rule"], f["waiver"], f["blocking"]) for f in found] == [("min-replicas", "W-0001", False)]
+    assert "PASSED: 0 blocking, 0 advisory, 1 waived" in done.stdout
+    assert (project / "out" / "manifests").is_dir()  # the manifests land in the user's project
+
+
+@pytest.mark.parametrize("waivers,blocking", [
+    ("version: 2\nwaivers: []\n", {"waiver-registry", "min-replicas", "unbacked-suppression"}),
+    (registry(created=-40, expires=-1), {"expired-waiver", "min-replicas", "unbacked-suppression"}),
+], ids=["broken-registry", "expired-waiver"])
+def test_preview_blocks_when_the_stacks_registry_is_broken_or_its_waiver_expired(installed, tmp_path, waivers,
+                                                                                  blocking):
+    project = make_project(tmp_path / "shop-infra", waivers)
+    done = stateless_pack(installed, "preview", ".", "--json", "report.json", cwd=project)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert {f["rule"] for f in findings(project / "report.json") if f["blocking"]} == blocking
+
+
+def test_a_registry_in_another_project_never_applies(installed, tmp_path):
+    project = make_project(tmp_path / "team-b", {"version": 1, "waivers": []})
+    done = stateless_pack(installed, "preview", ".", "--json", "report.json", cwd=project)
+    assert done.returncode == 1
+    blocking = {(f["rule"], f["waiver"]) for f in findings(project / "report.json") if f["blocking"]}
+    assert blocking == {("min-replicas", ""), ("unbacked-suppression", "")}  # its markers name W-0001 too
+
+
+# ---- scan and waivers validate read the same registry ------------------------------------------------------
+
+def test_waivers_validate_reads_the_projects_registry(installed, project, tmp_path):
+    ok = stateless_pack(installed, "waivers", "validate", project, cwd=tmp_path)
+    assert ok.returncode == 0 and str(project / "waivers.yaml") in ok.stdout
+    listed = stateless_pack(installed, "waivers", "list", "--json", cwd=project)
+    assert [w["id"] for w in json.loads(listed.stdout)] == ["W-0001"]
+    broken = make_project(tmp_path / "broken", "version: 2\nwaivers: []\n")
+    bad = stateless_pack(installed, "waivers", "validate", broken, cwd=tmp_path)
+    assert bad.returncode == 1 and "version: must be 1" in bad.stdout
+
+
+def test_scan_of_the_rendered_manifests_decides_like_preview(installed, project, passed_preview):
+    done = stateless_pack(installed, "scan", "out/manifests", "--stack", "dev", "--waivers", "waivers.yaml",
+                          "--format", "json", cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    scanned = json.loads(done.stdout)["findings"]
+    _, previewed = passed_preview
+    assert {(f["rule"], f["resource"], f["waiver"]) for f in scanned} == {
+        (f["rule"], f["resource"], f["waiver"]) for f in previewed}
+
+
+def test_checkov_is_found_where_checkov_install_provisioned_it(installed, tmp_path):
+    done = stateless_pack(installed, "checkov", "path", cwd=tmp_path)
+    assert done.returncode == 0 and "/stateless-pack/checkov-" in done.stdout
+
+
+# ---- a standalone pack, as the Pulumi CLI installs a published one ----------------------------------------
+
+@pytest.fixture(scope="module")
+def standalone_pack(installed, wheelhouse, tmp_path_factory) -> tuple[Path, Path]:
+    """(pack folder, its venv's python): `pack new`, then a venv from its requirements.txt alone."""
+    home = tmp_path_factory.mktemp("home")
+    pack = home / ".pulumi" / "policies" / "myorg" / "stateless-pack" / "v1"  # not named `policies`
+    done = stateless_pack(installed, "pack", "new", pack, cwd=home)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in pack.iterdir()) == ["PulumiPolicy.yaml", "__main__.py", "approvers.yaml",
+                                                      "requirements.txt"]
+    python = pack / "venv" / "bin" / "python"
+    subprocess.run([os.environ.get("PYTHON", "python3"), "-m", "venv", str(pack / "venv")], check=True)
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                              "--find-links", str(wheelhouse), "-r", "requirements.txt"],
+                             cwd=pack, env=user_env(), capture_output=True, text=True, timeout=1200)
+    assert install.returncode == 0, install.stdout + install.stderr
+    return pack, python
+
+
+def test_pack_new_answers_the_analyzer_protocol_like_the_gate(standalone_pack, project, passed_preview):
+    pack, python = standalone_pack
+    run = run_program(project, stack="dev")
+    registry_env = {"STATELESS_PACK_WAIVERS": str(project / "waivers.yaml")}  # as the README tells pipelines
+    with launch_pack(pack, project="shop", stack="dev", dry_run=False, python=str(python),
+                     config=run.config, env=registry_env) as running:
+        assert running.process.args[0] == str(python)
+        running.client.configure()
+        resources = engine_resources(run)
+        diagnostics = [d for ds in running.client.analyze_many(resources) for d in ds]
+        diagnostics += running.client.analyze_stack(resources)
+    _, previewed = passed_preview
+    gate = {(f["rule"], "advisory" if f["waiver"] else f["level"]) for f in previewed if f["engine"] == "crossguard"}
+    assert {(d.policy_name, d.enforcement_level) for d in diagnostics} == gate == {("min-replicas", "advisory")}
+    [waived] = diagnostics
+    assert "waived by W-0001" in waived.message
+
+
+def test_pack_new_refuses_a_folder_that_is_not_empty(installed, tmp_path):
+    (tmp_path / "pack").mkdir()
+    (tmp_path / "pack" / "notes.txt").write_text("mine")
+    done = stateless_pack(installed, "pack", "new", tmp_path / "pack", cwd=tmp_path)
+    assert done.returncode == 2 and "not an empty folder" in done.stderr
+    assert shutil.which("true") and (tmp_path / "pack" / "notes.txt").read_text() == "mine"
