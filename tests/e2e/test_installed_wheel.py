@@ -207,3 +207,17 @@ def test_pack_new_refuses_a_folder_that_is_not_empty(installed, tmp_path):
     done = stateless_pack(installed, "pack", "new", tmp_path / "pack", cwd=tmp_path)
     assert done.returncode == 2 and "not an empty folder" in done.stderr
     assert shutil.which("true") and (tmp_path / "pack" / "notes.txt").read_text() == "mine"
+
+
+# ---- the example pipelines use only what a user's repository has -----------------------------------------
+
+@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
+def test_example_pipelines_install_the_distribution_and_need_no_file_of_this_repository(name):
+    text = (REPO / "examples" / "pipelines" / name).read_text()
+    yaml.safe_load(text)  # valid YAML
+    commands = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    for needed in ('pip install -r requirements.txt "$STATELESS_PACK"', "stateless-pack checkov install",
+                   "stateless-pack preview", "stateless-pack pack new", "STATELESS_PACK_WAIVERS"):
+        assert needed in commands, needed
+    for repository_only in ("make ", ".venv-checkov", "--policy-pack policies", "policyPacks: policies"):
+        assert repository_only not in commands, repository_only
