@@ -1,0 +1,89 @@
+"""Real SSH keys for the tests of signed waivers: made by `ssh-keygen`, listed in a pack folder's
+own approvers.yaml (the shipped one is never touched), and waivers signed the way `waivers sign`
+signs them."""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Callable, Mapping
+
+import yaml
+
+from stateless_pack.gate.commands.pack import write_pack
+from stateless_pack.gate.waiver_signing import ssh_sign, with_signature
+from stateless_pack.policies.strict_yaml import StrictLoader
+from stateless_pack.policies.waivers.loading import load_approvers, registry_entry
+from stateless_pack.policies.waivers.signatures import canonical_text
+
+HOD = "jane.doe@example.org"          # head-of-devops
+LEAD = "max.mustermann@example.org"   # platform-lead
+STRANGER = "mallory@example.org"      # holds no role and has no listed key
+
+
+@dataclass(frozen=True)
+class Key:
+    private: Path
+    public: str     # `ssh-ed25519 AAAA...`: type and key, as allowed_signers lists it
+
+    @classmethod
+    def generate(cls, folder: Path, name: str, kind: str = "ed25519") -> "Key":
+        path = folder / name
+        extra = ["-b", "2048"] if kind == "rsa" else []
+        subprocess.run(["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-C", name, "-f", str(path)],
+                       check=True, capture_output=True)
+        return cls(path, " ".join(Path(f"{path}.pub").read_text().split()[:2]))
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A pack folder whose approvers.yaml lists the generated keys of HOD (Ed25519) and LEAD (RSA)."""
+    pack_dir: Path
+    keys: Mapping[str, Key]   # HOD, LEAD, STRANGER
+
+    @property
+    def approvers_file(self) -> Path:
+        return self.pack_dir / "approvers.yaml"
+
+    def sign(self, text: str, waiver_id: str, by: str = HOD, *, today: date | None = None,
+             damage: Callable[[str], str] = lambda signature: signature) -> str:
+        """`text` with waiver `waiver_id` signed by `by`'s key (`damage` may change the signature)."""
+        doc = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        waiver = registry_entry(doc, "test", waiver_id, load_approvers(self.approvers_file),
+                                today=today or date.today(), check_signature=False)
+        signature = ssh_sign(canonical_text(waiver.signed_fields()), self.keys[by].private)
+        return with_signature(text, waiver_id, damage(signature))
+
+    def sign_head_of_devops(self, text: str) -> str:
+        """`text` with every head-of-devops waiver signed by HOD (what the pack requires)."""
+        for entry in yaml.load(text, Loader=StrictLoader)["waivers"]:  # noqa: S506
+            if entry.get("approver_role") == "head-of-devops":
+                text = self.sign(text, entry["id"])
+        return text
+
+
+def approvers_yaml(keys: Mapping[str, Key]) -> str:
+    return (f"roles:\n  head-of-devops: [{HOD}]\n  platform-lead: [{LEAD}]\n"
+            f"signers:\n  - {HOD} {keys[HOD].public}\n  - {LEAD} namespaces=\"stateless-pack-waiver\" "
+            f"{keys[LEAD].public}\nsignature_required_for: [head-of-devops]\nmax_waiver_days: 180\n")
+
+
+def approval(folder: Path) -> Approval:
+    """Keys for HOD (Ed25519), LEAD (RSA) and STRANGER (Ed25519, unlisted), and a pack folder
+    (`stateless-pack pack new`) whose approvers.yaml lists the first two."""
+    keys = {HOD: Key.generate(folder, "hod"), LEAD: Key.generate(folder, "lead", "rsa"),
+            STRANGER: Key.generate(folder, "stranger")}
+    pack_dir = folder / "pack"
+    write_pack(pack_dir)
+    (pack_dir / "approvers.yaml").write_text(approvers_yaml(keys))
+    return Approval(pack_dir, keys)
+
+
+def damaged(signature: str) -> str:
+    """The signature with one base64 character of its signature bytes changed."""
+    lines = signature.strip().splitlines()
+    body = lines[-2]
+    i = max(0, len(body.rstrip("=")) - 8)
+    lines[-2] = body[:i] + ("A" if body[i] != "A" else "B") + body[i + 1:]
+    return "\n".join(lines) + "\n"
