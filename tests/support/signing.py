@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import yaml
 
@@ -87,3 +87,49 @@ def damaged(signature: str) -> str:
     i = max(0, len(body.rstrip("=")) - 8)
     lines[-2] = body[:i] + ("A" if body[i] != "A" else "B") + body[i + 1:]
     return "\n".join(lines) + "\n"
+
+
+# ---- one sticky-session waiver per way a signature can be right or wrong ----------------------------
+
+CASES = ("signed", "unsigned", "by-lead", "unknown-key", "widened", "corrupted")
+REFUSALS = {  # what the registry problem says about each refused case
+    "unsigned": f"role 'head-of-devops' requires a signature by {HOD}",
+    "by-lead": f"made by {LEAD} (key SHA256:",
+    "unknown-key": "does not list",
+    "widened": "does not match the waiver as written: it was changed after signing",
+    "corrupted": "does not match the waiver as written",
+}
+
+
+def case_id(case: str) -> str:
+    return f"W-{CASES.index(case) + 1:04d}"
+
+
+def sticky_waiver(case: str, name: str) -> str:
+    today = date.today()
+    return f"""  - id: {case_id(case)}
+    rules: [no-sticky-service]
+    scope: {{kind: Service, namespace: shop, name: {name}}}
+    reason: Case {case} of the signature tests.
+    approved_by: {HOD}
+    approver_role: head-of-devops
+    reference: OPS-{CASES.index(case) + 1}
+    created: {today - timedelta(days=1)}
+    expires: {today + timedelta(days=30)}
+"""
+
+
+def case_registry(keys: Approval, cases: Iterable[str], name: Callable[[str], str] = str) -> str:
+    """A registry with one sticky-session waiver per case (for the Service `name(case)`), each
+    signed, unsigned or broken as the case says."""
+    text = "version: 1\nwaivers:\n" + "".join(sticky_waiver(c, name(c)) for c in cases)
+    for case in cases:
+        wid = case_id(case)
+        if case in ("signed", "widened"):
+            text = keys.sign(text, wid)
+        elif case != "unsigned":
+            signer = {"by-lead": LEAD, "unknown-key": STRANGER}.get(case, HOD)
+            text = keys.sign(text, wid, signer, damage=damaged if case == "corrupted" else lambda s: s)
+        if case == "widened":  # after signing: the waiver now covers every Service in the namespace
+            text = text.replace(f"namespace: shop, name: {name(case)}}}", "namespace: shop}", 1)
+    return text
