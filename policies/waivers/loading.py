@@ -2,11 +2,12 @@
 
 Any problem (unknown key, missing field, bad date, duplicate or look-alike id, a scope that pins no
 resource, too long an expiry, a rule or Checkov id that does not exist, an approver without the
-role, ...) raises `WaiverRegistryError` listing every problem with file, entry and field. An engine
-that cannot load the registry applies no waiver at all (fail closed).
+role, a signature that is required and missing or that does not verify, ...) raises
+`WaiverRegistryError` listing every problem with file, entry and field. An engine that cannot load
+the registry applies no waiver at all (fail closed).
 
-Imports only pyyaml and the stdlib (plus the rule catalog): this module also runs in the pack's
-own minimal environment.
+Imports only pyyaml, the stdlib and `sshsig` (plus the rule catalog): this module also runs in the
+pack's own minimal environment.
 """
 from __future__ import annotations
 

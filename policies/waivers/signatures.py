@@ -46,8 +46,7 @@ class Signer:
 
     @property
     def fingerprint(self) -> str:
-        """`SHA256:...`, as `ssh-keygen -l` prints it."""
-        return self.key.sha256_str()
+        return fingerprint(self.key)
 
 
 def parse_signer(line: str) -> Signer:
@@ -136,4 +135,5 @@ def listed_signer(key: sshsig.PublicKey, signers: Iterable[Signer]) -> Signer | 
 
 
 def fingerprint(key: sshsig.PublicKey) -> str:
+    """`SHA256:...`, as `ssh-keygen -l` prints it."""
     return key.sha256_str()

@@ -15,7 +15,7 @@ from stateless_pack.gate.commands.pack import write_pack
 from stateless_pack.gate.waiver_signing import ssh_sign, with_signature
 from stateless_pack.policies.strict_yaml import StrictLoader
 from stateless_pack.policies.waivers.loading import load_approvers, registry_entry
-from stateless_pack.policies.waivers.signatures import canonical_text
+from stateless_pack.policies.waivers.signatures import NAMESPACE, canonical_text
 
 HOD = "jane.doe@example.org"          # head-of-devops
 LEAD = "max.mustermann@example.org"   # platform-lead
@@ -133,3 +133,23 @@ def case_registry(keys: Approval, cases: Iterable[str], name: Callable[[str], st
         if case == "widened":  # after signing: the waiver now covers every Service in the namespace
             text = text.replace(f"namespace: shop, name: {name(case)}}}", "namespace: shop}", 1)
     return text
+
+
+# ---- OpenSSH alone, for the cross-checks --------------------------------------------------------------
+
+def ssh_keygen_sign(key: Key, message: bytes, namespace: str = NAMESPACE) -> str:
+    """`ssh-keygen -Y sign` itself (not our command): the armored signature of `message`."""
+    return subprocess.run(["ssh-keygen", "-Y", "sign", "-n", namespace, "-f", str(key.private)],
+                          input=message, capture_output=True, check=True).stdout.decode()
+
+
+def ssh_keygen_verify(allowed_signers: Path, principal: str, signature: Path, message: bytes) -> bool:
+    """Does `ssh-keygen -Y verify` accept `signature` of `message` by `principal`?"""
+    return subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(allowed_signers), "-I", principal,
+                           "-n", NAMESPACE, "-s", str(signature)], input=message,
+                          capture_output=True).returncode == 0
+
+
+def signature_block(signature: str) -> str:
+    """A `signature: |` field for an entry, written by hand."""
+    return "    signature: |\n" + "".join(f"      {line}\n" for line in signature.splitlines())

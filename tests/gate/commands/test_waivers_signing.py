@@ -3,14 +3,13 @@ keys from ssh-keygen, a pack folder whose approvers.yaml lists them."""
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import date, timedelta
 
 import pytest
 import yaml
 
 from stateless_pack.gate.cli import main
-from support.signing import HOD, LEAD, STRANGER, approval
+from support.signing import HOD, LEAD, STRANGER, approval, ssh_keygen_verify
 
 TODAY = date.today()
 
@@ -163,9 +162,7 @@ def test_ssh_keygen_verifies_what_the_commands_print(capsys, keys, registry, tmp
     (tmp_path / "sig").write_text(signature)
 
     def verify(text):
-        return subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(tmp_path / "allowed_signers"), "-I", HOD,
-                               "-n", "stateless-pack-waiver", "-s", str(tmp_path / "sig")],
-                              input=text.encode(), capture_output=True).returncode
+        return ssh_keygen_verify(tmp_path / "allowed_signers", HOD, tmp_path / "sig", text.encode())
 
-    assert verify(canonical) == 0
-    assert verify(canonical.replace("session-store", "session-*")) != 0
+    assert verify(canonical)
+    assert not verify(canonical.replace("session-store", "session-*"))

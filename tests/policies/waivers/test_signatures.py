@@ -11,7 +11,10 @@ import yaml
 from stateless_pack.policies.waivers.loading import load_approvers, registry_entry, registry_from_document
 from stateless_pack.policies.waivers.model import WaiverRegistryError
 from stateless_pack.policies.waivers.signatures import NAMESPACE, canonical_text, normalized_armor
-from support.signing import HOD, LEAD, STRANGER, Key, approval, approvers_yaml, damaged
+from support.signing import (
+    HOD, LEAD, STRANGER, Key, approval, approvers_yaml, damaged, signature_block, ssh_keygen_sign,
+    ssh_keygen_verify,
+)
 
 TODAY = date.today()
 CREATED, EXPIRES = TODAY - timedelta(days=1), TODAY + timedelta(days=30)
@@ -151,9 +154,7 @@ def test_a_signature_that_is_not_one_is_refused(approvers, signature, why):
 def test_a_signature_made_for_another_namespace_is_refused(keys, approvers):
     text = registry_text(entry())
     waiver = registry_entry(yaml.safe_load(text), "t", "W-0002", approvers, today=TODAY, check_signature=False)
-    git = subprocess.run(["ssh-keygen", "-Y", "sign", "-n", "git", "-f", str(keys.keys[HOD].private)],
-                         input=canonical_text(waiver.signed_fields()), capture_output=True, check=True)
-    text += "    signature: |\n" + "".join(f"      {line}\n" for line in git.stdout.decode().splitlines())
+    text += signature_block(ssh_keygen_sign(keys.keys[HOD], canonical_text(waiver.signed_fields()), "git"))
     assert f"was made for namespace 'git', not '{NAMESPACE}'" in refusal(text, approvers)
 
 
@@ -188,16 +189,12 @@ def test_ssh_keygen_verifies_our_signature_and_we_accept_ssh_keygens(keys, appro
     (tmp_path / "sig").write_text(normalized_armor(waiver.signature))
 
     def ssh_verify(principal, data):
-        return subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(tmp_path / "allowed_signers"),
-                               "-I", principal, "-n", NAMESPACE, "-s", str(tmp_path / "sig")],
-                              input=data, capture_output=True).returncode
+        return ssh_keygen_verify(tmp_path / "allowed_signers", principal, tmp_path / "sig", data)
 
-    assert ssh_verify(HOD, message) == 0
-    assert ssh_verify(LEAD, message) != 0 and ssh_verify(HOD, message.replace(b"shop", b"shoq")) != 0
+    assert ssh_verify(HOD, message)
+    assert not ssh_verify(LEAD, message) and not ssh_verify(HOD, message.replace(b"shop", b"shoq"))
     # and the other way round: a signature made by `ssh-keygen -Y sign` alone, pasted by hand
-    plain = subprocess.run(["ssh-keygen", "-Y", "sign", "-n", NAMESPACE, "-f", str(keys.keys[HOD].private)],
-                           input=message, capture_output=True, check=True).stdout.decode()
-    pasted = registry_text(entry()) + "    signature: |\n" + "".join(f"      {line}\n" for line in plain.splitlines())
+    pasted = registry_text(entry()) + signature_block(ssh_keygen_sign(keys.keys[HOD], message))
     assert load(pasted, approvers).get("W-0002").signed_by == HOD
 
 
