@@ -166,3 +166,13 @@ def test_ssh_keygen_verifies_what_the_commands_print(capsys, keys, registry, tmp
 
     assert verify(canonical)
     assert not verify(canonical.replace("session-store", "session-*"))
+
+
+def test_sign_refuses_a_registry_that_lives_in_stack_config(capsys, keys, tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: shop\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        "config:\n  stateless-pack:waivers:\n    version: 1\n    waivers: []\n")
+    code = main(["waivers", "sign", "W-0002", str(tmp_path), "--key", str(keys.keys[HOD].private),
+                 "--pack", str(keys.pack_dir)])
+    err = capsys.readouterr().err
+    assert code == 1 and "not a file: sign a registry file (--registry)" in err
