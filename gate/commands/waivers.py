@@ -1,7 +1,9 @@
-"""`stateless-pack waivers list|expiring|validate`: the waiver registry from a pipeline.
+"""`stateless-pack waivers list|expiring|validate|sign|canonical|allowed-signers`: the waiver
+registry from a pipeline, and signing a waiver.
 
-Exit codes: 0 fine; 1 problems (invalid registry; for `validate` also expired waivers; for
-`expiring` any waiver expired or expiring within --days); 2 usage errors (argparse).
+Exit codes: 0 fine; 1 problems (invalid registry, or a signature that does not verify; for
+`validate` also expired waivers; for `expiring` any waiver expired or expiring within --days; for
+`sign` a waiver that cannot be signed); 2 usage errors (argparse).
 Output is one line per item, tab-separated (or --json), so `cut`/`grep`/`jq` work on it.
 """
 from __future__ import annotations
@@ -13,9 +15,20 @@ from datetime import date
 
 from pathlib import Path
 
-from stateless_pack.policies.waivers.loading import load_approvers, read_yaml, registry_from_document
-from stateless_pack.policies.waivers.locating import REGISTRY_CONFIG_KEY, REGISTRY_ENV, approvers_path, locate_registry
-from stateless_pack.policies.waivers.model import Problem, Registry, Waiver, WaiverRegistryError, utc_today
+import yaml
+
+from stateless_pack.gate.waiver_signing import SigningError, ssh_sign, with_signature
+from stateless_pack.policies.strict_yaml import StrictLoader
+from stateless_pack.policies.waivers.loading import (
+    load_approvers, read_yaml, registry_entry, registry_from_document,
+)
+from stateless_pack.policies.waivers.locating import (
+    REGISTRY_CONFIG_KEY, REGISTRY_ENV, RegistryLocation, approvers_path, locate_registry,
+)
+from stateless_pack.policies.waivers.model import (
+    Approvers, Problem, Registry, Waiver, WaiverRegistryError, utc_today,
+)
+from stateless_pack.policies.waivers.signatures import canonical_text
 
 OK, PROBLEMS = 0, 1
 
@@ -37,36 +50,56 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def register(subparsers) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("project_dir", nargs="?", default=".", metavar="PROJECT_DIR",
+def _trust_options(parser) -> None:
+    parser.add_argument("--pack", metavar="DIR",
+                        help="policy pack folder whose approvers.yaml to trust (default: the installed one)")
+    parser.add_argument("--approvers", metavar="PATH",
+                        help="approvers file: roles, keys (default: the pack's approvers.yaml)")
+
+
+def _common(parser) -> None:
+    parser.add_argument("project_dir", nargs="?", default=".", metavar="PROJECT_DIR",
                         help="the Pulumi project whose registry to read (default: the current folder)")
-    common.add_argument("--stack", metavar="NAME",
+    parser.add_argument("--stack", metavar="NAME",
                         help="stack whose config may name the registry (default: the only stack file, else dev)")
-    common.add_argument("--registry", metavar="PATH",
+    parser.add_argument("--registry", metavar="PATH",
                         help=f"registry file (default: ${REGISTRY_ENV}, else the stack config key "
                              f"{REGISTRY_CONFIG_KEY}, else waivers.yaml in PROJECT_DIR)")
-    common.add_argument("--pack", metavar="DIR",
-                        help="policy pack folder whose approvers.yaml to trust (default: the installed one)")
-    common.add_argument("--approvers", metavar="PATH",
-                        help="approver roles file (default: the pack's approvers.yaml)")
-    common.add_argument("--today", metavar="YYYY-MM-DD", type=_iso_date, default=None,
+    _trust_options(parser)
+    parser.add_argument("--today", metavar="YYYY-MM-DD", type=_iso_date, default=None,
                         help="the date to judge expiry by (default: today)")
-    common.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
 
-    parser = subparsers.add_parser("waivers", help="list, check and validate the waiver registry",
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("waivers", help="list, check, validate and sign the waiver registry",
                                    description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="waivers_command", required=True)
-    commands.add_parser("list", parents=[common], help="every waiver with its status"
-                        ).set_defaults(func=list_command)
-    expiring = commands.add_parser("expiring", parents=[common],
-                                   help="waivers expired or expiring within --days (exit 1 if any)")
-    expiring.add_argument("--days", type=_non_negative, default=30, metavar="N",
-                          help="look-ahead in days (default: 30)")
-    expiring.set_defaults(func=expiring_command)
-    commands.add_parser("validate", parents=[common],
-                        help="strict validation; exit 1 if the registry is invalid or a waiver expired"
-                        ).set_defaults(func=validate_command)
+    for name, func, text in (("list", list_command, "every waiver with its status and signer"),
+                             ("expiring", expiring_command, "waivers expired or expiring within --days (exit 1 if any)"),
+                             ("validate", validate_command, "strict validation, signatures verified; exit 1 if the "
+                                                            "registry is invalid or a waiver expired")):
+        command = commands.add_parser(name, help=text)
+        _common(command)
+        command.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
+        command.set_defaults(func=func)
+        if name == "expiring":
+            command.add_argument("--days", type=_non_negative, default=30, metavar="N",
+                                 help="look-ahead in days (default: 30)")
+    sign = commands.add_parser("sign", help="sign a waiver with your SSH key (ssh-keygen -Y sign) and write "
+                                            "the signature into the registry")
+    sign.add_argument("waiver_id", metavar="WAIVER_ID")
+    sign.add_argument("--key", required=True, metavar="PATH",
+                      help="your private key (or its .pub when ssh-agent holds it), e.g. ~/.ssh/id_ed25519")
+    _common(sign)
+    sign.set_defaults(func=sign_command)
+    canonical = commands.add_parser("canonical", help="print the exact text a waiver's signature covers")
+    canonical.add_argument("waiver_id", metavar="WAIVER_ID")
+    _common(canonical)
+    canonical.set_defaults(func=canonical_command)
+    signers = commands.add_parser("allowed-signers", help="print the approvers' keys as an allowed_signers "
+                                                          "file for `ssh-keygen -Y verify -f`")
+    _trust_options(signers)
+    signers.set_defaults(func=allowed_signers_command)
 
 
 def _today(args) -> date:
@@ -87,7 +120,7 @@ def _stack_config(project_dir: Path, stack: str | None) -> dict:
     return config
 
 
-def _load(args) -> Registry:
+def _location(args) -> RegistryLocation:
     project_dir = Path(args.project_dir).resolve()
     location = locate_registry(project_dir=project_dir, config=_stack_config(project_dir, args.stack),
                                explicit=args.registry)
@@ -95,7 +128,16 @@ def _load(args) -> Registry:
         raise WaiverRegistryError([Problem(location.source, "", "", location.problem)])
     if location.path is not None and not location.required and not location.path.exists():
         raise WaiverRegistryError([Problem(location.source, "", "", "no waiver registry here (file not found)")])
-    approvers = load_approvers(args.approvers or approvers_path(args.pack))
+    return location
+
+
+def _approvers(args) -> Approvers:
+    return load_approvers(args.approvers or approvers_path(args.pack))
+
+
+def _load(args) -> Registry:
+    location = _location(args)
+    approvers = _approvers(args)
     document = location.document if location.document is not None else read_yaml(location.path)
     return registry_from_document(document, location.source, approvers, today=_today(args))
 
@@ -111,7 +153,8 @@ def _row(waiver: Waiver, today: date) -> dict:
             "days_left": (waiver.expires - today).days, "rules": list(waiver.rules),
             "scope": dict(waiver.scope), "approved_by": waiver.approved_by,
             "approver_role": waiver.approver_role, "reference": waiver.reference,
-            "reason": waiver.reason}
+            "reason": waiver.reason, "signed_by": waiver.signed_by or None,
+            "signing_key": waiver.signing_key or None}
 
 
 def _print_rows(rows: list, as_json: bool) -> None:
@@ -121,7 +164,8 @@ def _print_rows(rows: list, as_json: bool) -> None:
     for r in rows:
         scope = ",".join(f"{k}={v}" for k, v in r["scope"].items())
         print("\t".join([r["id"], r["status"], r["expires"], f"{r['days_left']}d", ",".join(r["rules"]),
-                         scope, f"{r['approved_by']} ({r['approver_role']})", r["reference"]]))
+                         scope, f"{r['approved_by']} ({r['approver_role']})", r["reference"],
+                         f"signed by {r['signed_by']} ({r['signing_key']})" if r["signed_by"] else "unsigned"]))
 
 
 def _print_problems(error: WaiverRegistryError, stream) -> None:
@@ -172,5 +216,61 @@ def validate_command(args) -> int:
             print(f"expired: {registry.source}: {waiver.id}: expired on {waiver.expires} "
                   f"(rules {', '.join(waiver.rules)}; renew it with a new approval or remove it)")
         if not expired:
-            print(f"ok: {registry.source}: {len(registry.waivers)} waiver(s), none expired")
+            signed = sum(1 for w in registry.waivers if w.signed_by)
+            print(f"ok: {registry.source}: {len(registry.waivers)} waiver(s), none expired, {signed} signed "
+                  "(signatures verified)")
     return PROBLEMS if expired else OK
+
+
+def _problem(error: Exception) -> int:
+    problems = error.problems if isinstance(error, WaiverRegistryError) else [error]
+    for problem in problems:
+        print(f"cannot sign: {problem}", file=sys.stderr)
+    return PROBLEMS
+
+
+def sign_command(args) -> int:
+    """Sign one waiver (valid apart from its signature) and write the signature into the registry
+    file, once it verifies as every engine will verify it."""
+    today = _today(args)
+    try:
+        location = _location(args)
+        if location.path is None:
+            raise SigningError(f"the registry is {location.source}, not a file: sign a registry file (--registry)")
+        approvers, text = _approvers(args), location.path.read_text(encoding="utf-8")
+        waiver = registry_entry(read_yaml(location.path), location.source, args.waiver_id, approvers,
+                                today=today, check_signature=False)
+        signature = ssh_sign(canonical_text(waiver.signed_fields()), Path(args.key).expanduser())
+        edited = with_signature(text, args.waiver_id, signature)
+        signed = registry_entry(yaml.load(edited, Loader=StrictLoader), location.source,  # noqa: S506
+                                args.waiver_id, approvers, today=today)
+        location.path.write_text(edited, encoding="utf-8")
+    except (WaiverRegistryError, SigningError, OSError) as error:
+        return _problem(error)
+    print(f"signed: {location.source}: {signed.id} by {signed.signed_by} (key {signed.signing_key})")
+    return OK
+
+
+def canonical_command(args) -> int:
+    """The bytes `ssh-keygen -Y sign/verify` sign and check for this waiver (for a cross-check)."""
+    try:
+        location = _location(args)
+        document = location.document if location.document is not None else read_yaml(location.path)
+        waiver = registry_entry(document, location.source, args.waiver_id, _approvers(args),
+                                today=_today(args), check_signature=False)
+    except WaiverRegistryError as error:
+        _print_problems(error, sys.stderr)
+        return PROBLEMS
+    sys.stdout.write(canonical_text(waiver.signed_fields()).decode("ascii"))
+    return OK
+
+
+def allowed_signers_command(args) -> int:
+    try:
+        approvers = _approvers(args)
+    except WaiverRegistryError as error:
+        _print_problems(error, sys.stderr)
+        return PROBLEMS
+    for signer in approvers.signers:
+        print(signer.line)
+    return OK

@@ -2,18 +2,19 @@
 
 Any problem (unknown key, missing field, bad date, duplicate or look-alike id, a scope that pins no
 resource, too long an expiry, a rule or Checkov id that does not exist, an approver without the
-role, ...) raises `WaiverRegistryError` listing every problem with file, entry and field. An engine
-that cannot load the registry applies no waiver at all (fail closed).
+role, a signature that is required and missing or that does not verify, ...) raises
+`WaiverRegistryError` listing every problem with file, entry and field. An engine that cannot load
+the registry applies no waiver at all (fail closed).
 
-Imports only pyyaml and the stdlib (plus the rule catalog): this module also runs in the pack's
-own minimal environment.
+Imports only pyyaml, the stdlib and `sshsig` (plus the rule catalog): this module also runs in the
+pack's own minimal environment.
 """
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
@@ -29,13 +30,17 @@ from stateless_pack.policies.waivers.model import (
     OUR_CHECKOV_PREFIX, SCOPE_KEYS, Approvers, Problem, Registry, Waiver, WaiverRegistryError,
     is_checkov_id, is_waiver_id, pins_resources,
 )
+from stateless_pack.policies.waivers.signatures import (
+    SignatureError, canonical_text, fingerprint, listed_signer, parse_signer, signing_key,
+)
 
 REGISTRY_VERSION = 1
 TOP_LEVEL_KEYS = ("version", "waivers")
-ENTRY_FIELDS = ("id", "rules", "scope", "reason", "approved_by", "approver_role", "reference",
-                "created", "expires")
+REQUIRED_FIELDS = ("id", "rules", "scope", "reason", "approved_by", "approver_role", "reference",
+                   "created", "expires")
+ENTRY_FIELDS = REQUIRED_FIELDS + ("signature",)
 TEXT_FIELDS = ("reason", "approved_by", "approver_role", "reference")
-APPROVERS_KEYS = ("roles", "max_waiver_days")
+APPROVERS_KEYS = ("roles", "signers", "signature_required_for", "max_waiver_days")
 DEFAULT_APPROVERS_NAME = "approvers.yaml"
 
 
@@ -78,6 +83,61 @@ def _unknown_keys(found: Mapping, allowed: Sequence[str]) -> list[str]:
 
 # ---- approvers -----------------------------------------------------------------------------------
 
+def _roles(doc: Mapping, name: str, problems: list) -> dict[str, frozenset]:
+    roles: dict[str, frozenset] = {}
+    raw_roles = doc.get("roles")
+    if not isinstance(raw_roles, Mapping) or not raw_roles:
+        problems.append(Problem(name, "", "roles", "must map each role to a list of e-mail addresses"))
+        return roles
+    for role, holders in raw_roles.items():
+        if not isinstance(holders, list) or not holders or not all(
+                isinstance(h, str) and "@" in h for h in holders):
+            problems.append(Problem(name, "", f"roles.{role}", "must be a non-empty list of e-mail addresses"))
+            continue
+        roles[str(role)] = frozenset(h.strip().lower() for h in holders)
+    return roles
+
+
+def _signers(doc: Mapping, name: str, roles: Mapping[str, frozenset], problems: list) -> tuple:
+    """The approvers' public keys: allowed_signers lines of people who hold a role, each key once."""
+    raw = doc.get("signers", [])
+    if not isinstance(raw, list):
+        problems.append(Problem(name, "", "signers", "must be a list of allowed_signers lines"))
+        return ()
+    holders = set().union(*roles.values())
+    signers, owner_of = [], {}
+    for i, line in enumerate(raw):
+        try:
+            signer = parse_signer(line)
+        except ValueError as exc:
+            problems.append(Problem(name, "", f"signers[{i}]", str(exc)))
+            continue
+        if roles and signer.principal not in holders:
+            problems.append(Problem(name, "", f"signers[{i}]", f"{signer.principal} holds no role in roles"))
+        elif signer.fingerprint in owner_of:
+            problems.append(Problem(name, "", f"signers[{i}]", f"key {signer.fingerprint} is already listed "
+                                                               f"(signers[{owner_of[signer.fingerprint]}])"))
+        else:
+            owner_of[signer.fingerprint] = i
+            signers.append(signer)
+    return tuple(signers)
+
+
+def _signature_roles(doc: Mapping, name: str, roles: Mapping[str, frozenset], problems: list) -> frozenset:
+    """Roles whose waivers must be signed; by default the roles the catalog requires for a rule."""
+    if "signature_required_for" not in doc:
+        return frozenset(r.waiver_approver for r in catalog_rules() if r.waiver_approver)
+    raw = doc["signature_required_for"]
+    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+        problems.append(Problem(name, "", "signature_required_for", "must be a list of roles ([] for none)"))
+        return frozenset()
+    for role in raw:
+        if roles and role not in roles:
+            problems.append(Problem(name, "", "signature_required_for",
+                                    f"unknown role {role!r} (roles: {', '.join(sorted(roles))})"))
+    return frozenset(raw)
+
+
 def load_approvers(path: str | os.PathLike | None = None) -> Approvers:
     path = Path(path) if path is not None else shipped_approvers()
     name = str(path)
@@ -86,25 +146,17 @@ def load_approvers(path: str | os.PathLike | None = None) -> Approvers:
         raise WaiverRegistryError([Problem(name, "", "", "top level must be a mapping")])
     problems = [Problem(name, "", k, f"unknown key (allowed: {', '.join(APPROVERS_KEYS)})")
                 for k in _unknown_keys(doc, APPROVERS_KEYS)]
-    roles: dict[str, frozenset] = {}
-    raw_roles = doc.get("roles")
-    if not isinstance(raw_roles, Mapping) or not raw_roles:
-        problems.append(Problem(name, "", "roles", "must map each role to a list of e-mail addresses"))
-    else:
-        for role, holders in raw_roles.items():
-            if not isinstance(holders, list) or not holders or not all(
-                    isinstance(h, str) and "@" in h for h in holders):
-                problems.append(Problem(name, "", f"roles.{role}",
-                                        "must be a non-empty list of e-mail addresses"))
-                continue
-            roles[str(role)] = frozenset(h.strip().lower() for h in holders)
+    roles = _roles(doc, name, problems)
+    signers = _signers(doc, name, roles, problems)
+    signature_roles = _signature_roles(doc, name, roles, problems)
     days = doc.get("max_waiver_days")
     if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
         problems.append(Problem(name, "", "max_waiver_days",
                                 f"must be a positive number of days, got {days!r}"))
     if problems:
         raise WaiverRegistryError(problems)
-    return Approvers(roles=roles, max_waiver_days=days, source=name)
+    return Approvers(roles=roles, max_waiver_days=days, source=name, signers=signers,
+                     signature_roles=signature_roles)
 
 
 # ---- one registry entry ------------------------------------------------------------------------------
@@ -142,7 +194,7 @@ def _check_fields(entry: _Entry) -> None:
     raw = entry.raw
     for key in _unknown_keys(raw, ENTRY_FIELDS):
         entry.bad(key, f"unknown field (allowed: {', '.join(ENTRY_FIELDS)})")
-    for key in ENTRY_FIELDS:
+    for key in REQUIRED_FIELDS:
         if key not in raw or raw[key] is None:
             entry.bad(key, "missing required field")
     wid = raw.get("id")
@@ -244,9 +296,42 @@ def _check_approval(entry: _Entry, approvers: Approvers, named_rules: list[str],
                                        f"not {role!r}")
 
 
-def _entry_waiver(raw: Any, index: int, file: str, *, approvers: Approvers,
-                  catalog_by_id: Mapping[str, Rule], today: date) -> tuple[Waiver | None, list]:
-    """Validate one registry entry: the waiver, or None and its problems."""
+def _sign_hint(waiver: Waiver) -> str:
+    return f"`stateless-pack waivers sign {waiver.id} --key <private key of {waiver.approved_by}>`"
+
+
+def _check_signature(entry: _Entry, waiver: Waiver, approvers: Approvers) -> Waiver:
+    """`waiver` with its verified signer; a problem when its role requires a signature and it has
+    none, or when the signature it carries does not verify with the approver's listed key."""
+    text, by, role = entry.raw.get("signature"), waiver.approved_by, waiver.approver_role
+    if text is None:
+        if role in approvers.signature_roles:
+            no_key = "" if approvers.keys_of(by) else (
+                f" ({approvers.source} lists no key for {by} yet: the pack maintainers add it to signers)")
+            entry.bad("signature", f"role {role!r} requires a signature by {by}: after review, {by} signs "
+                                   f"it with {_sign_hint(waiver)}{no_key}")
+        return waiver
+    try:
+        key = signing_key(text, canonical_text(waiver.signed_fields()))
+    except SignatureError as exc:
+        entry.bad("signature", f"{exc}: review the waiver, then {by} signs it again with {_sign_hint(waiver)}")
+        return waiver
+    signer = listed_signer(key, approvers.signers)
+    if signer is None:
+        entry.bad("signature", f"made with key {fingerprint(key)}, which {approvers.source} does not list: "
+                               f"{by} signs it with a listed key, {_sign_hint(waiver)}")
+    elif signer.principal != by.strip().lower():
+        entry.bad("signature", f"made by {signer.principal} (key {signer.fingerprint}), not by approved_by "
+                               f"{by}: {by} signs it, {_sign_hint(waiver)}")
+    else:
+        return replace(waiver, signed_by=signer.principal, signing_key=signer.fingerprint)
+    return waiver
+
+
+def _entry_waiver(raw: Any, index: int, file: str, *, approvers: Approvers, catalog_by_id: Mapping[str, Rule],
+                  today: date, check_signature: bool = True) -> tuple[Waiver | None, list]:
+    """Validate one registry entry: the waiver, or None and its problems. `check_signature` False:
+    valid apart from its signature (what `waivers sign` signs)."""
     label = f"waivers[{index}]"
     if not isinstance(raw, Mapping):
         return None, [Problem(file, label, "", f"must be a mapping, got {type(raw).__name__}")]
@@ -260,12 +345,15 @@ def _entry_waiver(raw: Any, index: int, file: str, *, approvers: Approvers,
     _check_approval(entry, approvers, named, catalog_by_id)
     if entry.problems:
         return None, entry.problems
-    return Waiver(
+    waiver = Waiver(
         id=raw["id"], rules=tuple(named), scope=tuple(scope), reason=raw["reason"],
         approved_by=raw["approved_by"], approver_role=raw["approver_role"], reference=raw["reference"],
-        created=created, expires=expires,
+        created=created, expires=expires, signature=raw.get("signature") or "",
         keys=frozenset(catalog_by_id[r].name if r in catalog_by_id else r for r in named),
-    ), []
+    )
+    if check_signature:
+        waiver = _check_signature(entry, waiver, approvers)
+    return (None, entry.problems) if entry.problems else (waiver, [])
 
 
 # ---- the registry -------------------------------------------------------------------------------------
@@ -319,3 +407,22 @@ def load_registry(path: str | os.PathLike, approvers: Approvers, *, today: date,
                   catalog: Iterable[Rule] | None = None) -> Registry:
     """Load and validate a registry file; WaiverRegistryError lists every problem."""
     return registry_from_document(read_yaml(path), str(path), approvers, today=today, catalog=catalog)
+
+
+def registry_entry(doc: Any, source: str, waiver_id: str, approvers: Approvers, *, today: date,
+                   check_signature: bool = True) -> Waiver:
+    """One entry of a registry document, checked alone (other entries may still wait for their
+    signatures); `check_signature` False: valid apart from its signature, i.e. ready to be signed.
+    WaiverRegistryError lists what is wrong with it."""
+    entries = doc.get("waivers") if isinstance(doc, Mapping) else None
+    found = [i for i, raw in enumerate(entries if isinstance(entries, list) else [])
+             if isinstance(raw, Mapping) and raw.get("id") == waiver_id]
+    if len(found) != 1:
+        why = "is not in the registry" if not found else f"is listed {len(found)} times"
+        raise WaiverRegistryError([Problem(source, "", "", f"waiver {waiver_id} {why}")])
+    catalog_by_id = {key: r for r in catalog_rules() for key in (r.name, r.checkov_id)}
+    waiver, problems = _entry_waiver(entries[found[0]], found[0], source, approvers=approvers,
+                                     catalog_by_id=catalog_by_id, today=today, check_signature=check_signature)
+    if problems:
+        raise WaiverRegistryError(problems)
+    return waiver

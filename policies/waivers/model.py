@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Iterable, Sequence
 
 from stateless_pack.policies.manifest import get, mapping
+from stateless_pack.policies.waivers.signatures import Signer
 
 # Ids are ASCII and exact: no look-alike digits, no trailing newline.
 WAIVER_ID = re.compile(r"W-[0-9]{4,}", re.ASCII)
@@ -66,13 +67,19 @@ class WaiverRegistryError(ValueError):
 
 @dataclass(frozen=True)
 class Approvers:
-    """Who holds which approver role, and how long a waiver may last (owned by the pack)."""
+    """Who holds which approver role, their public keys, which roles must sign, and how long a
+    waiver may last (owned by the pack)."""
     roles: Mapping[str, frozenset]   # role -> lower-cased e-mail addresses
     max_waiver_days: int
     source: str = ""
+    signers: tuple = ()              # Signer per allowed_signers line
+    signature_roles: frozenset = frozenset()  # roles whose waivers must carry a valid signature
 
     def holds(self, email: str, role: str) -> bool:
         return email.strip().lower() in self.roles.get(role, frozenset())
+
+    def keys_of(self, email: str) -> tuple[Signer, ...]:
+        return tuple(s for s in self.signers if s.principal == email.strip().lower())
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,15 @@ class Waiver:
     created: date
     expires: date
     keys: frozenset = field(default=frozenset(), compare=False)  # canonical rule keys
+    signature: str = field(default="", compare=False, repr=False)  # armored SSHSIG, as written
+    signed_by: str = ""     # verified: the approver whose listed key made `signature` ("" unsigned)
+    signing_key: str = ""   # verified: that key's SHA256 fingerprint
+
+    def signed_fields(self) -> dict:
+        """What a signature covers: every field of the entry but `signature`, as written."""
+        return {"id": self.id, "rules": list(self.rules), "scope": dict(self.scope), "reason": self.reason,
+                "approved_by": self.approved_by, "approver_role": self.approver_role,
+                "reference": self.reference, "created": self.created, "expires": self.expires}
 
     def is_expired(self, today: date) -> bool:
         """Valid through its expiry day; expired from the day after."""

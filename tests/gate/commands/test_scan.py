@@ -16,6 +16,7 @@ from stateless_pack.policies.catalog import rules
 from stateless_pack.gate import cli
 from stateless_pack.gate.manifest_files import load_manifests
 from support.paths import REPO as REPO_ROOT
+from support.signing import approval
 
 REPO = REPO_ROOT
 SCAN = REPO / "tests" / "fixtures" / "scan"
@@ -195,7 +196,13 @@ def sticky(tmp_path: Path, skip: str | None = None) -> Path:
     return folder
 
 
-def registry(tmp_path: Path, rules_waived=("no-sticky-service",), name="checkout") -> Path:
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return approval(tmp_path_factory.mktemp("keys"))
+
+
+def registry(tmp_path: Path, keys, rules_waived=("no-sticky-service",), name="checkout") -> list:
+    """`--waivers FILE --pack DIR`: a head-of-devops waiver signed with a key the pack lists."""
     today = date.today()
     path = tmp_path / "waivers.yaml"
     path.write_text(yaml.safe_dump({"version": 1, "waivers": [{
@@ -204,25 +211,26 @@ def registry(tmp_path: Path, rules_waived=("no-sticky-service",), name="checkout
         "reason": "Legacy checkout keeps in-process sessions until OPS-1234.",
         "approved_by": "jane.doe@example.org", "approver_role": "head-of-devops",
         "reference": "OPS-1234", "created": today - timedelta(days=1), "expires": today + timedelta(days=30)}]}))
-    return path
+    path.write_text(keys.sign(path.read_text(), "W-0001"))
+    return ["--waivers", path, "--pack", keys.pack_dir]
 
 
-def test_a_waiver_covers_our_checkov_finding(capsys, tmp_path):
-    code, report, _ = scan(capsys, sticky(tmp_path), "--waivers", registry(tmp_path))
+def test_a_waiver_covers_our_checkov_finding(capsys, tmp_path, keys):
+    code, report, _ = scan(capsys, sticky(tmp_path), *registry(tmp_path, keys))
     assert code == 0
     assert sorted((f["rule"], f["engine"], f["waiver"], f["blocking"]) for f in report["findings"]) == [
         ("no-sticky-service", "checkov", "W-0001", False), ("no-sticky-service", "rules", "W-0001", False)]
 
 
-def test_a_waiver_for_another_resource_does_not_cover(capsys, tmp_path):
-    code, report, _ = scan(capsys, sticky(tmp_path), "--waivers", registry(tmp_path, name="other"))
+def test_a_waiver_for_another_resource_does_not_cover(capsys, tmp_path, keys):
+    code, report, _ = scan(capsys, sticky(tmp_path), *registry(tmp_path, keys, name="other"))
     assert code == 1
     assert sorted((f["rule"], f["waiver"], f["blocking"]) for f in report["findings"]) == [
         ("no-sticky-service", "", True), ("no-sticky-service", "", True), ("stale-waiver", "", False)]
 
 
-def test_a_skip_annotation_backed_by_the_registry_is_waived(capsys, tmp_path):
-    code, report, _ = scan(capsys, sticky(tmp_path, skip="CKV_STL_1=W-0001"), "--waivers", registry(tmp_path))
+def test_a_skip_annotation_backed_by_the_registry_is_waived(capsys, tmp_path, keys):
+    code, report, _ = scan(capsys, sticky(tmp_path, skip="CKV_STL_1=W-0001"), *registry(tmp_path, keys))
     assert code == 0
     # Checkov skipped its check (a row of its own, waived); our rules still ran, and are waived too.
     assert sorted((f["rule"], f["engine"], f["waiver"]) for f in report["findings"]) == [
@@ -240,8 +248,8 @@ def test_a_skip_annotation_without_a_registry_blocks(capsys, tmp_path):
     assert "W-0001 is not in the registry" in unbacked["message"]
 
 
-def test_an_ad_hoc_skip_annotation_blocks_even_with_a_registry(capsys, tmp_path):
-    code, report, _ = scan(capsys, sticky(tmp_path, skip="CKV_STL_1=legacy"), "--waivers", registry(tmp_path))
+def test_an_ad_hoc_skip_annotation_blocks_even_with_a_registry(capsys, tmp_path, keys):
+    code, report, _ = scan(capsys, sticky(tmp_path, skip="CKV_STL_1=legacy"), *registry(tmp_path, keys))
     assert code == 1
     assert {(f["rule"], f["blocking"]) for f in report["findings"]} >= {("unbacked-suppression", True)}
 

@@ -1,7 +1,9 @@
 """Waivers in the CrossGuard pack, driven over the analyzer gRPC protocol like the Pulumi engine.
 
 The pack judges expiry by the wall clock of its run (there is deliberately no clock override a
-pipeline could set), so these registries are written with dates relative to today.
+pipeline could set), so these registries are written with dates relative to today. The pack runs
+from a folder whose approvers.yaml lists keys generated for the test, and every head-of-devops
+waiver is signed with one (the pack requires it; `test_signed_waivers.py` tests the refusals).
 """
 from __future__ import annotations
 
@@ -11,11 +13,10 @@ from datetime import date, timedelta
 import pytest
 
 from stateless_pack.gate.engine import Unknown, launch_pack
-from support.pack_harness import PACK_DIR, resource_of
+from support.pack_harness import resource_of
+from support.signing import HOD, LEAD, approval
 
 TODAY = date.today()
-HOD = "jane.doe@example.org"          # head-of-devops in policies/approvers.yaml
-LEAD = "max.mustermann@example.org"   # platform-lead
 
 SERVICE = {
     "apiVersion": "v1", "kind": "Service",
@@ -59,32 +60,37 @@ REGISTRY = "version: 1\nwaivers:\n" + "".join([
 ])
 
 
-def start(tmp_path_factory, text, *, dry_run=True, via_config=False):
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return approval(tmp_path_factory.mktemp("keys"))
+
+
+def start(tmp_path_factory, keys, text, *, dry_run=True, via_config=False, sign=True):
     path = tmp_path_factory.mktemp("registry") / "waivers.yaml"
-    path.write_text(text)
+    path.write_text(keys.sign_head_of_devops(text) if sign else text)
     where = ({"config": {"stateless-pack:waivers": str(path)}} if via_config
              else {"env": {"STATELESS_PACK_WAIVERS": str(path)}})
-    pack = launch_pack(PACK_DIR, project="shop", stack="dev", dry_run=dry_run, **where)
+    pack = launch_pack(keys.pack_dir, project="shop", stack="dev", dry_run=dry_run, **where)
     pack.client.configure()
     return pack
 
 
 @pytest.fixture(scope="module")
-def pack(tmp_path_factory):
-    with start(tmp_path_factory, REGISTRY) as running:
+def pack(tmp_path_factory, keys):
+    with start(tmp_path_factory, keys, REGISTRY) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def update(tmp_path_factory):
-    with start(tmp_path_factory, REGISTRY, dry_run=False, via_config=True) as running:
+def update(tmp_path_factory, keys):
+    with start(tmp_path_factory, keys, REGISTRY, dry_run=False, via_config=True) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory):
-    text = REGISTRY.replace(f"approved_by: {HOD}", f"approved_by: {LEAD}", 1)  # W-0001 by a lead
-    with start(tmp_path_factory, text) as running:
+def broken(tmp_path_factory, keys):
+    text = keys.sign_head_of_devops(REGISTRY).replace(f"approved_by: {HOD}", f"approved_by: {LEAD}", 1)
+    with start(tmp_path_factory, keys, text, sign=False) as running:  # W-0001 by a lead
         yield running
 
 
@@ -117,10 +123,10 @@ def test_violation_outside_every_valid_waiver_stays_mandatory(pack, doc):
     assert d.enforcement_level == "mandatory" and "waived" not in d.message
 
 
-def test_waiver_scoped_to_another_stack_does_not_apply(tmp_path_factory):
+def test_waiver_scoped_to_another_stack_does_not_apply(tmp_path_factory, keys):
     text = "version: 1\nwaivers:\n" + waiver("W-0001", ["no-sticky-service"], {"stack": "prod",
                                                                               "name": "session-store"})
-    with start(tmp_path_factory, text) as running:
+    with start(tmp_path_factory, keys, text) as running:
         [d] = of(running.client.analyze(resource_of(service())), "no-sticky-service")
         assert d.enforcement_level == "mandatory"
 
@@ -210,9 +216,9 @@ def test_stale_waivers_are_advisory_and_exclude_used_expired_and_other_stacks(pa
     assert "covers nothing in stack dev" in diags[0].message
 
 
-def test_a_waiver_becomes_stale_when_its_violation_is_fixed(tmp_path_factory):
+def test_a_waiver_becomes_stale_when_its_violation_is_fixed(tmp_path_factory, keys):
     text = "version: 1\nwaivers:\n" + waiver("W-0001", ["no-sticky-service"], {"name": "session-store"})
-    with start(tmp_path_factory, text) as running:
+    with start(tmp_path_factory, keys, text) as running:
         fixed = [resource_of(service(affinity="None"))]
         assert [body(d).split(" (", 1)[0] for d in of(running.client.analyze_stack(fixed),
                                                           "stale-waiver")] == ["waiver W-0001"]
