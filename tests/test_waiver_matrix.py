@@ -19,10 +19,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from stateless_pack.policies.waivers.model import utc_today
+from stateless_pack.policies.waivers.model import WaiverRegistryError, utc_today
+from support.signing import Approval, approval
 
 TODAY = utc_today()
-HOD, LEAD = "jane.doe@example.org", "max.mustermann@example.org"  # roles in policies/approvers.yaml
+HOD, LEAD = "jane.doe@example.org", "max.mustermann@example.org"  # roles in the test pack's approvers
 PROGRAM = '''\
 import json
 from pathlib import Path
@@ -101,13 +102,27 @@ CASES = {
 }
 
 
-def write_project(folder: Path, resources: list, registry: list) -> Path:
+def signed(text: str, keys: Approval) -> str:
+    """`text` with every valid head-of-devops waiver signed by the Head of DevOps."""
+    for entry in yaml.safe_load(text)["waivers"]:
+        if entry["approver_role"] == "head-of-devops":
+            try:
+                text = keys.sign(text, entry["id"])
+            except WaiverRegistryError:  # invalid for another reason: the registry is invalid anyway
+                pass
+    return text
+
+
+def write_project(folder: Path, resources: list, registry: list, keys: Approval) -> Path:
+    """A project whose head-of-devops waivers carry real signatures by the keys `keys.pack_dir` trusts."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "Pulumi.yaml").write_text("name: matrix\nruntime: python\n")
     (folder / "Pulumi.dev.yaml").write_text("config: {}\n")
     (folder / "__main__.py").write_text(PROGRAM)
     (folder / "resources.json").write_text(json.dumps(resources))
-    (folder / "waivers.yaml").write_text(yaml.safe_dump({"version": 1, "waivers": registry}, sort_keys=False))
+    text = yaml.safe_dump({"version": 1, "waivers": registry}, sort_keys=False)
+    (folder / "waivers.yaml").write_text(signed(text, keys))
+    (folder / "pack").symlink_to(keys.pack_dir)
     return folder
 
 
@@ -119,10 +134,11 @@ def stateless_pack(*args) -> subprocess.CompletedProcess:
 
 def run_both(project: Path) -> tuple[tuple[int, list], tuple[int, list]]:
     """(exit, findings) of `preview` on the project and of `scan` on what preview rendered."""
-    out, report = project / "out", project / "preview.json"
-    preview = stateless_pack("preview", project, "--out", out, "--json", report)
+    out, report, pack = project / "out", project / "preview.json", project / "pack"
+    preview = stateless_pack("preview", project, "--out", out, "--json", report, "--pack", pack)
     assert preview.returncode in (0, 1), preview.stderr
-    scan = stateless_pack("scan", out, "--format", "json", "--stack", "dev", "--waivers", project / "waivers.yaml")
+    scan = stateless_pack("scan", out, "--format", "json", "--stack", "dev", "--waivers", project / "waivers.yaml",
+                          "--pack", pack)
     assert scan.returncode in (0, 1), scan.stderr
     return ((preview.returncode, json.loads(report.read_text())["findings"]),
             (scan.returncode, json.loads(scan.stdout)["findings"]))
@@ -139,8 +155,13 @@ def decisions(findings: list) -> set:
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory):
-    project = write_project(tmp_path_factory.mktemp("matrix"), [doc for doc, _ in CASES.values()], REGISTRY)
+def keys(tmp_path_factory) -> Approval:
+    return approval(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory, keys):
+    project = write_project(tmp_path_factory.mktemp("matrix"), [doc for doc, _ in CASES.values()], REGISTRY, keys)
     return run_both(project)
 
 
@@ -192,12 +213,12 @@ def test_both_commands_decide_every_pair_alike(matrix):
     assert decisions(preview_findings) == decisions(scan_findings)
 
 
-def test_a_registry_with_an_approver_lacking_the_role_backs_nothing(tmp_path):
+def test_a_registry_with_an_approver_lacking_the_role_backs_nothing(tmp_path, keys):
     broken = [dict(w) for w in REGISTRY]
     broken[5] = waiver("W-0006", ["CKV_K8S_21"], {"namespace": "default", "name": "several-skips"},
                        by=LEAD, role="head-of-devops")  # max.mustermann is a platform lead
     backed = config_map("several-skips", {SKIP: "CKV_K8S_21=W-0006"})
-    project = write_project(tmp_path / "p", [backed], broken)
+    project = write_project(tmp_path / "p", [backed], broken, keys)
     (preview_code, preview_findings), (scan_code, scan_findings) = run_both(project)
     assert (preview_code, scan_code) == (1, 1)
     for findings in (preview_findings, scan_findings):
@@ -240,13 +261,13 @@ def annotation_sets(draw, ids: list) -> dict:
 
 @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-def test_preview_and_scan_agree_on_every_rule_resource_and_waiver(tmp_path_factory, data):
+def test_preview_and_scan_agree_on_every_rule_resource_and_waiver(tmp_path_factory, keys, data):
     registry = data.draw(registries())
     ids = [w["id"] for w in registry]
     resources = [config_map(NAMES[0], data.draw(annotation_sets(ids))),
                  sticky_service(NAMES[1], data.draw(annotation_sets(ids))),
                  sticky_service(NAMES[2], {})]
-    project = write_project(tmp_path_factory.mktemp("random"), resources, registry)
+    project = write_project(tmp_path_factory.mktemp("random"), resources, registry, keys)
     (_, preview_findings), (_, scan_findings) = run_both(project)
     assert decisions(preview_findings) == decisions(scan_findings)
     assert unbacked(preview_findings) == unbacked(scan_findings)
