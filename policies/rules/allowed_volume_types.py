@@ -1,4 +1,4 @@
-"""Rule allowed-volume-types: pod volumes by allowlist; every other volume is persistent state that needs a waiver.
+"""Rule allowed-volume-types: pod volumes by allowlist; any other volume is persistent state, waived or not at all.
 
 A rule of its own rather than an extension of no-persistent-volume-claims: a waiver recorded for a
 claim must not silently start to cover an NFS share or a cloud disk added to the same workload later
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from stateless_pack.policies.manifest import UNKNOWN, WORKLOAD_KINDS, dotted, get, sequence, unknown_prefix, volumes
+from stateless_pack.policies.manifest import (
+    UNKNOWN, WORKLOAD_KINDS, dotted, get, sequence, unknown_prefix, volumes,
+)
 from stateless_pack.policies.rule import Rule, Violation
 from stateless_pack.policies.rules.pod_unknowns import unknown_pod
 

@@ -1,4 +1,7 @@
-"""Framework config files read as settings, each by a real parser: INI (php.ini), Java properties, YAML, JSON with comments (appsettings.json), Python settings modules, XML, dotenv.
+"""Framework config files read as settings, each format by a real parser, every failure one error type.
+
+Formats: INI (php.ini), Java properties, YAML, JSON with comments (appsettings.json), Python settings
+modules, XML, dotenv.
 
 Every reader takes the file's text and returns plain values; any content it cannot read raises
 `ConfigFileError` (never another exception), so a caller can report the file instead of crashing

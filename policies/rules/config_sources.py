@@ -1,4 +1,6 @@
-"""The ConfigMaps and Secrets of a stack or scan, looked up the way a pod template refers to them: by kind, namespace and name, with their data as text.
+"""The ConfigMaps and Secrets of a stack or scan, looked up the way a pod template refers to them.
+
+By kind, namespace and name, with their data as text (a Secret's decoded).
 
 Lookups are three-valued like the other stack indexes: the data (a mapping), None when the stack
 holds no such object (it is made elsewhere: nothing to check), or UNKNOWN during a preview when the

@@ -1,4 +1,4 @@
-"""Rule no-literal-credentials: credentials come from Secret references, never literals (in env, args or ConfigMaps)."""
+"""Rule no-literal-credentials: credentials come from Secret references, never literals (env, args, ConfigMap)."""
 from __future__ import annotations
 
 import re

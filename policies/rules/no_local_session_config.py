@@ -1,4 +1,4 @@
-"""Rule no-local-session-config (stack): no server-local session store configured through the ConfigMaps and Secrets a workload reads.
+"""Rule no-local-session-config (stack): no server-local session store set in ConfigMaps and Secrets a pod reads.
 
 A stack rule: the settings live in other resources of the same stack or scan (ConfigMaps, Secrets),
 which a rule over one manifest (and so Checkov) never sees. Literal env values stay with the resource

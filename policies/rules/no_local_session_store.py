@@ -1,9 +1,11 @@
-"""Rule no-local-session-store: no server-local session store configured through a container's literal env."""
+"""Rule no-local-session-store: no server-local session store configured through literal env values."""
 from __future__ import annotations
 
 from typing import Iterator
 
-from stateless_pack.policies.manifest import UNKNOWN, WORKLOAD_KINDS, containers, dotted, env_entries, get, pod_unknowns
+from stateless_pack.policies.manifest import (
+    UNKNOWN, WORKLOAD_KINDS, containers, dotted, env_entries, get, pod_unknowns,
+)
 from stateless_pack.policies.rule import Rule, Violation
 from stateless_pack.policies.rules.session_settings import Setting, local_stores
 

@@ -1,4 +1,4 @@
-"""Which containers run a Redis server: recognised by what they run and where they listen, not only by image name.
+"""Which containers run a Redis server: by what they run and where they listen, not only by image name.
 
 A container runs Redis (True / False / UNKNOWN during preview) when any of these holds:
 - a word of its command or args (shell strings split into words) is a Redis server program

@@ -1,13 +1,16 @@
-"""Server-local session stores configured in the framework config files a ConfigMap or Secret ships: which file is which format (by its name), and what in it keeps sessions on one pod.
+"""Server-local session stores set in framework config files that ConfigMaps and Secrets ship.
 
-| file name | read as | fails on |
-|---|---|---|
-| `*.ini` | PHP ini | `session.save_handler = files` (also `php_value[...]`/`php_admin_value[...]`) |
-| `application*.properties`, `application*.yml`/`.yaml` | Spring Boot | `spring.session.store-type=none`, `server.servlet.session.persistent=true` (relaxed names; any YAML document) |
-| `*.py` | Django / Flask settings | `SESSION_ENGINE`/`SESSION_TYPE` as in env, Django cache sessions on a `CACHES` local-memory or file cache |
-| `*.xml` | Tomcat context | a `Manager` of class `PersistentManager` whose `Store` is not `JDBCStore`/`DataSourceStore` (FileStore, or none) |
-| `appsettings*.json` | ASP.NET Core | a `DistributedCache`/`Session` section whose `Provider`/`Type`/`Mode` is `Memory`/`InMemory`; ABP `Redis:IsEnabled=false` |
-| `.env`, `*.env` | dotenv (Laravel) | the env settings of no-local-session-store |
+Which file is which format (by its name), and what in it keeps sessions on one pod:
+- `*.ini`, PHP: `session.save_handler = files` (also `php_value[...]` / `php_admin_value[...]`);
+- `application*.properties`, `application*.yml|yaml`, Spring Boot: `spring.session.store-type=none`,
+  `server.servlet.session.persistent=true` (relaxed names; any YAML document, as a profile may be on);
+- `*.py`, Django / Flask settings: `SESSION_ENGINE` / `SESSION_TYPE` as in env, and Django cache
+  sessions on a `CACHES` local-memory or file cache;
+- `*.xml`, Tomcat: a `PersistentManager` whose `Store` is not `JDBCStore`/`DataSourceStore`
+  (a FileStore, or none);
+- `appsettings*.json`, ASP.NET Core: a `DistributedCache`/`Session` section whose
+  `Provider`/`Type`/`Mode` is `Memory`/`InMemory`, and ABP's `Redis:IsEnabled=false`;
+- `.env`, `*.env`, dotenv (Laravel): the env settings of no-local-session-store.
 
 A file that does not parse as its format is reported too: its settings cannot be checked.
 """

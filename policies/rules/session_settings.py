@@ -1,4 +1,7 @@
-"""Which session settings keep session state on one pod: one table for env vars, whether their value is a literal, comes from a ConfigMap or Secret, or is read from a framework's config file.
+"""Which session settings keep session state on one pod: one table, wherever the settings come from.
+
+The same names are judged whether a value is a literal env value, comes from a ConfigMap or Secret,
+or is read from a framework's config file.
 
 `local_stores(settings)` judges a set of named settings (env var names, or the same names read from a
 dotenv or Python settings file); each finding says which settings it rests on, so a caller can keep
@@ -57,7 +60,10 @@ def local_stores(settings: Mapping[str, Setting]) -> Iterator[LocalStore]:
         if setting is None:
             continue
         if setting.value is UNKNOWN:
-            yield LocalStore(setting.path, f"{name} is unknown during preview", True, (setting.source,))
+            # an unknown engine may put sessions on a cache backend that comes from elsewhere
+            related = [settings[n].source for n in DJANGO_CACHE_SETTINGS
+                       if n in settings and name == "SESSION_ENGINE"]
+            yield LocalStore(setting.path, f"{name} is unknown during preview", True, (setting.source, *related))
         elif lower_text(setting.value) in stores:
             yield LocalStore(setting.path, f"{_shown(name, setting)}: {stores[lower_text(setting.value)]} "
                              "keep session state on one pod", False, (setting.source,))
