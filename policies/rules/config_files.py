@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from stateless_pack.policies.strict_yaml import StrictLoader
+from stateless_pack.policies.strict_yaml import StrictLoader, error_position, error_text
 
 # A file's values are flattened into at most this many settings: YAML aliases can make a small file
 # describe an exponentially large tree.
@@ -26,7 +26,8 @@ MAX_SETTINGS = 10_000
 
 
 class ConfigFileError(ValueError):
-    """The text is not a valid file of the expected format (the message says why, on one line)."""
+    """The text is not a valid file of the expected format. The message says why and where, on one line,
+    never quoting the file (it may come from a Secret)."""
 
     def __init__(self, message: str):
         super().__init__(" ".join(message.split()))
@@ -55,8 +56,10 @@ def read_ini(text: str) -> dict[str, str]:
                                        inline_comment_prefixes=(";",), empty_lines_in_values=False)
     try:  # PHP reads an indented line as a line of its own, not as the previous value continued
         parser.read_string("[top]\n" + "\n".join(line.lstrip() for line in text.splitlines()))
+    except configparser.ParsingError as exc:  # its text quotes the line: name the line only
+        raise ConfigFileError(f"line {exc.errors[0][0] - 1}: not a `key = value` setting") from None
     except configparser.Error as exc:
-        raise ConfigFileError(str(exc)) from None
+        raise ConfigFileError(type(exc).__name__) from None
     values: dict[str, str] = {}
     for section in parser.sections():
         values.update((key, (value or "").strip().strip("\"'")) for key, value in parser.items(section))
@@ -88,8 +91,10 @@ def read_yaml_documents(text: str) -> list[dict]:
     in a mapping (as Spring Boot's loader requires)."""
     try:
         return [flatten(doc, ".") for doc in yaml.load_all(text, Loader=StrictLoader) if doc is not None]
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise ConfigFileError(str(exc)) from None
+    except yaml.YAMLError as exc:  # without the snippet of the file a pure-Python loader would quote
+        raise ConfigFileError(f"{error_text(exc)} ({error_position(exc)})") from None
+    except RecursionError:
+        raise ConfigFileError("nested too deeply") from None
 
 
 _JSON_COMMENT = re.compile(r'("(?:\\.|[^"\\])*")|//[^\n]*|/\*.*?\*/', re.S)
@@ -112,8 +117,10 @@ def read_python_settings(text: str) -> dict[str, Any]:
     computed at run time (os.environ, function calls) are not visible and are left out."""
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        raise ConfigFileError(str(exc)) from None
+    except SyntaxError as exc:
+        raise ConfigFileError(f"line {exc.lineno}: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # a null byte; nested deeper than the parser goes
+        raise ConfigFileError(type(exc).__name__) from None
     values = {}
     for node in tree.body:
         if isinstance(node, ast.Assign):

@@ -57,6 +57,17 @@ def test_a_file_that_does_not_parse_is_reported_as_unreadable(name, text):
     assert message.startswith(f"cannot be read as {file_format(name)[0]} (") and "\n" not in message
 
 
+@pytest.mark.parametrize("name,text", [
+    ("php.ini", "= hunter2-secret"), ("application.yml", "password: [hunter2-secret"),
+    ("application.yml", "a: 1\na: hunter2-secret"), ("settings.py", "PASSWORD = 'hunter2-secret"),
+    ("context.xml", "<Context password='hunter2-secret'>"), ("appsettings.json", '{"p": "hunter2-secret"'),
+])
+def test_an_unreadable_file_is_never_quoted(name, text):
+    """Files may come from Secrets: the report says where the file breaks, never what it holds."""
+    [message] = findings(name, text)
+    assert "cannot be read" in message and "hunter2" not in message
+
+
 def test_yaml_aliases_cannot_blow_up_the_reader():
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
