@@ -181,6 +181,22 @@ def volumes(manifest: Any) -> Iterator[tuple[tuple, Mapping]]:
 CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
 
 
+def runs_with_the_pod(container_path: tuple, container: Any) -> Any:
+    """Does this container run for the pod's whole life (True / False / UNKNOWN)?
+
+    Regular containers do, and so do native sidecars (`initContainers` with `restartPolicy: Always`):
+    they serve traffic and hold files like containers. Other init containers run to completion before
+    the pod starts; ephemeral containers are debugging sessions.
+    """
+    field = container_path[-2] if len(container_path) >= 2 else None
+    if field == "containers":
+        return True
+    if field != "initContainers":
+        return False
+    policy = get(container, "restartPolicy")
+    return UNKNOWN if policy is UNKNOWN else policy == "Always"
+
+
 def pod_unknowns(manifest: Any, fields: tuple[str, ...] = CONTAINER_FIELDS) -> Iterator[tuple]:
     """Paths where the pod template itself is UNKNOWN, hiding containers/volumes from the rules.
 

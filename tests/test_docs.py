@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -24,8 +25,8 @@ def test_every_rule_has_a_row_and_a_section_with_its_metadata():
         section = text.split(f"## {r.name}\n", 1)[1].split("\n## ", 1)[0]
         assert f"`{r.checkov_id}`" in section and r.description in section and r.remediation in section
         for key, schema in r.config_schema.items():
-            assert f"`{key}`" in section and str(schema["default"][0] if isinstance(schema["default"], list)
-                                                else schema["default"]) in section
+            # the whole default, as JSON (an empty list is a default too)
+            assert f"`{key}`" in section and f"default `{json.dumps(schema['default'])}`" in section
         if r.stack:
             assert "not run by Checkov" in section and "Checkov," not in section
         else:

@@ -72,10 +72,16 @@ k8s.networking.v1.Ingress("sticky-edge", metadata=meta(                         
         "backend": {"service": {"name": "sticky-service", "port": {"number": 80}}}}]}}]})
 deployment("local-session-store", spec=pod_spec([container(env=[                     # no-local-session-store
     {"name": "SESSION_DRIVER", "value": "file"}])]))
+k8s.core.v1.ConfigMap("local-session-config", metadata=meta("local-session-config"), data={
+    "SESSION_DRIVER": "file"})
+deployment("local-session-config", spec=pod_spec([container(env_from=[                # no-local-session-config
+    {"config_map_ref": {"name": "local-session-config"}}])]))
 
 # storage
 deployment("host-path", spec=pod_spec(volumes=[                                       # no-host-path
     {"name": "data", "host_path": {"path": "/var/lib/shop"}}]))
+deployment("network-volume", spec=pod_spec(volumes=[                                 # allowed-volume-types
+    {"name": "shared", "nfs": {"server": "nfs.example.org", "path": "/exports/shop"}}]))
 k8s.core.v1.PersistentVolumeClaim("uploads", metadata=meta("uploads"), spec={        # no-persistent-volume-claims
     "access_modes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}})
 k8s.apps.v1.StatefulSet("stateful-workload", metadata=meta("stateful-workload"), spec={  # no-stateful-workloads
@@ -95,6 +101,7 @@ k8s.apiextensions.CustomResource("unapproved-bucket",                           
 # resilience
 deployment("single-replica", replicas=1, with_pdb=False)                              # min-replicas
 deployment("no-disruption-budget", with_pdb=False)                                    # pdb-coverage
+k8s.core.v1.Pod("bare-pod", metadata=meta("bare-pod"), spec=pod_spec())               # no-bare-pods
 no_probe = container()
 del no_probe["readiness_probe"]
 deployment("no-readiness-probe", spec=pod_spec([no_probe]))                           # readiness-probe

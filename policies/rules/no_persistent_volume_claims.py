@@ -45,10 +45,10 @@ RULE = Rule(
     category="storage",
     description="Persistent volumes only when required, and then waived: flags pod volumes with "
                 "`persistentVolumeClaim`, StatefulSet `spec.volumeClaimTemplates` and standalone "
-                "PersistentVolumeClaim objects. Generic `ephemeral` volumes (deleted with the pod) pass.",
+                "PersistentVolumeClaim objects. Every other volume type (network and cloud disks, "
+                "generic `ephemeral` volumes, inline CSI) is judged by allowed-volume-types.",
     remediation="Keep persistent files in the S3-compatible object storage; use `emptyDir` (with a "
-                "`sizeLimit`) or an `ephemeral` volume for scratch. If a volume is truly required, "
-                "record a waiver.",
+                "`sizeLimit`) for scratch. If a volume is truly required, record a waiver.",
     kinds=frozenset({*WORKLOAD_KINDS, "PersistentVolumeClaim"}),
     check=_persistent_claims,
     waiver_approver=None,

@@ -1,27 +1,30 @@
-"""Rule readiness-probe: every serving container has a readinessProbe."""
+"""Rule readiness-probe: every serving container (native sidecars too) has a readinessProbe."""
 from __future__ import annotations
 
-from stateless_pack.policies.manifest import UNKNOWN, containers, dotted, get, pod_unknowns, sequence
+from stateless_pack.policies.manifest import UNKNOWN, containers, dotted, get, runs_with_the_pod, sequence
 from stateless_pack.policies.rule import Rule, Violation
+from stateless_pack.policies.rules.pod_unknowns import unknown_pod
 
 
 def _readiness_probe(manifest, _cfg):
-    for path in pod_unknowns(manifest, ("containers",)):
-        yield Violation(dotted(path) or "spec", f"{dotted(path) or 'the pod template'} is unknown during "
-                        "preview: cannot check readiness probes", unknown=True)
+    yield from unknown_pod(manifest, ("initContainers", "containers"), "readiness probes")
     for cpath, container in containers(manifest):
-        if cpath[-2] != "containers":
-            continue  # init and ephemeral containers serve no traffic and take no readiness probe
+        serving = runs_with_the_pod(cpath, container)
+        if serving is False:
+            continue  # init containers run to completion first; ephemeral ones are for debugging
         ports, probe = get(container, "ports"), get(container, "readinessProbe")
-        where = dotted(cpath + ("readinessProbe",))
         if probe is not None and probe is not UNKNOWN:
             continue
-        if ports is UNKNOWN or (probe is UNKNOWN and sequence(ports)):
-            yield Violation(where, f"container {container.get('name')!r}: its ports or readiness probe "
-                            "are unknown during preview", unknown=True)
-        elif sequence(ports) and probe is None:
+        if ports is not UNKNOWN and not sequence(ports):
+            continue  # a worker: it serves nothing
+        where = dotted(cpath + ("readinessProbe",))
+        if serving is UNKNOWN or ports is UNKNOWN or probe is UNKNOWN:
+            yield Violation(where, f"container {container.get('name')!r}: its ports, readiness probe or "
+                            "restartPolicy are unknown during preview", unknown=True)
+        else:
             numbers = [get(p, "containerPort") for p in sequence(ports)]
-            yield Violation(where, f"container {container.get('name')!r} serves ports {numbers} but has "
+            what = "native sidecar" if cpath[-2] == "initContainers" else "container"
+            yield Violation(where, f"{what} {container.get('name')!r} serves ports {numbers} but has "
                             "no readinessProbe: it gets traffic before it is ready")
 
 
@@ -29,10 +32,12 @@ RULE = Rule(
     name="readiness-probe",
     checkov_id="CKV_STL_11",
     category="resilience",
-    description="Every serving container (a regular container that declares `ports`) has a "
-                "`readinessProbe`; containers without ports (workers) are not checked.",
+    description="Every serving container has a `readinessProbe`: a regular container, or a native "
+                "sidecar (an init container with `restartPolicy: Always`, which runs beside the app "
+                "for the pod's life), that declares `ports`. Containers without ports (workers), init "
+                "containers that run to completion and ephemeral containers are not checked.",
     remediation="Add a readinessProbe (httpGet on a health endpoint, or tcpSocket) to each container "
-                "that declares ports.",
+                "and native sidecar that declares ports.",
     kinds=frozenset({"Pod", "Deployment", "ReplicaSet", "ReplicationController", "StatefulSet",
                      "DaemonSet", "Job", "CronJob"}),
     check=_readiness_probe,

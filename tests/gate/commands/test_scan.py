@@ -64,6 +64,17 @@ def test_stack_rules_run_in_the_scan(capsys, tmp_path):
     assert stack_rules <= {f["rule"] for f in report["findings"] if f["engine"] == "rules"}
 
 
+def test_a_single_instance_data_store_on_a_network_disk_is_blocked_twice_by_both_engines(capsys):
+    """A bare Redis Pod on a Cinder disk: the instance and the volume, each by our rules and by Checkov."""
+    pod = (REPO / "tests" / "fixtures" / "rules" / "no-bare-pods"
+           / "fail-single-instance-data-store-on-network-disk.yaml")
+    code, report, _ = scan(capsys, pod)
+    ours = {r.name for r in rules()}
+    assert code == 1
+    assert {(f["rule"], f["engine"]) for f in report["findings"] if f["rule"] in ours} == {
+        (rule, engine) for rule in ("no-bare-pods", "allowed-volume-types") for engine in ("rules", "checkov")}
+
+
 def test_broken_yaml_is_reported_with_file_and_line_and_the_rest_still_checked(capsys):
     code, report, _ = scan(capsys, SCAN / "broken")
     assert code == 1

@@ -212,17 +212,10 @@ def _with_unknown_at(doc: dict, path: str) -> dict | None:
     return None
 
 
-# One case per expected violation of every failing fixture.
-_KNOWN_GAPS = {
-    # no-literal-credentials chooses not to flag an unknown value under a non-credential env name
-    # (any env var could turn out to be a URL with a password); it is checked at `pulumi up`.
-    ("no-literal-credentials/fail-literals", "Job/import", "spec.template.spec.containers[0].env[0].value"):
-        "rule choice: unknown values of non-credential env names pass the preview",
-}
+# One case per expected violation of every failing fixture (no known gaps: an unknown env value under
+# any name is "cannot be verified", since any value may turn out to be a URL carrying a password).
 CASES = [
-    pytest.param(f, ref, path, id=f"{f.id}:{ref}:{path}",
-                 marks=[pytest.mark.xfail(strict=True, reason=_KNOWN_GAPS[(f.id, ref, path)])]
-                 if (f.id, ref, path) in _KNOWN_GAPS else [])
+    pytest.param(f, ref, path, id=f"{f.id}:{ref}:{path}")
     for f in load_fixtures() if f.must_fail for ref, path in sorted(f.expected)
 ]
 

@@ -57,13 +57,14 @@ def test_catalog_metadata_is_complete_and_stable():
         assert r.level == MANDATORY
         assert r.description.strip() and r.remediation.strip() and r.kinds
         assert all("default" in schema and "type" in schema for schema in r.config_schema.values())
-    assert {r.name for r in catalog if r.stack} == {"min-replicas", "pdb-coverage"}
+    assert {r.name for r in catalog if r.stack} == {"min-replicas", "pdb-coverage", "no-local-session-config"}
     assert {r.name for r in catalog if r.waiver_approver == "head-of-devops"} == {
         "no-sticky-service", "no-sticky-edge"}
 
 
 POD_TEMPLATE_RULES = ["no-local-session-store", "no-host-path", "no-persistent-volume-claims",
-                      "read-only-root-filesystem", "readiness-probe", "redis-auth", "no-literal-credentials"]
+                      "read-only-root-filesystem", "readiness-probe", "redis-auth", "no-literal-credentials",
+                      "allowed-volume-types", "redis-not-exposed"]
 
 
 def _wrap(pod_spec: dict, kind: str) -> dict:
@@ -134,8 +135,25 @@ UNKNOWN_CASES = [
      POD + ("containers", 1, "image"), POD + ("containers", 0, "env", 0, "value")),
     ("redis-not-exposed", "redis-not-exposed/pass-cluster-ip.yaml", 0,
      ("spec", "type"), ("metadata", "namespace")),
+    # any env value may turn out to be a URL carrying a password: only a non-env field is irrelevant
     ("no-literal-credentials", "no-literal-credentials/pass-near-miss-credential-ish-names.yaml", 0,
-     POD + ("containers", 0, "env", 3, "value"), POD + ("containers", 0, "env", 4, "value")),
+     POD + ("containers", 0, "env", 4, "value"), POD + ("containers", 0, "image")),
+    ("no-literal-credentials", "no-literal-credentials/pass-near-miss-config-map-placeholders.yaml", 0,
+     ("data", "REDIS_URL"), ("metadata", "labels")),
+    ("allowed-volume-types", "allowed-volume-types/pass-allowlisted-volumes.yaml", 0,
+     POD + ("volumes", 5, "csi", "driver"), POD + ("volumes", 1, "configMap")),
+    ("allowed-volume-types", "allowed-volume-types/pass-allowlisted-volumes.yaml", 0,
+     POD + ("volumes",), POD + ("containers", 0, "image")),
+    ("no-bare-pods", "no-bare-pods/pass-controller-owned-pods.yaml", 0,
+     ("metadata", "ownerReferences", 0, "controller"), ("spec", "containers", 0, "image")),
+    ("readiness-probe", "readiness-probe/pass-native-sidecar-probed.yaml", 0,
+     POD + ("initContainers", 0, "readinessProbe"), POD + ("initContainers", 1, "restartPolicy")),
+    ("redis-auth", "redis-auth/pass-ha-placeholder-pattern.yaml", 0,
+     POD + ("initContainers", 0, "env", 1, "valueFrom"), POD + ("initContainers", 0, "env", 0, "value")),
+    ("redis-auth", "redis-auth/pass-ha-placeholder-pattern.yaml", 0,
+     POD + ("containers", 0, "volumeMounts"), POD + ("containers", 2, "image")),
+    ("redis-not-exposed", "redis-not-exposed/pass-near-miss-node-ports-without-redis.yaml", 0,
+     POD + ("containers", 0, "image"), POD + ("containers", 0, "ports", 0, "hostPort")),
 ]
 
 
@@ -244,3 +262,77 @@ def test_catalog_imports_in_checkov_venv_without_pulumi():
     result = subprocess.run([str(checkov_python()), "-c", code], cwd="/", capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.strip().splitlines()[-1]) == len(rules())
+
+
+# --- volumes by allowlist, bare pods, native sidecars ------------------------------------------
+
+def test_allowed_csi_drivers_and_scratch_storage_classes_come_from_config():
+    rule = rule_by_name("allowed-volume-types")
+    doc = _doc("allowed-volume-types/fail-near-miss-ephemeral-and-csi.yaml")
+    assert len(rule.run(doc)) == 4
+    configured = {"scratchStorageClasses": ["fast-ssd"],
+                  "allowedCsiDrivers": ["nfs.csi.k8s.io", "secrets-store.csi.k8s.io"]}
+    # the default class is still not a configured scratch class; the lookalike driver is still unknown
+    assert [v.path for v in rule.run(doc, configured)] == [
+        "spec.template.spec.volumes[0].ephemeral", "spec.template.spec.volumes[3].csi"]
+    allowed = _doc("allowed-volume-types/pass-allowlisted-volumes.yaml")
+    assert rule.run(allowed) == []
+    assert [v.path for v in rule.run(allowed, {"allowedCsiDrivers": []})] == ["spec.template.spec.volumes[5].csi"]
+
+
+def test_single_instance_data_store_on_a_network_disk_is_blocked_for_instance_and_volume():
+    """A bare Redis Pod with a Cinder disk (otherwise compliant) fails exactly two rules."""
+    pod = _doc("no-bare-pods/fail-single-instance-data-store-on-network-disk.yaml")
+    fired = {rule.name: [v.path for v in rule.run(pod)] for rule in rules() if not rule.stack}
+    fired.update({rule.name: [v.path for _, v in rule.run([pod])] for rule in rules() if rule.stack})
+    assert {name: paths for name, paths in fired.items() if paths} == {
+        "no-bare-pods": ["metadata.ownerReferences"], "allowed-volume-types": ["spec.volumes[0].cinder"]}
+
+
+@pytest.mark.parametrize("policy,expected", [("Always", "definite"), (UNKNOWN, "unknown"), ("OnFailure", None),
+                                             (None, None)])
+def test_an_init_container_serves_like_a_container_only_as_a_native_sidecar(policy, expected):
+    doc = _doc("readiness-probe/fail-native-sidecar-without-probe.yaml")
+    proxy = doc["spec"]["template"]["spec"]["initContainers"][1]
+    if policy is None:
+        del proxy["restartPolicy"]
+    else:
+        proxy["restartPolicy"] = policy
+    found = rule_by_name("readiness-probe").run(doc)
+    assert [("unknown" if v.unknown else "definite") for v in found] == ([expected] if expected else [])
+
+
+# --- session settings from ConfigMaps and Secrets (stack rule) ---------------------------------
+
+def test_session_config_unknown_data_is_unknown_for_its_readers_only():
+    docs = _stack("no-local-session-config/pass-near-miss-overridden-prefixed-or-elsewhere.yaml")
+    rule = rule_by_name("no-local-session-config")
+    assert rule.run(docs) == []
+    irrelevant = copy.deepcopy(docs)
+    irrelevant[0]["metadata"]["labels"] = UNKNOWN
+    assert rule.run(irrelevant) == []
+    docs[0]["data"] = UNKNOWN  # the ConfigMap every Deployment in namespace shop reads
+    found = rule.run(docs)
+    assert {(resource_id(docs[i]), v.unknown) for i, v in found} == {
+        ("Deployment/overridden", True), ("Deployment/prefixed", True), ("Deployment/keyref", True)}
+
+
+def test_session_config_reference_to_an_unknown_name_is_unknown_and_a_missing_object_is_not_visible():
+    docs = _stack("no-local-session-config/fail-php-ini.yaml")
+    rule = rule_by_name("no-local-session-config")
+    deployment = docs[3]
+    deployment["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"] = UNKNOWN
+    found = {v.path: v.unknown for _, v in rule.run(docs)}
+    assert found["spec.template.spec.volumes[0].configMap"] is True
+    assert found["spec.template.spec.volumes[1].projected.sources[0].configMap"] is False
+    # made outside the stack: nothing to check, nothing to report
+    assert [v.path for _, v in rule.run(docs[3:])] == []
+
+
+def test_session_config_and_env_rule_never_report_the_same_setting():
+    """A literal local store is the resource rule's; the stack rule reports only ConfigMap/Secret values."""
+    docs = _stack("no-local-session-config/pass-near-miss-overridden-prefixed-or-elsewhere.yaml")
+    keyref = next(d for d in docs if resource_id(d) == "Deployment/keyref")
+    assert [v.path for v in rule_by_name("no-local-session-store").run(keyref)] == [
+        "spec.template.spec.containers[0].env[1].value"]
+    assert rule_by_name("no-local-session-config").run(docs) == []

@@ -21,12 +21,22 @@ KEYS = sorted({"spec", "template", "metadata", "containers", "initContainers", "
                "rules", "routes", "services", "sticky", "sessionPersistence", "trafficPolicy",
                "loadBalancer", "consistentHash", "subsets", "portLevelSettings", "jobTemplate",
                "storageClassName", "bucketClassName", "readinessProbe", "sessionAffinity", "key",
-               "operator", "values", "namespace", "externalIPs", "targetPort", "port", "local"})
+               "operator", "values", "namespace", "externalIPs", "targetPort", "port", "local",
+               # native sidecars, volume types, bare pods, Redis by command/port, config sources
+               "restartPolicy", "ownerReferences", "controller", "csi", "driver", "ephemeral",
+               "volumeClaimTemplate", "nfs", "cinder", "gitRepo", "projected", "sources", "configMap",
+               "items", "path", "secretName", "envFrom", "configMapRef", "secretRef", "prefix",
+               "configMapKeyRef", "secretKeyRef", "data", "stringData", "containerPort", "hostPort",
+               "hostNetwork", "readOnly", "php.ini", "application.yaml", "application.properties",
+               "settings.py", "context.xml", "appsettings.json", ".env", "redis.conf", "SESSION_DRIVER"})
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
                     st.text(max_size=12), st.sampled_from(["ClientIP", "cookie", "redis:7", "6379",
                                                           "--requirepass", "NodePort", "files",
-                                                          "$(X)", "redis://:p@h", "In", "Exists"]),
+                                                          "$(X)", "redis://:p@h", "In", "Exists",
+                                                          "Always", "redis-server", "requirepass x",
+                                                          "session.save_handler = files", "{", "<a>",
+                                                          "a: [", "ZmlsZQ==", 6379, "shop"]),
                     st.just(UNKNOWN))
 json_like = st.recursive(
     scalars,
@@ -37,7 +47,8 @@ json_like = st.recursive(
 )
 manifests = st.builds(lambda kind, body, meta: {"kind": kind, "metadata": meta, **body},
                       st.sampled_from(KINDS),
-                      st.dictionaries(st.sampled_from(["spec", "apiVersion", "data"]), json_like, max_size=3),
+                      st.dictionaries(st.sampled_from(["spec", "apiVersion", "data", "stringData"]), json_like,
+                                      max_size=3),
                       st.one_of(json_like, st.fixed_dictionaries({"name": json_like, "namespace": json_like,
                                                                   "annotations": json_like})))
 
@@ -105,7 +116,8 @@ def test_mutated_fixtures_never_raise(data):
 
 
 @SETTINGS
-@given(config=st.dictionaries(st.sampled_from(["minReplicas", "approvedStorageClasses"]), json_like))
+@given(config=st.dictionaries(st.sampled_from(sorted({key for rule in RULES for key in rule.config_schema})),
+                              json_like))
 def test_malformed_config_never_raises(config):
     for rule in RULES:
         for doc in FIXTURE_DOCS:
