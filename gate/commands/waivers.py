@@ -173,11 +173,18 @@ def _print_problems(error: WaiverRegistryError, stream) -> None:
         print(f"invalid: {problem}", file=stream)
 
 
-def list_command(args) -> int:
+def _loaded(args) -> Registry | None:
+    """The registry, or None after printing its problems to stderr."""
     try:
-        registry = _load(args)
+        return _load(args)
     except WaiverRegistryError as error:
         _print_problems(error, sys.stderr)
+        return None
+
+
+def list_command(args) -> int:
+    registry = _loaded(args)
+    if registry is None:
         return PROBLEMS
     today = _today(args)
     _print_rows([_row(w, today) for w in registry.waivers], args.json)
@@ -185,10 +192,8 @@ def list_command(args) -> int:
 
 
 def expiring_command(args) -> int:
-    try:
-        registry = _load(args)
-    except WaiverRegistryError as error:
-        _print_problems(error, sys.stderr)
+    registry = _loaded(args)
+    if registry is None:
         return PROBLEMS
     today = _today(args)
     found = registry.expiring(args.days, today)
