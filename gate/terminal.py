@@ -9,7 +9,7 @@ import contextlib
 import os
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 _COLORS = {"red": "31", "yellow": "33", "cyan": "36", "green": "32", "bold": "1"}
 
@@ -64,8 +64,3 @@ class Progress:
             ticker.join()
             self.stream.write("\n")
             self.stream.flush()
-
-
-def progress_printer(stream) -> Callable[[str], None]:
-    """A function that prints a stage message on a terminal and does nothing elsewhere."""
-    return Progress(stream)

@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -47,14 +48,20 @@ class PolicyConfigError(ValueError):
     """The policy configuration cannot be used: the message says where and why."""
 
 
-def pack_policy_levels() -> dict[str, str]:
+@lru_cache(maxsize=1)
+def pack_policy_levels() -> Mapping[str, str]:
     """The default level of every policy of our pack: the catalog's rules and the waiver policies."""
     return {**{r.name: r.level for r in rules()}, **wording.DEFAULT_LEVELS}
 
 
-def gate_check_levels() -> dict[str, str]:
+def gate_check_levels() -> Mapping[str, str]:
     """The default level of the gate's own configurable checks (the pack has none of them)."""
     return {NOT_CHECKED_BY_CHECKOV: MANDATORY}
+
+
+@lru_cache(maxsize=1)
+def _rules_by_checkov_id() -> Mapping[str, str]:
+    return {r.checkov_id: r.name for r in rules()}
 
 
 @dataclass(frozen=True)
@@ -102,14 +109,14 @@ class PolicyConfig:
     # -- answering -------------------------------------------------------------------------------
     def level(self, name: str) -> str:
         """The level of our policy `name` (a rule, a waiver policy or a gate check)."""
-        defaults = {**pack_policy_levels(), **gate_check_levels()}
-        if name not in defaults:
+        default = pack_policy_levels().get(name) or gate_check_levels().get(name)
+        if default is None:
             raise KeyError(f"no policy named {name!r}")
-        return self._explicit(name) or self._explicit(ALL) or defaults[name]
+        return self._explicit(name) or self._explicit(ALL) or default
 
     def checkov_level(self, check_id: str) -> str:
         """The level of a Checkov check: ours follow their rule, built-ins their id, the group, `all`."""
-        ours = {r.checkov_id: r.name for r in rules()}
+        ours = _rules_by_checkov_id()
         if check_id in ours:
             return self.level(ours[check_id])
         return (self._explicit(check_id) or self._explicit(CHECKOV_BUILTINS) or self._explicit(ALL)
@@ -187,7 +194,7 @@ def _known_problem(key: str) -> str:
     if key in pack_policy_levels() or key in gate_check_levels() or key in (ALL, CHECKOV_BUILTINS):
         return ""
     if key.startswith(OUR_CHECKOV_PREFIX):
-        ours = {r.checkov_id: r.name for r in rules()}
+        ours = _rules_by_checkov_id()
         if key in ours:
             return f"{key}: set our rule by its policy name, {ours[key]!r} (the pack knows no {key})"
         return f"{key}: no rule of ours has this Checkov id"

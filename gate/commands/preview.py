@@ -33,7 +33,7 @@ from stateless_pack.gate import checkov_env
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.levels import POLICY_CONFIG_HELP, load_policy_config
-from stateless_pack.gate.terminal import progress_printer, use_color
+from stateless_pack.gate.terminal import Progress, use_color
 from stateless_pack.policies.policy_config import PolicyConfigError
 
 class GateError(Exception):
@@ -80,7 +80,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    progress = progress_printer(sys.stderr)
+    progress = Progress(sys.stderr)
     try:
         return preview(args, progress=progress, out=sys.stdout)
     except GateError as exc:

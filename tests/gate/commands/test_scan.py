@@ -308,6 +308,7 @@ def test_the_same_role_with_a_plain_name_is_judged_by_checkov(capsys, tmp_path):
     ("  name: sticky\n  namespace: shop\n", '"http#1"'),                          # a name at depth
     ("  name: sticky\n  namespace: shop\n", "8080"),                              # not a string
     ("  generateName: sticky-\n  namespace: shop\n", "http"),                     # no name, no labels
+    ('  name: ""\n  namespace: shop\n', "http"),                                  # an empty name
 ])
 def test_a_sticky_service_checkov_drops_is_blocked_by_our_rules_and_reported(capsys, tmp_path, metadata, port_name):
     (tmp_path / "svc.yaml").write_text(
