@@ -13,7 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+from stateless_pack.gate.gate_checks import GATE_CHECKS, MANIFEST_FILE
 from stateless_pack.policies.catalog import Rule, rules
+from stateless_pack.policies.waivers import wording
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC_PATH = REPO_ROOT / "docs" / "policies.md"
@@ -36,6 +38,10 @@ During `pulumi preview`, a rule whose decision depends on a value not known yet 
 "cannot be verified during preview" instead of passing; the real check happens at `pulumi up`.
 Waivers are recorded in the waiver registry; a rule with a named approver role accepts waivers
 approved by that role only.
+
+Levels and settings come from one policy configuration file, the one `pulumi preview
+--policy-pack-config` reads (docs/configuration.md): the pack and the gate read the same file.
+`stateless-pack explain NAME` prints a section of this page.
 """
 
 
@@ -82,6 +88,17 @@ def render(catalog: list[Rule] | None = None) -> str:
                 "", "**What it checks.** " + r.description,
                 "", "**How to fix.** " + r.remediation,
                 "", "**Configuration.**", "", _config(r)]
+    out += ["", "# Waiver policies", "",
+            "Policies of the pack and the gate that check the waivers themselves (docs/waivers.md)."]
+    for name in wording.POLICY_NAMES:
+        out += ["", f"## {name}", "", f"- Default level: {wording.DEFAULT_LEVELS[name]}",
+                "", "**What it checks.** " + wording.DESCRIPTIONS[name], "", "**How to fix.** " + wording.FIXES[name]]
+    out += ["", "# Checks of the gate", "",
+            "What the `stateless-pack` gate itself reports besides the rules (not run by the pack or by Checkov)."]
+    for check in GATE_CHECKS.values():
+        level = "mandatory, not configurable" if check.name == MANIFEST_FILE else "mandatory"
+        out += ["", f"## {check.name}", "", f"- Default level: {level}",
+                "", "**What it checks.** " + check.description, "", "**How to fix.** " + check.fix]
     return "\n".join(out) + "\n"
 
 

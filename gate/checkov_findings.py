@@ -2,9 +2,13 @@
 
 Checkov's findings come back with the file and line of the manifest they are about (the runner
 hands Checkov one manifest per file), so they name the resource even where Checkov names a part of
-it (the pod of a Deployment's template is `Pod/<ns>/<name>.<labels>` to Checkov). The gate hands
-Checkov no skip annotations; should Checkov still report a skip, it is a finding that blocks unless
-the waiver pass finds a waiver for exactly that check and resource.
+it (the pod of a Deployment's template is `Pod/<ns>/<name>.<labels>` to Checkov).
+A finding says what is wrong on that resource: for our `CKV_STL_*` checks the rule's own message
+(the rule is rerun on the same manifest with the same settings), for a built-in check its name and
+the field it looked at; the check's full description is in the report's rule metadata.
+The gate hands Checkov no skip annotations; should Checkov still report a skip, it is a finding
+that blocks unless the waiver pass finds a waiver for exactly that check and resource. A resource
+Checkov did not evaluate at all is a `not-checked-by-checkov` finding.
 """
 from __future__ import annotations
 
@@ -12,16 +16,20 @@ from dataclasses import replace
 from pathlib import Path
 
 from stateless_pack.gate.findings import Finding, Subject
+from stateless_pack.gate.gate_checks import NOT_CHECKED
 from stateless_pack.policies.catalog import rules
+from stateless_pack.policies.manifest import get, undotted
+from stateless_pack.policies.policy_config import PolicyConfig
+from stateless_pack.policies.rule import MANDATORY
 
 
 def subject_key(file: str, line: int) -> tuple:
     return (str(Path(file).resolve()), line)
 
 
-def checkov_findings(scan, subjects: list[Subject]) -> list[Finding]:
+def checkov_findings(scan, subjects: list[Subject], config: PolicyConfig | None = None) -> list[Finding]:
     """`scan` (a CheckovScan) as findings about `subjects` (matched by file and line)."""
-    ours = {r.name: r for r in rules()}
+    config = config or PolicyConfig()
     by_key = {subject_key(s.file, s.line): s for s in subjects}
 
     def subject_of(item) -> Subject | None:
@@ -30,19 +38,53 @@ def checkov_findings(scan, subjects: list[Subject]) -> list[Finding]:
     findings = []
     for f in scan.findings:
         subject = subject_of(f)
-        level = ours[f.rule].level if f.rule in ours else f.level  # our advisory rules stay advisory
         if subject is None:
-            findings.append(replace(f, level=level))
+            findings.append(f)
             continue
-        findings.append(replace(f, level=level, resource=subject.ref.display, urn=subject.ref.urn,
-                                file=subject.file, line=subject.line, subject=subject.ref))
+        path = _paths_in(subject.manifest, f.path)
+        findings.append(replace(f, message=_message(f, path, subject, config), path=path,
+                                resource=subject.ref.display, urn=subject.ref.urn, file=subject.file,
+                                line=subject.line, field_line=subject.line_of(path.split(", ")[0]),
+                                subject=subject.ref))
     for s in scan.suppressions:
         subject = subject_of(s)
         findings.append(Finding(
-            rule=s.rule, engine="checkov", level="mandatory",
+            rule=s.rule, engine="checkov", level=MANDATORY,
             resource=subject.ref.display if subject else s.resource,
             message=f"Checkov did not evaluate {s.checkov_id}: an annotation skips it ({s.comment})",
             file=subject.file if subject else s.file, urn=subject.ref.urn if subject else "",
             checkov_id=s.checkov_id, line=subject.line if subject else 0,
             subject=subject.ref if subject else None))
+    for file, line in scan.unevaluated:
+        subject = by_key.get(subject_key(file, line))
+        if subject is not None:
+            findings.append(Finding(
+                rule=NOT_CHECKED.name, engine="checkov", level=MANDATORY, resource=subject.ref.display,
+                message="not checked by Checkov: it dropped this manifest without a word (our rules "
+                        "still checked it; Checkov's built-in checks did not)",
+                fix=NOT_CHECKED.fix, file=subject.file, urn=subject.ref.urn, line=subject.line,
+                subject=subject.ref))
     return findings
+
+
+def _paths_in(manifest, paths: str) -> str:
+    """Checkov's evaluated keys that are fields of the manifest (a graph check says `resource_type`)."""
+    kept = [p for p in paths.split(", ") if p and undotted(p) and isinstance(manifest, dict)
+            and undotted(p)[0] in manifest]
+    return ", ".join(kept)
+
+
+def _message(finding: Finding, path: str, subject: Subject, config: PolicyConfig) -> str:
+    rule = next((r for r in rules() if r.name == finding.rule), None)
+    if rule is not None:  # our check: the rule says what it found
+        found = [v.message for v in rule.run(subject.manifest, config.settings(rule.name))]
+        return "; ".join(dict.fromkeys(found)) or finding.message
+    if not path:
+        return finding.message
+    missing = [p for p in path.split(", ") if get(subject.manifest, *undotted(p), default=_MISSING) is _MISSING]
+    if missing:
+        return f"{finding.message}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set"
+    return f"{finding.message} (checked {path})"
+
+
+_MISSING = object()

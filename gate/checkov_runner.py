@@ -5,6 +5,10 @@ needs `packaging>=26`), so it runs as a command. The run is offline and determin
 no update check, no platform API, no user-level Checkov config or CHECKOV-related environment
 variables. Anything that goes wrong (no binary, a crash, unreadable output, a file Checkov skipped,
 one of our checks that did not run) raises `CheckovError`: a broken Checkov never passes the gate.
+A resource Checkov silently dropped (it keeps no record of it, not even of our `CKV_STL_0` probe,
+which passes on everything) is returned in `CheckovScan.unevaluated`, for the gate to report.
+Checkov's field paths (`spec/template/spec/containers/[0]/image`) are turned into ours
+(`spec.template.spec.containers[0].image`) here, in one place.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import json
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +28,8 @@ from stateless_pack.gate.manifest_files import LoadedManifest, load_manifests
 from stateless_pack.policies.waivers.suppressions import without_skips
 from stateless_pack.policies import checkov_checks
 from stateless_pack.policies.catalog import MANDATORY, rules
+from stateless_pack.policies.checkov_checks import PROBE_ID, SETTINGS_VARIABLE
+from stateless_pack.policies.manifest import dotted, kind_of, name_of, namespace_of
 
 OUR_CHECKS_DIR = Path(checkov_checks.__file__).resolve().parent
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -64,6 +70,7 @@ class Suppression:
 class CheckovScan:
     findings: list[Finding]          # FAILED checks
     suppressions: list[Suppression]  # SKIPPED checks: the waiver layer checks that each is backed
+    unevaluated: list = field(default_factory=list)  # (file, line) of each manifest Checkov dropped
 
 
 def run_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = None,
@@ -73,7 +80,8 @@ def run_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = Non
 
 
 def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = None,
-                      external_checks: bool = True, checkov: CheckovProcess | None = None) -> CheckovScan:
+                      external_checks: bool = True, checkov: CheckovProcess | None = None,
+                      rule_settings: dict | None = None) -> CheckovScan:
     """Failed and suppressed Checkov checks over the manifest files/folders `paths`; raises
     `CheckovError` if a file cannot be handed to Checkov or Checkov fails."""
     manifests, problems = load_manifests([str(p) for p in paths])
@@ -82,21 +90,24 @@ def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None
             checkov.close()
         raise CheckovError("cannot hand these manifests to Checkov: "
                            + "; ".join(f"{p.where}: {p.message}" for p in problems))
-    return scan_manifests(manifests, checkov_bin=checkov_bin, external_checks=external_checks, checkov=checkov)
+    return scan_manifests(manifests, checkov_bin=checkov_bin, external_checks=external_checks, checkov=checkov,
+                          rule_settings=rule_settings)
 
 
 def scan_manifests(manifests: list[LoadedManifest], *, checkov_bin: str | os.PathLike | None = None,
-                   external_checks: bool = True, checkov: CheckovProcess | None = None) -> CheckovScan:
+                   external_checks: bool = True, checkov: CheckovProcess | None = None,
+                   rule_settings: dict | None = None) -> CheckovScan:
     """Checkov over loaded manifests; findings name each manifest's own file and line.
 
     Checkov reads private copies, one manifest per file in its own working folder, without skip
     annotations (it evaluates every check; the waiver pass decides). One Checkov process over
     everything: its graph checks (e.g. CKV2_K8S_6, pods without a NetworkPolicy) connect resources
     across files and even namespaces, so a split scan would change its results. `checkov`: a
-    `CheckovProcess.prestart()`ed run to use (it wins over `checkov_bin`).
+    `CheckovProcess.prestart()`ed run to use (it wins over `checkov_bin`). `rule_settings`: {rule
+    name: properties} for our checks (a prestarted run has its own).
     """
     if checkov is None:
-        checkov = CheckovProcess(checkov_bin if checkov_bin is not None else _found_checkov())
+        checkov = CheckovProcess(checkov_bin if checkov_bin is not None else _found_checkov(), rule_settings)
     checkov_bin = checkov.checkov_bin
     try:
         if not (checkov_bin.is_file() and os.access(checkov_bin, os.X_OK)):
@@ -106,8 +117,9 @@ def scan_manifests(manifests: list[LoadedManifest], *, checkov_bin: str | os.Pat
     finally:
         checkov.close()
     records = [(result, record) for report in reports for result, record in _records(report)]
-    if external_checks:
-        _require_our_checks_ran(manifests, records)
+    unevaluated = []
+    if external_checks:  # without the probe, a kind no check applies to would look dropped
+        unevaluated = _require_our_checks_ran(sources, records)
 
     def located(item):  # Checkov names its private copy; name the manifest's own file and line
         source = sources.get(os.path.realpath(item.file)) if item.file else None
@@ -117,7 +129,7 @@ def scan_manifests(manifests: list[LoadedManifest], *, checkov_bin: str | os.Pat
                       key=lambda f: (f.resource, f.checkov_id, f.path))
     suppressions = sorted((located(_suppression(record)) for result, record in records
                            if result == "skipped_checks"), key=lambda s: (s.resource, s.checkov_id))
-    return CheckovScan(findings, suppressions)
+    return CheckovScan(findings, suppressions, [(loaded.file, loaded.line) for loaded in unevaluated])
 
 
 def _write_inputs(manifests: list[LoadedManifest], folder: Path) -> dict[str, LoadedManifest]:
@@ -166,16 +178,17 @@ class CheckovProcess:
     wrapper script) runs as a plain command at `scan` time.
     """
 
-    def __init__(self, checkov_bin: str | os.PathLike):
+    def __init__(self, checkov_bin: str | os.PathLike, rule_settings: dict | None = None):
         self.checkov_bin = Path(checkov_bin)
         self._work = tempfile.TemporaryDirectory(prefix="stateless-pack-checkov-")
         self.env = {k: v for k, v in os.environ.items() if k not in _CHECKOV_OPTION_VARIABLES}
         self.env.update(_OFFLINE_VARIABLES, HOME=self._work.name)
+        self.env[SETTINGS_VARIABLE] = json.dumps(rule_settings or {})  # never the caller's own
         self._process: subprocess.Popen | None = None
 
     @classmethod
-    def prestart(cls, checkov_bin: str | os.PathLike) -> "CheckovProcess":
-        checkov = cls(checkov_bin)
+    def prestart(cls, checkov_bin: str | os.PathLike, rule_settings: dict | None = None) -> "CheckovProcess":
+        checkov = cls(checkov_bin, rule_settings)
         python = checkov.checkov_bin.parent / "python"
         if _is_venv_checkov(checkov.checkov_bin):
             try:
@@ -276,6 +289,23 @@ def _ours():
     return {r.checkov_id: r for r in rules()}
 
 
+# Checkov's keys under these hold map keys that may contain "/" (`metadata/annotations/a.io/b`).
+_FREE_FORM_MAPS = frozenset({"annotations", "labels"})
+
+
+def checkov_path(key: str) -> str:
+    """Checkov's `spec/template/spec/containers/[0]/image` as our `spec.template.spec.containers[0].image`."""
+    parts: list = []
+    pieces = str(key).split("/")
+    for i, piece in enumerate(pieces):
+        if parts and parts[-1] in _FREE_FORM_MAPS:
+            parts.append("/".join(pieces[i:]))
+            break
+        inner = piece[1:-1] if piece.startswith("[") and piece.endswith("]") else None
+        parts.append(int(inner) if inner is not None and inner.isdigit() else piece)
+    return dotted(tuple(p for p in parts if p != ""))
+
+
 def _finding(record: dict) -> Finding:
     checkov_id = record.get("check_id", "")
     rule = _ours().get(checkov_id)
@@ -286,7 +316,7 @@ def _finding(record: dict) -> Finding:
         level=rule.level if rule else MANDATORY,  # built-in failures block
         resource=resource_ref(record.get("resource", "")),
         message=record.get("check_name") or checkov_id,
-        path=", ".join(str(k) for k in keys),
+        path=", ".join(str(k) if rule else checkov_path(k) for k in keys),  # ours are in our syntax
         fix=rule.remediation if rule else (record.get("guideline") or ""),
         file=record.get("file_abs_path") or record.get("file_path") or "",
         checkov_id=checkov_id,
@@ -305,27 +335,33 @@ def _suppression(record: dict) -> Suppression:
     )
 
 
-def _require_our_checks_ran(manifests, records) -> None:
-    """Every resource rule must have a verdict on every named resource of its kinds.
+def _require_our_checks_ran(sources: dict, records) -> list:
+    """Every resource rule must have a verdict on every resource of its kinds that Checkov evaluated;
+    returns the manifests Checkov did not evaluate at all (no record, not even the probe's).
 
-    Checkov logs and ignores a check file that fails to import, and drops resources it cannot
-    read: without this, such a run would look clean.
+    Checkov logs and ignores a check file that fails to import: without this, such a run would look
+    clean. Each manifest is its own file (`sources`: real path of Checkov's copy -> the manifest),
+    so records are matched by file.
     """
-    seen = {(record.get("check_id"), record.get("resource")) for _, record in records}
-    missing = []
-    for loaded in manifests:
+    by_file: dict = {}
+    for _, record in records:
+        file = record.get("file_abs_path")
+        if file:
+            by_file.setdefault(os.path.realpath(file), set()).add(record.get("check_id"))
+    missing, unevaluated = [], []
+    for copy, loaded in sources.items():
+        if copy not in by_file:
+            unevaluated.append(loaded)
+            continue
         manifest = loaded.manifest
-        kind, metadata = manifest.get("kind"), manifest.get("metadata")
-        name = metadata.get("name") if isinstance(metadata, dict) else None
-        if not isinstance(name, str) or not name:
-            continue  # Checkov names such resources from labels; nothing reliable to match
-        namespace = metadata.get("namespace", "default")
-        for rule in rules():
-            if not rule.stack and kind in rule.kinds and (rule.checkov_id, f"{kind}.{namespace}.{name}") not in seen:
-                missing.append(f"{rule.checkov_id} on {kind}/{namespace}/{name} ({loaded.file})")
+        kind = kind_of(manifest)
+        expected = [PROBE_ID] + [r.checkov_id for r in rules() if not r.stack and kind in r.kinds]
+        missing += [f"{check_id} on {kind}/{namespace_of(manifest)}/{name_of(manifest)} ({loaded.file})"
+                    for check_id in expected if check_id not in by_file[copy]]
     if missing:
         raise CheckovError("Checkov did not run our checks (did policies/checkov_checks load?): "
                            + "; ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""))
+    return unevaluated
 
 
 def _tail(text: str, lines: int = 15) -> str:

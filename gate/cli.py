@@ -5,9 +5,9 @@ import argparse
 import sys
 from importlib import metadata
 
-from stateless_pack.gate.commands import checkov, pack, preview, scan, waivers
+from stateless_pack.gate.commands import checkov, config, explain, pack, preview, scan, waivers
 
-SUBCOMMANDS = (preview, scan, waivers, checkov, pack)
+SUBCOMMANDS = (preview, scan, explain, config, waivers, checkov, pack)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,8 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
 
+from stateless_pack.policies.policy_config import check_properties
+
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 # Pulumi's unknown sentinels (sdk/go/common/resource/plugin/rpc.go; pulumi_policy/proxy.py).
@@ -231,22 +233,10 @@ def _apply(result: dict, config: Mapping[str, Any], source: str) -> None:
 
 
 def _validate(policy: PolicyInfo, config: Mapping[str, Any]) -> None:
-    try:
-        import jsonschema
-    except ImportError as e:  # pragma: no cover - jsonschema is a dependency of the gate
-        raise ConfigError("validating policy config needs the `jsonschema` package") from e
     props = {k: v for k, v in config.items() if k != "enforcementLevel"}
-    unknown = sorted(set(props) - set(policy.config_schema))
-    if unknown:
-        raise ConfigError(f"{policy.name}: unknown config propert{'y' if len(unknown) == 1 else 'ies'} "
-                          f"{', '.join(unknown)} (known: {', '.join(sorted(policy.config_schema)) or 'none'})")
-    schema = {"type": "object", "properties": dict(policy.config_schema)}
-    if policy.required:
-        schema["required"] = list(policy.required)
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(props), key=lambda e: list(e.path))
-    if errors:
-        raise ConfigError(f"{policy.name}: invalid config: "
-                          + "; ".join(f"{'.'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors))
+    problems = check_properties(policy.name, policy.config_schema, props, policy.required)
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 # ---- the analyzer client ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from stateless_pack.policies.policy_config import BLOCKING_LEVELS
 from stateless_pack.policies.waivers.model import ResourceRef
 
 ENGINES = ("crossguard", "rules", "checkov", "waivers", "scan")
@@ -17,13 +18,18 @@ class Subject:
     ref: ResourceRef
     file: str = ""         # the rendered or scanned file it is in
     line: int = 0          # 1-based line where its document starts (0: unknown)
+    lines: Any = field(default=None, compare=False, repr=False)  # its FieldLines (manifest_files)
+
+    def line_of(self, path: str) -> int:
+        """1-based line of the field `path` (the deepest part of it that exists); 0: unknown."""
+        return self.lines.line_of(path) if self.lines is not None and path else 0
 
 
 @dataclass(frozen=True)
 class Finding:
     rule: str            # our rule name (e.g. "no-sticky-service") or a Checkov id (e.g. "CKV_K8S_20")
     engine: str          # one of ENGINES
-    level: str           # "mandatory" | "advisory"
+    level: str           # "mandatory" | "advisory" | "remediate" (configured; "disabled" is never reported)
     resource: str        # "Kind/namespace/name", or a file for load errors
     message: str
     path: str = ""       # offending field, e.g. "spec.sessionAffinity"
@@ -33,11 +39,12 @@ class Finding:
     checkov_id: str = ""  # the CKV_* id, for our rules and Checkov's
     waiver: str = ""     # id of the registry waiver that covers it ("" = not waived)
     line: int = 0        # 1-based line of the resource in `file` (0: unknown)
+    field_line: int = 0  # 1-based line of the offending field `path` in `file` (0: unknown)
     subject: ResourceRef | None = field(default=None, compare=False, repr=False)  # for the waiver pass
 
     @property
     def blocking(self) -> bool:
-        return self.level == "mandatory" and not self.waiver
+        return self.level in BLOCKING_LEVELS and not self.waiver
 
     @property
     def rule_ids(self) -> frozenset:

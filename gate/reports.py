@@ -1,8 +1,13 @@
 """The gate's outputs from one list of findings: the terminal table, JSON, SARIF 2.1.0, JUnit XML.
 
-Shared by `preview` and `scan`. Nothing here decides what is a finding or whether it blocks
-(`Finding.blocking` does); these writers only present. They never see secret values: the manifests
-they point at are the redacted rendered files, and messages are scrubbed before they get here.
+Shared by `preview` and `scan`. Nothing here decides what is a finding, its level or whether it
+blocks (`Finding.blocking` and `gate/levels.py` do); these writers only present. Every output carries
+the configured level (SARIF: error, warning or note), the file, the line of the resource and, where
+known, of the offending field (recorded by `manifest_files.py`, never looked up again here). The
+full description of a rule is in SARIF's rule metadata (`fullDescription`, `helpUri` into
+docs/policies.md); a finding's message says what is wrong on its resource. They never see secret
+values: the manifests they point at are the redacted rendered files, and messages are scrubbed
+before they get here.
 """
 from __future__ import annotations
 
@@ -16,24 +21,29 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import IO, Iterable, Sequence
 
-import yaml
-
 from stateless_pack.gate.findings import Finding, Subject
+from stateless_pack.gate.gate_checks import GATE_CHECKS
+from stateless_pack.gate.terminal import paint
 from stateless_pack.policies.catalog import rules as catalog_rules
+from stateless_pack.policies.checkov_builtins import builtin_checks
+from stateless_pack.policies.policy_config import DISABLED, PolicyConfig
+from stateless_pack.policies.waivers import wording
 
 TOOL_NAME = "stateless-pack"
 TOOL_URI = "https://github.com/stateless-pack/stateless-pack"
+DOCS_URI = f"{TOOL_URI}/blob/main/docs/policies.md"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 @dataclass(frozen=True)
 class RuleHelp:
-    """What SARIF says about a rule: its description and how to fix it."""
+    """What SARIF says about a rule: its description, how to fix it, where to read more."""
     id: str
     description: str
     fix: str = ""
     checkov_id: str = ""
     tags: tuple = ()
+    help_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,14 +54,23 @@ class Checked:
 
 
 def rule_help() -> dict:
-    """SARIF's rule metadata for every rule of the catalog."""
-    return {r.name: RuleHelp(id=r.name, description=r.description, fix=r.remediation,
-                             checkov_id=r.checkov_id, tags=(r.category, r.checkov_id)) for r in catalog_rules()}
+    """SARIF's rule metadata for every rule of the catalog, the waiver policies and the gate's checks
+    (Checkov's built-in checks are described from the findings that name them)."""
+    found = {r.name: RuleHelp(id=r.name, description=r.description, fix=r.remediation, checkov_id=r.checkov_id,
+                              tags=(r.category, r.checkov_id), help_uri=f"{DOCS_URI}#{r.name}")
+             for r in catalog_rules()}
+    found.update({name: RuleHelp(id=name, description=wording.DESCRIPTIONS[name], fix=wording.FIXES[name],
+                                 tags=("waivers",), help_uri=f"{DOCS_URI}#{name}") for name in wording.POLICY_NAMES})
+    found.update({c.name: RuleHelp(id=c.name, description=c.description, fix=c.fix, tags=("gate",),
+                                   help_uri=f"{DOCS_URI}#{c.name}") for c in GATE_CHECKS.values()})
+    return found
 
 
-def checked_pairs(subjects: Iterable[Subject]) -> list:
-    """Every (resource, rule) pair our rules evaluated: JUnit lists the passes too."""
-    return [Checked(s.ref.display, rule.name) for s in subjects for rule in catalog_rules()
+def checked_pairs(subjects: Iterable[Subject], config: PolicyConfig | None = None) -> list:
+    """Every (resource, rule) pair our rules evaluated (not the disabled ones): JUnit lists the passes too."""
+    config = config or PolicyConfig()
+    enabled = [rule for rule in catalog_rules() if config.level(rule.name) != DISABLED]
+    return [Checked(s.ref.display, rule.name) for s in subjects for rule in enabled
             if s.manifest.get("kind") in rule.kinds]
 
 
@@ -91,8 +110,18 @@ def summary_line(findings: Sequence[Finding]) -> str:
             f"on {resources} resource(s)")
 
 
-def print_table(report: Report, out: IO[str], width: int = 110) -> None:
-    """One block per resource; per finding: status, rule, engine, level, message, fix, waiver."""
+_STATUS_COLORS = {"BLOCK": "red", "WARN": "yellow", "WAIVED": "cyan"}
+
+
+def _where(f: Finding) -> str:
+    if not f.file:
+        return f.urn
+    return f"{f.file}:{f.line}" if f.line else f.file
+
+
+def print_table(report: Report, out: IO[str], width: int = 110, color: bool = False) -> None:
+    """One block per resource (with its file and line); per finding: status, rule, engine, level,
+    message, field and its line, fix, waiver. `color`: status words and verdict in colour."""
     by_resource: dict = defaultdict(list)
     for f in report.findings:
         by_resource[f.resource].append(f)
@@ -104,13 +133,16 @@ def print_table(report: Report, out: IO[str], width: int = 110) -> None:
     indent = " " * (2 + 7 + rule_w + 1 + engine_w + 1 + 10)
     for resource in sorted(by_resource, key=lambda r: (not any(f.blocking for f in by_resource[r]), r)):
         findings = _sorted(by_resource[resource])
-        where = findings[0].file or findings[0].urn
+        where = _where(findings[0])
         out.write(f"\n{resource}" + (f"  ({where})" if where else "") + "\n")
         out.write(f"  {'STATUS':<6} {'RULE':<{rule_w}} {'ENGINE':<{engine_w}} {'LEVEL':<9} MESSAGE\n")
         for f in findings:
-            message = f.message + (f" [{f.path}]" if f.path and f.path not in f.message else "")
+            note = [f.path] if f.path and f.path not in f.message else []
+            note += [f"line {f.field_line}"] if f.field_line and f.field_line != f.line else []
+            message = f.message + (f" [{', '.join(note)}]" if note else "")
             lines = textwrap.wrap(message, max(30, width - len(indent))) or [""]
-            out.write(f"  {status_of(f):<6} {f.rule:<{rule_w}} {f.engine:<{engine_w}} {f.level:<9} {lines[0]}\n")
+            status = paint(f"{status_of(f):<6}", _STATUS_COLORS[status_of(f)], color)
+            out.write(f"  {status} {f.rule:<{rule_w}} {f.engine:<{engine_w}} {f.level:<9} {lines[0]}\n")
             for line in lines[1:]:
                 out.write(f"{indent}{line}\n")
             if f.fix:
@@ -118,7 +150,8 @@ def print_table(report: Report, out: IO[str], width: int = 110) -> None:
                     out.write(f"{indent}{line}\n")
             if f.waiver:
                 out.write(f"{indent}waiver: {f.waiver}\n")
-    out.write(f"\n{summary_line(report.findings)}\n")
+    summary = summary_line(report.findings)
+    out.write(f"\n{paint(summary, 'red' if report.blocking else 'green', color)}\n")
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -145,7 +178,8 @@ def write_json(report: Report, path: str | os.PathLike) -> None:
 # --- SARIF 2.1.0 ---------------------------------------------------------------------------------
 
 def _sarif_level(finding: Finding) -> str:
-    if finding.level == "mandatory":
+    """Blocking levels are errors, advisory ones warnings; anything else (a custom pack's) a note."""
+    if finding.level in ("mandatory", "remediate"):
         return "error"
     return "warning" if finding.level == "advisory" else "note"
 
@@ -155,46 +189,17 @@ def _rule_help(rule_id: str, report: Report, findings: list) -> RuleHelp:
     if known:
         return known
     sample = findings[0]
-    return RuleHelp(id=rule_id, description=sample.message.split(": ", 1)[-1], fix=sample.fix,
-                    checkov_id=sample.checkov_id)
+    if sample.checkov_id in builtin_checks():  # a built-in Checkov check: its name, its guideline
+        guideline = sample.fix if sample.fix.startswith(("https://", "http://")) else ""
+        return RuleHelp(id=rule_id, description=builtin_checks()[sample.checkov_id], fix=sample.fix,
+                        checkov_id=sample.checkov_id, tags=("checkov",), help_uri=guideline)
+    return RuleHelp(id=rule_id, description=sample.message, fix=sample.fix, checkov_id=sample.checkov_id)
 
 
-def yaml_line(file: str | os.PathLike, path: str) -> int:
-    """1-based line of a dotted field path (`spec.template.spec.volumes[1]`) in a YAML file; the
-    deepest part of the path that exists, or 1."""
-    try:
-        node = yaml.compose(Path(file).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return 1
-    if node is None:
-        return 1
-    line = node.start_mark.line + 1
-    for part in _path_parts(path):
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            match = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
-            if match is None:
-                break
-            line = next(k for k, v in node.value if v is match).start_mark.line + 1
-            node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-def _path_parts(path: str) -> list:
-    parts: list = []
-    for chunk in path.replace("[", ".[").split("."):
-        if not chunk:
-            continue
-        if chunk.startswith("[") and chunk.endswith("]"):
-            inner = chunk[1:-1].strip("'\"")
-            parts.append(int(inner) if inner.isdigit() else inner)
-        else:
-            parts.append(chunk)
-    return parts
+def _short(description: str) -> str:
+    """The first sentence of a description (SARIF's shortDescription)."""
+    first = description.split(". ", 1)[0].rstrip(".")
+    return first + "." if first else description
 
 
 def _artifact_uri(file: str) -> str:
@@ -217,11 +222,13 @@ def to_sarif(report: Report) -> dict:
         entry = {
             "id": rule_id,
             "name": rule_id,
-            "shortDescription": {"text": info.description or rule_id},
+            "shortDescription": {"text": _short(info.description or rule_id)},
             "fullDescription": {"text": info.description or rule_id},
             "help": {"text": info.fix or info.description or rule_id},
             "properties": {"tags": list(info.tags)},
         }
+        if info.help_uri:
+            entry["helpUri"] = info.help_uri
         if info.checkov_id:
             entry["properties"]["checkov_id"] = info.checkov_id
         rules.append(entry)
@@ -235,6 +242,7 @@ def to_sarif(report: Report) -> dict:
             "message": {"text": f"{f.resource}: {f.message}" + (f" Fix: {f.fix}" if f.fix else "")},
             "locations": [_location(f)],
             "properties": {"engine": f.engine, "enforcement": f.level, "blocking": f.blocking,
+                           **({"resourceLine": f.line} if f.line else {}),
                            **({"urn": f.urn} if f.urn else {}), **({"path": f.path} if f.path else {})},
         }
         if f.waiver:
@@ -257,7 +265,7 @@ def _location(f: Finding) -> dict:
     if f.file:
         location["physicalLocation"] = {
             "artifactLocation": {"uri": _artifact_uri(f.file)},
-            "region": {"startLine": yaml_line(f.file, f.path) if f.path else 1},
+            "region": {"startLine": f.field_line or f.line or 1},
         }
     return location
 
@@ -283,17 +291,17 @@ def to_junit(report: Report) -> ET.Element:
         waived = [f for f in findings if f.waiver]
         if blocking:
             failures += 1
-            failure = ET.SubElement(case, "failure", type="blocking",
+            failure = ET.SubElement(case, "failure", type=blocking[0].level,
                                     message="; ".join(f"{f.engine}: {f.message}" for f in blocking))
-            failure.text = "\n".join(f"[{f.engine}] {f.message}" + (f"\nfix: {f.fix}" if f.fix else "")
-                                     for f in blocking)
+            failure.text = "\n".join(f"{f.level} [{f.engine}] {_where(f)}: {f.message}"
+                                     + (f"\nfix: {f.fix}" if f.fix else "") for f in blocking)
         elif waived:
             skipped += 1
             ET.SubElement(case, "skipped", message="waived by " + ", ".join(sorted({f.waiver for f in waived})))
         advisory = [f for f in findings if not f.blocking and not f.waiver]
         if advisory:
             ET.SubElement(case, "system-out").text = "\n".join(
-                f"advisory [{f.engine}] {f.message}" for f in advisory)
+                f"{f.level} [{f.engine}] {_where(f)}: {f.message}" for f in advisory)
     suite.set("tests", str(len(pairs)))
     suite.set("failures", str(failures))
     suite.set("errors", "0")

@@ -1,9 +1,14 @@
 """Our rule catalog over a set of manifests, as findings: what `preview` checks the pack against and
-what `scan` runs on every parsed resource (whether or not Checkov kept it)."""
+what `scan` runs on every parsed resource (whether or not Checkov kept it).
+
+Rules run with the settings of the policy configuration; the findings carry the rule's own level
+until `gate/levels.py` sets the configured one.
+"""
 from __future__ import annotations
 
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.policies.catalog import rules
+from stateless_pack.policies.policy_config import PolicyConfig
 from stateless_pack.policies.rule import Rule, Violation
 
 
@@ -11,17 +16,19 @@ def _finding(rule: Rule, violation: Violation, subject: Subject, engine: str) ->
     return Finding(rule=rule.name, engine=engine, level=rule.level, resource=subject.ref.display,
                    message=violation.message, path=violation.path, fix=rule.remediation,
                    file=subject.file, urn=subject.ref.urn, checkov_id=rule.checkov_id,
-                   line=subject.line, subject=subject.ref)
+                   line=subject.line, field_line=subject.line_of(violation.path), subject=subject.ref)
 
 
-def rule_findings(subjects: list[Subject], engine: str) -> list[Finding]:
+def rule_findings(subjects: list[Subject], engine: str, config: PolicyConfig | None = None) -> list[Finding]:
     """Every violation of every rule (resource rules per manifest, stack rules over all of them)."""
+    config = config or PolicyConfig()
     found = []
     for rule in rules():
+        settings = config.settings(rule.name)
         if rule.stack:
-            for index, violation in rule.run([s.manifest for s in subjects]):
+            for index, violation in rule.run([s.manifest for s in subjects], settings):
                 found.append(_finding(rule, violation, subjects[index], engine))
         else:
             for subject in subjects:
-                found.extend(_finding(rule, v, subject, engine) for v in rule.run(subject.manifest))
+                found.extend(_finding(rule, v, subject, engine) for v in rule.run(subject.manifest, settings))
     return found

@@ -26,7 +26,8 @@ def apply_waivers(state: WaiverPass, findings: list[Finding], subjects: list[Sub
             decided.append(Finding(
                 rule=wording.UNBACKED_POLICY, engine=engine, level="mandatory", resource=subject.ref.display,
                 message=violation.message, path=violation.path, fix=wording.UNBACKED_FIX,
-                file=subject.file, urn=subject.ref.urn, line=subject.line, subject=subject.ref))
+                file=subject.file, urn=subject.ref.urn, line=subject.line,
+                field_line=subject.line_of(violation.path), subject=subject.ref))
     where = state.source or "waiver registry"
     decided += [Finding(rule=wording.REGISTRY_POLICY, engine=engine, level="mandatory",
                         resource=p.file or where, message=wording.registry_invalid(p),

@@ -123,6 +123,26 @@ def dotted(path: tuple) -> str:
     return out
 
 
+_PATH_PART = re.compile(r'\.?([A-Za-z_$][A-Za-z0-9_$-]*)|\[(\d+)\]|\["(.*?)"\]|\[\'(.*?)\'\]')
+
+
+def undotted(text: str) -> tuple:
+    """The inverse of `dotted`: 'spec.containers[0].image' -> ('spec', 'containers', 0, 'image').
+
+    Stops at the first part it cannot read (the parts before it are still a valid path).
+    """
+    parts: list = []
+    position = 0
+    while position < len(text):
+        found = _PATH_PART.match(text, position)
+        if found is None or found.end() == position:
+            break
+        plain, index, quoted, single = found.groups()
+        parts.append(int(index) if index is not None else next(p for p in (plain, quoted, single) if p is not None))
+        position = found.end()
+    return tuple(parts)
+
+
 def unknown_prefix(obj: Any, *path: Any) -> tuple | None:
     """The shortest prefix of `path` whose value is UNKNOWN (the whole object is `()`), else None."""
     cur = obj

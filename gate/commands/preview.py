@@ -9,7 +9,9 @@ Checkov must see every manifest in one run (its graph checks connect resources a
 it cannot start scanning before the program has registered its last resource (README, "Benchmark").
 
 The pack and the gate read the same waiver registry (the gate hands the pack the path it located)
-and make the same decisions with the same code (`policies/waivers/decisions.py`). The gate does not
+and the same policy configuration (`--policy-pack-config`: the pack gets it in `Configure`, the gate
+reports its own findings at the levels it sets, `gate/levels.py`), and make the same decisions with
+the same code (`policies/waivers/decisions.py`). The gate does not
 read the pack's messages: it runs the rules itself and checks that the pack blocks exactly the
 (policy, resource) pairs it blocks, from the diagnostics' structured fields. A disagreement is a
 failed gate (exit 2), never a pass.
@@ -30,6 +32,9 @@ from typing import Any, Callable, Iterable
 from stateless_pack.gate import checkov_env
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
+from stateless_pack.gate.levels import POLICY_CONFIG_HELP, load_policy_config
+from stateless_pack.gate.terminal import Progress, use_color
+from stateless_pack.policies.policy_config import PolicyConfigError
 
 class GateError(Exception):
     """A stage failed: the message says which and why (exit 2)."""
@@ -56,6 +61,7 @@ def register(subparsers) -> None:
                                    "(default: the only stack file, else dev)")
     p.add_argument("--out", default="out/manifests", metavar="DIR",
                    help="folder for the rendered manifests (default: out/manifests)")
+    p.add_argument("--policy-pack-config", metavar="FILE", help=POLICY_CONFIG_HELP)
     p.add_argument("--json", metavar="FILE", help="also write the findings as JSON")
     p.add_argument("--sarif", metavar="FILE", help="also write SARIF 2.1.0 (code scanning)")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (CI test reports)")
@@ -74,7 +80,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    progress = _progress_printer(sys.stderr)
+    progress = Progress(sys.stderr)
     try:
         return preview(args, progress=progress, out=sys.stdout)
     except GateError as exc:
@@ -82,12 +88,6 @@ def run(args: argparse.Namespace) -> int:
     except Exception:  # a bug in the gate is a failed gate, never a pass
         print("stateless-pack preview: internal error:\n" + traceback.format_exc(), file=sys.stderr)
     return EXIT_FAILED
-
-
-def _progress_printer(stream) -> Callable[[str], None]:
-    if not stream.isatty():
-        return lambda _message: None
-    return lambda message: print(f"… {message}", file=stream, flush=True)
 
 
 # --- the pipeline --------------------------------------------------------------------------------
@@ -102,6 +102,10 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -
 
     program_dir = Path(args.program_dir).resolve()
     pack_dir = Path(args.pack).resolve() if args.pack else default_pack_dir()
+    try:
+        policy_config = load_policy_config(args.policy_pack_config)
+    except PolicyConfigError as exc:
+        raise GateError(f"--policy-pack-config: {exc}") from None
     try:  # project files first: the pack needs project, stack and config before the program ran
         project = programs.load_project(program_dir)
         stack = args.stack or programs.default_stack(program_dir, project)
@@ -118,12 +122,13 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -
     waivers = WaiverPass(registry, problems, today, stack=stack)
 
     # Checkov's interpreter imports Checkov while the program runs (see CheckovProcess.prestart).
-    checkov = CheckovProcess.prestart(checkov_bin)
+    checkov = CheckovProcess.prestart(checkov_bin, policy_config.rule_settings())
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool:
         try:
             progress(f"running {program_dir} (stack {stack}) under mocks; starting the policy pack")
             program_future = pool.submit(programs.run_program, program_dir, stack)
-            with _launched_pack(pack_dir, project["name"], stack, config, location) as pack:
+            with _launched_pack(pack_dir, project["name"], stack, config, location,
+                                policy_config.pack_overrides()) as pack:
                 run = _result(program_future, "the program failed")
                 items = render.manifests(run.resources)
                 try:
@@ -141,23 +146,26 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -
 
     progress("applying waivers")
     from stateless_pack.gate.checkov_findings import checkov_findings
+    from stateless_pack.gate.levels import apply_levels
+    from stateless_pack.gate.manifest_files import FieldLines
     from stateless_pack.gate.rule_findings import rule_findings
 
-    # each rendered file holds one manifest, starting on its first line
-    subjects = [Subject(item.revealed(), _ref(item, stack), str(item.file), 1) for item in rendered]
-    findings = rule_findings(subjects, engine="crossguard")
-    findings += checkov_findings(scan, subjects)
-    findings = apply_waivers(waivers, findings, subjects, engine="crossguard")
+    # one manifest per rendered file: it starts on line 1; field lines are read when a finding needs one
+    subjects = [Subject(item.revealed(), _ref(item, stack), str(item.file), 1, FieldLines.of_file(str(item.file)))
+                for item in rendered]
+    findings = rule_findings(subjects, engine="crossguard", config=policy_config)
+    findings += checkov_findings(scan, subjects, policy_config)
+    findings = apply_levels(apply_waivers(waivers, findings, subjects, engine="crossguard"), policy_config)
     findings = _scrub(_cross_check(diagnostics, pack_info, findings),
                       [v for r in run.resources for v in programs.secret_values(r.inputs)])
 
     report = reports.Report(
-        findings=findings, checked=reports.checked_pairs(subjects), rules=reports.rule_help(),
+        findings=findings, checked=reports.checked_pairs(subjects, policy_config), rules=reports.rule_help(),
         title=f"stateless-pack preview: {run.project} (stack {run.stack})",
         meta={"command": "preview", "program": str(run.program_dir), "project": run.project,
               "stack": run.stack, "manifests": str(Path(args.out)), "pack": str(pack_dir),
-              "waivers": location.source})
-    reports.print_table(report, out)
+              "waivers": location.source, "policy_config": policy_config.source})
+    reports.print_table(report, out, color=use_color(out))
     reports.write_outputs(report, json_path=args.json, sarif_path=args.sarif, junit_path=args.junit)
     if args.state_export:
         from stateless_pack.gate import state_export
@@ -183,11 +191,13 @@ def _ref(item, stack: str):
 
 class _launched_pack:
     """launch_pack + GetAnalyzerInfo + Configure, with failures as GateError. The pack is told
-    where the registry is, so that it reads exactly the registry the gate read."""
+    where the registry is, so that it reads exactly the registry the gate read, and configured with
+    the policy configuration's entries for its policies (`overrides`), as the engine would."""
 
-    def __init__(self, pack_dir: Path, project: str, stack: str, config: dict, location):
+    def __init__(self, pack_dir: Path, project: str, stack: str, config: dict, location, overrides: dict):
         self.args = (pack_dir, project, stack, config)
         self.location = location
+        self.overrides = overrides
         self.pack = None
 
     def __enter__(self):
@@ -203,7 +213,7 @@ class _launched_pack:
             self.pack = engine.launch_pack(pack_dir, project=project, stack=stack, dry_run=False,
                                            config=config, env=env, drop_env=(REGISTRY_ENV,))
             self.pack.client.get_analyzer_info()
-            self.pack.client.configure()
+            self.pack.client.configure(self.overrides)
         except Exception as exc:
             if self.pack is not None:
                 self.pack.close()

@@ -1,13 +1,16 @@
 """`stateless-pack scan PATH...`: our rules and Checkov's over plain manifest files and folders.
 
 For YAML that never went through Pulumi (Helm output, kubectl manifests). Stages:
-  load the files (multi-document, `kind: List` expanded); every YAML problem is a blocking finding
-  our rules (resource and stack rules) over every parsed resource
-  Checkov over the same manifests (its built-in Kubernetes checks + our CKV_STL checks)
+  load the files (multi-document, `kind: List` expanded); every file that cannot be checked, and
+  every file or folder without resources, is a finding (`gate/manifest_files.py`)
+  our rules (resource and stack rules) over every parsed resource, with the configured settings
+  Checkov over the same manifests (its built-in Kubernetes checks + our CKV_STL checks); a
+  resource Checkov dropped is a finding
   the waiver pass (`--waivers FILE`): findings, suppressions, the registry itself
-  one report.
+  the configured levels (`--policy-pack-config FILE`), one report.
 
-Exit codes: 0 clean or advisory only, 1 blocking findings, 2 Checkov or the scan itself failed.
+Exit codes: 0 clean or advisory only, 1 blocking findings, 2 bad input (a missing path, a bad policy
+configuration), Checkov or the scan itself failed.
 """
 from __future__ import annotations
 
@@ -23,23 +26,36 @@ from stateless_pack.gate.checkov_findings import checkov_findings
 from stateless_pack.gate.checkov_runner import CheckovError, scan_manifests
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
-from stateless_pack.gate.manifest_files import LoadedManifest, ManifestProblem, load_manifests
+from stateless_pack.gate.gate_checks import MANIFEST_FILE
+from stateless_pack.gate.levels import POLICY_CONFIG_HELP, apply_levels, load_policy_config
+from stateless_pack.gate.manifest_files import EMPTY, ERROR, LoadedManifest, ManifestProblem, load_manifests
 from stateless_pack.gate.rule_findings import rule_findings
+from stateless_pack.gate.terminal import Progress, use_color
 from stateless_pack.gate.waiving import apply_waivers
+from stateless_pack.policies.policy_config import PolicyConfig, PolicyConfigError
+from stateless_pack.policies.rule import ADVISORY, MANDATORY
 from stateless_pack.policies.waivers.decisions import WaiverPass
 from stateless_pack.policies.waivers.locating import (
     REGISTRY_ENV, RegistryLocation, approvers_path, load_located, locate_registry,
 )
 from stateless_pack.policies.waivers.model import ResourceRef, utc_today
 
+
+class ScanError(Exception):
+    """Input the scan cannot start on (exit 2): the message says what to change."""
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "scan", help="run the rules and Checkov over Kubernetes manifest files and folders",
-        description="Check plain Kubernetes manifests (multi-document YAML, kind: List) with our rules, "
-                    "Checkov's built-in checks and our CKV_STL checks, offline. A file that does not "
-                    "parse is a blocking finding, never skipped. Exit 0: clean or advisory only; "
-                    "1: blocking findings; 2: Checkov or the scan failed.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or folders (walked recursively)")
+        "scan", help="check Kubernetes manifest files and folders with our rules and Checkov",
+        description="Check Kubernetes manifests (multi-document YAML, kind: List; Helm output rendered "
+                    "with `helm template`, `kubectl get -o yaml`) with our rules, Checkov's built-in "
+                    "checks and our CKV_STL checks, offline. Every file that cannot be checked, and every "
+                    "resource Checkov drops, is a finding, never skipped. Exit 0: clean or advisory only; "
+                    "1: blocking findings; 2: bad input, or Checkov or the scan failed.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or folders (walked recursively, "
+                                                           "following links; .yaml, .yml, .json in any case)")
+    p.add_argument("--policy-pack-config", metavar="FILE", help=POLICY_CONFIG_HELP)
     p.add_argument("--format", choices=("table", "json"), default="table", help="report format (default: table)")
     p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
     p.add_argument("--sarif", metavar="FILE", help="also write SARIF 2.1.0 (code scanning)")
@@ -49,6 +65,10 @@ def register(subparsers) -> None:
                         "violation and every suppression annotation blocks)")
     p.add_argument("--stack", metavar="NAME",
                    help="the stack these manifests belong to, for waivers scoped to a stack")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="a file or folder without resources only warns (default: it blocks)")
+    p.add_argument("--include-hidden", action="store_true",
+                   help="also walk hidden folders (.name); by default each one is reported as skipped")
     p.add_argument("--pack", metavar="DIR",
                    help="policy pack folder whose approvers.yaml to trust (default: the installed one)")
     p.add_argument("--checkov", default=None, metavar="PATH",
@@ -58,26 +78,35 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        return scan(args, out=sys.stdout)
+        return scan(args, out=sys.stdout, progress=Progress(sys.stderr))
+    except (ScanError, PolicyConfigError) as exc:
+        print(f"stateless-pack scan: error: {exc}", file=sys.stderr)
     except (CheckovError, checkov_env.CheckovNotFound) as exc:
         print(f"stateless-pack scan: error: Checkov failed: {exc}", file=sys.stderr)
     except Exception:  # a bug in the scan is a failed scan, never a pass
         print("stateless-pack scan: internal error:\n" + traceback.format_exc(), file=sys.stderr)
     return EXIT_FAILED
 
-def scan(args: argparse.Namespace, *, out) -> int:
-    loaded, problems = load_manifests(args.paths)
+
+def scan(args: argparse.Namespace, *, out, progress=None) -> int:
+    progress = progress or Progress(None)
+    config = load_policy_config(args.policy_pack_config)
+    missing = [p for p in args.paths if not os.path.lexists(p)]
+    if missing:
+        raise ScanError("no such file or folder: " + ", ".join(missing))
+    loaded, problems = load_manifests(args.paths, include_hidden=args.include_hidden)
     subjects = [Subject(item.manifest, ResourceRef.of_manifest(item.manifest, stack=args.stack or ""),
-                        item.file, item.line) for item in loaded]
-    findings = [problem_finding(p) for p in problems]
-    findings += rule_findings(subjects, engine="rules")
-    findings += _checkov(loaded, subjects, args.checkov)
-    findings = apply_waivers(_waiver_pass(args), findings, subjects)
+                        item.file, item.line, item.lines) for item in loaded]
+    findings = [problem_finding(p, allow_empty=args.allow_empty) for p in problems]
+    findings += rule_findings(subjects, engine="rules", config=config)
+    with progress.stage(f"running Checkov over {len(loaded)} manifest(s)"):
+        findings += _checkov(loaded, subjects, args.checkov, config)
+    findings = apply_levels(apply_waivers(_waiver_pass(args), findings, subjects), config)
     report = reports.Report(
-        findings=findings, checked=reports.checked_pairs(subjects), rules=reports.rule_help(),
+        findings=findings, checked=reports.checked_pairs(subjects, config), rules=reports.rule_help(),
         title=f"stateless-pack scan: {len(loaded)} manifest(s) from {', '.join(args.paths)}",
         meta={"command": "scan", "paths": list(args.paths), "manifests": len(loaded),
-              "waivers": args.waivers or ""})
+              "waivers": args.waivers or "", "policy_config": config.source})
     write_report(report, args.format, args.output, out)
     reports.write_outputs(report, sarif_path=args.sarif, junit_path=args.junit)
     return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
@@ -91,19 +120,25 @@ def _waiver_pass(args) -> WaiverPass:
     registry, problems = load_located(location, approvers_path(args.pack), today)
     return WaiverPass(registry, problems, today, stack=args.stack)
 
-def problem_finding(problem: ManifestProblem) -> Finding:
-    where = f" (line {problem.line})" if problem.line else ""
-    return Finding(rule="manifest-file", engine="scan", level="mandatory", resource=problem.where,
-                   message=f"{problem.message}{where}", file=problem.file, line=problem.line,
-                   fix="Make the file valid Kubernetes YAML (after a YAML error nothing more of the file "
-                       "is checked), or leave it out of the scanned paths.")
 
-def _checkov(loaded: list[LoadedManifest], subjects: list[Subject], checkov: str | None) -> list[Finding]:
+def problem_finding(problem: ManifestProblem, *, allow_empty: bool = False) -> Finding:
+    """A file the scan could not check blocks; input without resources blocks unless allowed; a
+    skipped hidden folder is reported without blocking."""
+    blocks = problem.kind == ERROR or (problem.kind == EMPTY and not allow_empty)
+    where = f" (line {problem.line})" if problem.line else ""
+    return Finding(rule=MANIFEST_FILE, engine="scan", level=MANDATORY if blocks else ADVISORY,
+                   resource=problem.where, message=f"{problem.message}{where}", file=problem.file,
+                   line=problem.line, field_line=problem.line, fix=problem.fix)
+
+
+def _checkov(loaded: list[LoadedManifest], subjects: list[Subject], checkov: str | None,
+             config: PolicyConfig) -> list[Finding]:
     """Checkov over every loaded manifest; findings point back at the source file and resource."""
     if not loaded:
         return []  # nothing to scan; the load problems already say why
-    result = scan_manifests(loaded, checkov_bin=checkov_env.find_checkov(checkov))
-    return checkov_findings(result, subjects)
+    result = scan_manifests(loaded, checkov_bin=checkov_env.find_checkov(checkov),
+                            rule_settings=config.rule_settings())
+    return checkov_findings(result, subjects, config)
 
 def write_report(report: reports.Report, fmt: str, output: str | None, out) -> None:
     if fmt == "json":
@@ -117,4 +152,4 @@ def write_report(report: reports.Report, fmt: str, output: str | None, out) -> N
         with open(output, "w", encoding="utf-8") as handle:
             reports.print_table(report, handle)
     else:
-        reports.print_table(report, out)
+        reports.print_table(report, out, color=use_color(out))

@@ -5,6 +5,11 @@ Checkov executes this file (as a top-level module) when it is given
 own `BaseK8Check` subclass with id `rule.checkov_id`; its verdict is `rule.run(manifest)`, so no
 rule logic lives here.
 
+The rules run with the settings the gate passes in `STATELESS_PACK_RULE_SETTINGS` (the policy
+configuration's properties; unset, each rule's defaults). One more check, `CKV_STL_0`, passes on
+every resource Checkov evaluates, so that the gate can tell a resource Checkov dropped (no record at
+all) from one no check applies to.
+
 Stack rules (`min-replicas`, `pdb-coverage`, ...: any rule with `stack=True`) need several resources
 at once, which a Checkov resource check never sees; they run in our adapter instead (the
 `stateless-pack scan` / `preview` commands), not in Checkov.
@@ -12,6 +17,8 @@ at once, which a Checkov resource check never sees; they run in our adapter inst
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import sys
 import types
 from pathlib import Path
@@ -45,6 +52,9 @@ def _import_catalog():
 
 
 rules = _import_catalog()
+from stateless_pack.policies.checkov_checks import PROBE_ID, SETTINGS_VARIABLE  # noqa: E402 - after the catalog
+
+_SETTINGS = json.loads(os.environ.get(SETTINGS_VARIABLE) or "{}")
 
 # Keys Checkov's YAML loader adds to every mapping; they are not part of the manifest.
 _LINE_KEYS = frozenset({"__startline__", "__endline__"})
@@ -94,7 +104,7 @@ class _RuleCheck(BaseK8Check):
         )
 
     def scan_spec_conf(self, conf: dict[str, Any]) -> CheckResult:
-        violations = self.rule.run(manifest_from_checkov(conf))
+        violations = self.rule.run(manifest_from_checkov(conf), _SETTINGS.get(self.rule.name))
         # The offending fields show up in Checkov's output as the evaluated keys.
         self.evaluated_keys = [v.path for v in violations]
         return CheckResult.FAILED if violations else CheckResult.PASSED
@@ -112,3 +122,17 @@ for _rule in rules():
     _cls = type(_class_name(_rule.name), (_RuleCheck,), {"rule": _rule, "__module__": __name__})
     globals()[_cls.__name__] = _cls
     CHECKS.append(_cls())
+
+
+class EvaluatedProbe(BaseK8Check):
+    """Passes on every resource of every kind: its record says that Checkov evaluated the resource."""
+
+    def __init__(self) -> None:
+        super().__init__(name="stateless-pack: Checkov evaluated this resource", id=PROBE_ID,
+                         categories=(CheckCategories.KUBERNETES,), supported_entities=["*"])
+
+    def scan_spec_conf(self, conf: dict[str, Any]) -> CheckResult:
+        return CheckResult.PASSED
+
+
+PROBE = EvaluatedProbe()

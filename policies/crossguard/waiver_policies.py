@@ -97,29 +97,21 @@ def _stale(args: StackValidationArgs, report_violation) -> None:
         report_violation(f"{wording.stale(state, waiver)}. Fix: {STALE_FIX}", None)
 
 
+_LEVELS = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY}
+_SEVERITIES = {REGISTRY_POLICY: Severity.HIGH, EXPIRED_POLICY: Severity.HIGH, UNBACKED_POLICY: Severity.HIGH,
+               STALE_POLICY: Severity.LOW}
+
+
 def policies() -> list:
     """The waiver policies, appended to the catalog's policies by `pack.build_policies()`."""
-    common = dict(tags=["waivers"])
+    def common(name: str) -> dict:
+        return dict(name=name, description=wording.DESCRIPTIONS[name], severity=_SEVERITIES[name],
+                    enforcement_level=_LEVELS[wording.DEFAULT_LEVELS[name]],
+                    remediation_steps=wording.FIXES[name], tags=["waivers"])
+
     return [
-        StackValidationPolicy(
-            name=REGISTRY_POLICY, validate=_registry_problems,
-            description="The waiver registry must be valid; if it is not, no waiver applies.",
-            enforcement_level=EnforcementLevel.MANDATORY, severity=Severity.HIGH,
-            remediation_steps=REGISTRY_FIX, **common),
-        StackValidationPolicy(
-            name=EXPIRED_POLICY, validate=_expired,
-            description="Waivers expire: an expired waiver must be renewed or removed.",
-            enforcement_level=EnforcementLevel.MANDATORY, severity=Severity.HIGH,
-            remediation_steps=EXPIRED_FIX, **common),
-        ResourceValidationPolicy(
-            name=UNBACKED_POLICY, validate=_unbacked,
-            description="Every suppression on a resource (checkov.io/skip*, stateless-pack.io/waivers) "
-                        "must be backed by a valid registry waiver that covers it.",
-            enforcement_level=EnforcementLevel.MANDATORY, severity=Severity.HIGH,
-            remediation_steps=UNBACKED_FIX, **common),
-        StackValidationPolicy(
-            name=STALE_POLICY, validate=_stale,
-            description="A waiver that covers nothing should be removed.",
-            enforcement_level=EnforcementLevel.ADVISORY, severity=Severity.LOW,
-            remediation_steps=STALE_FIX, **common),
+        StackValidationPolicy(validate=_registry_problems, **common(REGISTRY_POLICY)),
+        StackValidationPolicy(validate=_expired, **common(EXPIRED_POLICY)),
+        ResourceValidationPolicy(validate=_unbacked, **common(UNBACKED_POLICY)),
+        StackValidationPolicy(validate=_stale, **common(STALE_POLICY)),
     ]

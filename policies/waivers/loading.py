@@ -11,12 +11,10 @@ pack's own minimal environment.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -24,6 +22,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from stateless_pack.policies.catalog import rules as catalog_rules
+from stateless_pack.policies.checkov_builtins import builtin_checks
 from stateless_pack.policies.rule import Rule
 from stateless_pack.policies.strict_yaml import StrictLoader, error_position, error_text
 from stateless_pack.policies.waivers.model import (
@@ -49,11 +48,9 @@ def shipped_approvers() -> Path:
     return Path(str(resources.files("stateless_pack.policies").joinpath(DEFAULT_APPROVERS_NAME)))
 
 
-@lru_cache(maxsize=1)
 def checkov_builtin_ids() -> frozenset:
     """The Kubernetes check ids of the pinned Checkov (policies/checkov_builtin_checks.json)."""
-    text = resources.files("stateless_pack.policies").joinpath("checkov_builtin_checks.json").read_text()
-    return frozenset(json.loads(text)["checks"])
+    return frozenset(builtin_checks())
 
 
 def read_yaml(path: str | os.PathLike) -> Any:

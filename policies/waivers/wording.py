@@ -17,6 +17,19 @@ REGISTRY_FIX = "Run `stateless-pack waivers validate` and fix every problem it l
 EXPIRED_FIX = "Renew the waiver with a new approval and expiry, or remove it."
 STALE_FIX = "Remove the waiver if the exception is gone, or correct its scope."
 
+DESCRIPTIONS = {
+    REGISTRY_POLICY: "The waiver registry must be valid; if it is not, no waiver applies.",
+    EXPIRED_POLICY: "Waivers expire: an expired waiver must be renewed or removed.",
+    UNBACKED_POLICY: "Every suppression on a resource (checkov.io/skip*, stateless-pack.io/waivers) "
+                     "must be backed by a valid registry waiver that covers it.",
+    STALE_POLICY: "A waiver that covers nothing should be removed.",
+}
+FIXES = {REGISTRY_POLICY: REGISTRY_FIX, EXPIRED_POLICY: EXPIRED_FIX, UNBACKED_POLICY: UNBACKED_FIX,
+         STALE_POLICY: STALE_FIX}
+# The level of each waiver policy unless the policy configuration says otherwise.
+DEFAULT_LEVELS = {REGISTRY_POLICY: "mandatory", EXPIRED_POLICY: "mandatory", UNBACKED_POLICY: "mandatory",
+                  STALE_POLICY: "advisory"}
+
 
 def registry_invalid(problem) -> str:
     return f"invalid waiver registry, no waiver applies: {problem}"

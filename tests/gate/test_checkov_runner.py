@@ -190,13 +190,24 @@ def test_a_run_where_our_checks_did_not_load_is_an_error(tmp_path):
     # Checkov logs and ignores a check file that fails to import: the output then only has built-ins.
     service(tmp_path)
     report = {"check_type": "kubernetes", "results": {"passed_checks": [
-        {"check_id": "CKV_K8S_21", "resource": "Service.shop.web", "check_result": {"result": "PASSED"}}],
+        {"check_id": "CKV_K8S_21", "resource": "Service.shop.web", "check_result": {"result": "PASSED"},
+         "file_abs_path": str(tmp_path / "service.yaml")}],
         "failed_checks": [], "skipped_checks": [], "parsing_errors": []}}
     fake = fake_checkov(tmp_path, f"write({json.dumps(report)!r})\n")
     with pytest.raises(CheckovError, match="did not run our checks.*CKV_STL_1 on Service/shop/web"):
         run_checkov([str(tmp_path / "service.yaml")], checkov_bin=fake)
     # The same output is fine when our checks were not asked for.
     assert run_checkov([str(tmp_path / "service.yaml")], checkov_bin=fake, external_checks=False) == []
+
+
+def test_a_run_without_our_probe_is_an_error_even_for_a_kind_we_have_no_rule_for(tmp_path):
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: x}\n")
+    report = {"check_type": "kubernetes", "results": {"passed_checks": [
+        {"check_id": "CKV_K8S_21", "resource": "ConfigMap.x.c", "check_result": {"result": "PASSED"},
+         "file_abs_path": str(tmp_path / "cm.yaml")}], "failed_checks": [], "skipped_checks": [], "parsing_errors": []}}
+    fake = fake_checkov(tmp_path, f"write({json.dumps(report)!r})\n")
+    with pytest.raises(CheckovError, match="did not run our checks.*CKV_STL_0 on ConfigMap/x/c"):
+        run_checkov([str(tmp_path / "cm.yaml")], checkov_bin=fake)
 
 
 def test_checkov_runs_offline_with_only_our_options(tmp_path, monkeypatch):
@@ -256,3 +267,50 @@ def test_parse_reports_turns_parsing_errors_into_an_error():
 ])
 def test_resource_ref(checkov_resource, ours):
     assert checkov_runner.resource_ref(checkov_resource) == ours
+
+
+# ---- what Checkov did not evaluate, settings, paths -----------------------------------------
+
+def test_resources_checkov_drops_are_returned_and_the_others_are_not(tmp_path):
+    service(tmp_path, name="kept.yaml")
+    (tmp_path / "dropped.yaml").write_text(STICKY.format(annotations="", affinity="ClientIP").replace(
+        "name: web", "name: web#2"))
+    (tmp_path / "crd.yaml").write_text("apiVersion: example.org/v1\nkind: Widget\nmetadata: {name: w}\n")
+    scan = scan_with_checkov([str(tmp_path)])
+    assert scan.unevaluated == [str((tmp_path / "dropped.yaml").resolve())]
+
+
+def test_rule_settings_reach_our_checks_and_the_callers_variable_does_not(tmp_path, monkeypatch):
+    (tmp_path / "obc.yaml").write_text("apiVersion: objectbucket.io/v1alpha1\nkind: ObjectBucketClaim\n"
+                                       "metadata: {name: files, namespace: shop}\nspec: {storageClassName: gold}\n")
+    gold = {"approved-bucket-storage-class": {"approvedStorageClasses": ["gold"]}}
+
+    def ours(**kw):
+        return [f.checkov_id for f in scan_with_checkov([str(tmp_path)], **kw).findings if f.checkov_id == "CKV_STL_8"]
+
+    assert ours() == ["CKV_STL_8"]
+    assert ours(rule_settings=gold) == []
+    monkeypatch.setenv("STATELESS_PACK_RULE_SETTINGS", json.dumps(gold))
+    assert ours() == ["CKV_STL_8"]
+
+
+@pytest.mark.parametrize("key, path", [
+    ("spec/template/spec/containers/[0]/resources/requests/memory",
+     "spec.template.spec.containers[0].resources.requests.memory"),
+    ("metadata/annotations/nginx.ingress.kubernetes.io/affinity",
+     'metadata.annotations["nginx.ingress.kubernetes.io/affinity"]'),
+    ("spec/template/metadata/labels/app.kubernetes.io/name", 'spec.template.metadata.labels["app.kubernetes.io/name"]'),
+    ("kind", "kind"),
+])
+def test_checkov_paths_in_our_syntax(key, path):
+    assert checkov_runner.checkov_path(key) == path
+
+
+def test_builtin_findings_carry_our_path_syntax(tmp_path):
+    (tmp_path / "d.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec:\n      containers: [{name: web, image: 'nginx:latest'}]\n")
+    paths = {f.checkov_id: f.path for f in run_checkov([str(tmp_path)])}
+    assert paths["CKV_K8S_14"] == "spec.template.spec.containers[0].image"
+    assert not any("/" in p for p in paths.values())

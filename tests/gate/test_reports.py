@@ -12,6 +12,7 @@ import pytest
 from stateless_pack.gate.findings import Finding
 from stateless_pack.gate.program import RegisteredResource, Secret
 from stateless_pack.gate import render, reports
+from stateless_pack.policies.catalog import rule_by_name
 from support.paths import FIXTURES as FIXTURE_ROOT
 
 SCHEMA = FIXTURE_ROOT / "gate" / "sarif-schema-2.1.0.json"
@@ -75,16 +76,50 @@ def test_junit_counts_failures_skips_and_passes():
     assert cases[("Deployment/shop/web", "CKV_K8S_8")].find("failure") is None  # advisory passes
 
 
-@pytest.mark.parametrize("path, line", [
-    ("spec.sessionAffinity", 6), ("spec.ports[1].port", 10), ("spec.ports[1]", 9),
-    ("spec.missing.deeper", 4), ("metadata.annotations['a.b/c']", 4), ("", 1)])
-def test_yaml_line_of_a_field_path(tmp_path, path, line):
-    f = tmp_path / "m.yaml"
-    f.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  selector: {app: a}\n"
-                 "  sessionAffinity: ClientIP\n  ports:\n  - port: 80\n  - name: b\n    port: 81\n")
-    if path.startswith("metadata.annotations"):
-        line = 3
-    assert reports.yaml_line(f, path) == line
+def test_sarif_region_is_the_field_line_else_the_resource_line_and_rules_link_their_docs():
+    findings = [finding(file="m.yaml", line=7, field_line=14, path="spec.sessionAffinity"),
+                finding(resource="Service/shop/b", file="m.yaml", line=20),
+                finding(rule="CKV_K8S_21", engine="checkov", checkov_id="CKV_K8S_21", resource="ConfigMap/default/c",
+                        file="m.yaml", fix="https://docs.example.org/ckv-k8s-21", message="The default namespace")]
+    sarif = reports.to_sarif(reports.Report(findings=findings, rules=reports.rule_help(), title="t"))
+    jsonschema.Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8"))).validate(sarif)
+    regions = sorted((r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
+                      r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in sarif["runs"][0]["results"])
+    assert regions == [("ConfigMap/default/c", 1), ("Service/shop/a", 14), ("Service/shop/b", 20)]
+    rules = {r["id"]: r for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
+    sticky = rules["no-sticky-service"]
+    assert sticky["helpUri"].endswith("docs/policies.md#no-sticky-service")
+    assert sticky["fullDescription"]["text"] == rule_by_name("no-sticky-service").description
+    assert rules["stale-waiver"]["helpUri"].endswith("#stale-waiver")
+    assert rules["not-checked-by-checkov"]["helpUri"].endswith("#not-checked-by-checkov")
+    builtin = rules["CKV_K8S_21"]
+    assert builtin["fullDescription"]["text"] == "The default namespace should not be used"
+    assert builtin["helpUri"] == "https://docs.example.org/ckv-k8s-21"
+
+
+def test_levels_reach_sarif_and_junit():
+    findings = [finding(level="remediate"), finding(resource="Service/shop/b", level="advisory", file="f.yaml", line=3)]
+    sarif = reports.to_sarif(make_report(findings))
+    assert sorted(r["level"] for r in sarif["runs"][0]["results"]) == ["error", "warning"]
+    suite = reports.to_junit(make_report(findings)).find("testsuite")
+    cases = {c.get("classname"): c for c in suite.findall("testcase")}
+    assert cases["Service/shop/a"].find("failure").get("type") == "remediate"
+    assert cases["Service/shop/b"].find("system-out").text == "advisory [crossguard] f.yaml:3: sessionAffinity is ClientIP"
+
+
+def test_table_shows_file_line_and_field_line():
+    out = io.StringIO()
+    reports.print_table(make_report([finding(file="m.yaml", line=7, field_line=14, path="spec.sessionAffinity")]), out)
+    text = out.getvalue()
+    assert "Service/shop/a  (m.yaml:7)" in text and "[spec.sessionAffinity, line 14]" in text
+
+
+def test_table_colours_only_when_asked():
+    plain, coloured = io.StringIO(), io.StringIO()
+    reports.print_table(make_report(), plain)
+    reports.print_table(make_report(), coloured, color=True)
+    assert "\033[" not in plain.getvalue()
+    assert "\033[31mBLOCK " in coloured.getvalue() and "\033[33mWARN  " in coloured.getvalue()
 
 
 def k8s(type_, name, inputs, custom=True):

@@ -226,3 +226,29 @@ def test_unbacked_skip_annotation_blocks(capsys, tmp_path):
     assert [(f["rule"], f["engine"], f["resource"]) for f in findings if f["blocking"]] == [
         ("unbacked-suppression", "crossguard", "Deployment/shop/web")]
     assert "because we said so" in (tmp_path / "m" / "deployment_shop_web.yaml").read_text()  # kept in --out
+
+
+# ---- one policy configuration for the pack and the gate -------------------------------------
+
+def test_the_policy_configuration_reaches_the_pack_and_the_gate_alike(capsys, tmp_path):
+    config = tmp_path / "policy-config.json"
+    config.write_text(json.dumps({"no-sticky-service": "advisory", "CKV2_K8S_6": "disabled"}))
+    code, out, err = preview(capsys, FIXTURES / "violations", "--out", tmp_path / "m", "--json", tmp_path / "r.json",
+                             "--policy-pack-config", config)
+    # exit 0, not 2: the pack, configured from the same file, reported the sticky Service as advisory too
+    assert code == 0, out + err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert sorted((f["rule"], f["engine"], f["level"]) for f in report["findings"]) == [
+        ("no-sticky-service", "checkov", "advisory"), ("no-sticky-service", "crossguard", "advisory")]
+    assert report["policy_config"] == str(config)
+    pack = next(f for f in report["findings"] if f["engine"] == "crossguard")
+    lines = Path(pack["file"]).read_text().splitlines()
+    assert pack["line"] == 1 and lines[pack["field_line"] - 1].strip().startswith("sessionAffinity:")
+
+
+def test_a_bad_policy_configuration_exits_2_before_running_anything(capsys, tmp_path):
+    config = tmp_path / "policy-config.json"
+    config.write_text('{"CKV_K8S_99999": "advisory"}')
+    code, out, err = preview(capsys, FIXTURES / "clean-app", "--out", tmp_path / "m", "--policy-pack-config", config)
+    assert code == 2 and "CKV_K8S_99999" in err and out == ""
+    assert not (tmp_path / "m").exists()

@@ -158,12 +158,24 @@ def test_not_a_manifest_is_a_blocking_finding(capsys, tmp_path, name, text, mess
     assert message in report["findings"][0]["message"]
 
 
-def test_missing_path_and_empty_folder_are_findings(capsys, tmp_path):
+def test_a_missing_path_is_a_usage_error_naming_it(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
-    code, report, _ = scan(capsys, tmp_path / "nope.yaml", tmp_path / "empty", "--checkov", tmp_path / "unused")
+    code, report, err = scan(capsys, tmp_path / "nope.yaml", tmp_path / "empty", "--checkov", tmp_path / "unused")
+    assert (code, report) == (2, {})
+    assert f"no such file or folder: {tmp_path / 'nope.yaml'}" in err and "valid Kubernetes YAML" not in err
+
+
+def test_an_empty_folder_or_file_blocks_unless_empty_input_is_allowed(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "comments.yaml").write_text("# all commented out\n")
+    args = (tmp_path / "empty", tmp_path / "comments.yaml", "--checkov", tmp_path / "unused")
+    code, report, _ = scan(capsys, *args)
     assert code == 1
-    assert found(report) == {("manifest-file", "scan", str(tmp_path / "nope.yaml")),
-                             ("manifest-file", "scan", str(tmp_path / "empty"))}
+    assert sorted((f["resource"], f["blocking"]) for f in report["findings"]) == [
+        (str(tmp_path / "comments.yaml"), True), (str(tmp_path / "empty"), True)]
+    assert all("no " in f["message"] and "--allow-empty" in f["fix"] for f in report["findings"])
+    code, report, _ = scan(capsys, *args, "--allow-empty")
+    assert code == 0 and [f["level"] for f in report["findings"]] == ["advisory", "advisory"]
 
 
 def test_loader_keeps_line_numbers_of_documents_and_list_items(tmp_path):
@@ -272,3 +284,221 @@ def test_an_invalid_registry_applies_no_waiver(capsys, tmp_path):
     assert code == 1
     assert {f["rule"] for f in report["findings"]} == {"waiver-registry", "no-sticky-service"}
     assert not any(f["waiver"] for f in report["findings"])
+
+
+# ---- resources Checkov drops (issue 17, item 3) ---------------------------------------------
+
+WILDCARD_ROLE = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: {name}
+rules:
+- apiGroups: ["*"]
+  resources: ["*"]
+  verbs: ["*"]
+"""
+
+
+def _findings_of(report: dict, resource_prefix: str) -> set:
+    return {(f["rule"], f["engine"], f["blocking"]) for f in report["findings"]
+            if f["resource"].startswith(resource_prefix)}
+
+
+@pytest.mark.parametrize("name", ['"{admin}"', '"admin#1"', "a" * 254])
+def test_a_wildcard_cluster_role_checkov_drops_still_blocks(capsys, tmp_path, name):
+    (tmp_path / "role.yaml").write_text(WILDCARD_ROLE.format(name=name))
+    code, report, _ = scan(capsys, tmp_path)
+    assert code == 1
+    assert [(f["rule"], f["engine"], f["blocking"], f["line"]) for f in report["findings"]] == [
+        ("not-checked-by-checkov", "checkov", True, 1)]
+    assert "not checked by Checkov" in report["findings"][0]["message"]
+
+
+def test_the_same_role_with_a_plain_name_is_judged_by_checkov(capsys, tmp_path):
+    (tmp_path / "role.yaml").write_text(WILDCARD_ROLE.format(name="admin"))
+    code, report, _ = scan(capsys, tmp_path)
+    assert code == 1
+    rules_found = {f["rule"] for f in report["findings"]}
+    assert "not-checked-by-checkov" not in rules_found and any(r.startswith("CKV_K8S_") for r in rules_found)
+
+
+@pytest.mark.parametrize("metadata, port_name", [
+    ("  name: sticky\n  namespace: shop\n", '"http#1"'),                          # a name at depth
+    ("  name: sticky\n  namespace: shop\n", "8080"),                              # not a string
+    ("  generateName: sticky-\n  namespace: shop\n", "http"),                     # no name, no labels
+    ('  name: ""\n  namespace: shop\n', "http"),                                  # an empty name
+])
+def test_a_sticky_service_checkov_drops_is_blocked_by_our_rules_and_reported(capsys, tmp_path, metadata, port_name):
+    (tmp_path / "svc.yaml").write_text(
+        f"apiVersion: v1\nkind: Service\nmetadata:\n{metadata}spec:\n  selector: {{app: web}}\n"
+        f"  sessionAffinity: ClientIP\n  ports:\n  - name: {port_name}\n    port: 80\n")
+    code, report, err = scan(capsys, tmp_path)
+    assert code == 1, err
+    assert _findings_of(report, "Service/shop/") == {("no-sticky-service", "rules", True),
+                                                     ("not-checked-by-checkov", "checkov", True)}
+
+
+def test_a_kind_no_checkov_check_applies_to_is_not_reported_as_dropped(capsys, tmp_path):
+    (tmp_path / "cert.yaml").write_text("apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata:\n"
+                                        "  name: shop\n  namespace: shop\nspec:\n  secretName: shop-tls\n")
+    code, report, _ = scan(capsys, tmp_path)
+    assert (code, report["findings"]) == (0, [])
+
+
+def test_not_checked_by_checkov_follows_the_policy_configuration(capsys, tmp_path):
+    (tmp_path / "role.yaml").write_text(WILDCARD_ROLE.format(name='"{admin}"'))
+    (tmp_path / "cfg.json").write_text('{"not-checked-by-checkov": "advisory"}')
+    code, report, _ = scan(capsys, tmp_path / "role.yaml", "--policy-pack-config", tmp_path / "cfg.json")
+    assert code == 0 and [f["level"] for f in report["findings"]] == ["advisory"]
+
+
+# ---- what a folder walk reads (issue 17, item 4) --------------------------------------------
+
+def test_odd_folders_and_names_are_scanned_or_reported(capsys, tmp_path):
+    tree, elsewhere = tmp_path / "tree", tmp_path / "elsewhere"
+    (tree / ".hidden").mkdir(parents=True)
+    elsewhere.mkdir()
+    (tree / "UPPER.YAML").write_text(STICKY.format(annotations="").replace("checkout", "upper"))
+    (elsewhere / "linked.yml").write_text(STICKY.format(annotations="").replace("checkout", "linked"))
+    (tree / "link").symlink_to(elsewhere, target_is_directory=True)
+    (tree / ".hidden" / "h.yaml").write_text(STICKY.format(annotations="").replace("checkout", "hidden"))
+    os.mkfifo(tree / "pipe.yaml")
+    code, report, _ = scan(capsys, tree)
+    assert code == 1
+    assert {f["resource"] for f in report["findings"] if f["rule"] == "no-sticky-service"} == {
+        "Service/shop/upper", "Service/shop/linked"}
+    files = {(Path(f["resource"]).name, f["blocking"]) for f in report["findings"] if f["rule"] == "manifest-file"}
+    assert files == {(".hidden", False), ("pipe.yaml", True)}
+    _, report, _ = scan(capsys, tree, "--include-hidden")
+    assert "Service/shop/hidden" in {f["resource"] for f in report["findings"]}
+
+
+# ---- odd YAML is a finding, never a traceback (issue 17, item 12) ---------------------------
+
+def test_an_unrendered_helm_template_is_a_blocking_finding_with_file_and_line(capsys, tmp_path):
+    chart = tmp_path / "deployment.yaml"
+    chart.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels:\n"
+                     "    {{ include \"web.labels\" . }}\nspec:\n  replicas: 2\n")
+    code, report, err = scan(capsys, chart, "--checkov", tmp_path / "unused")
+    assert (code, err) == (1, "")
+    [finding] = report["findings"]
+    assert (finding["rule"], finding["file"], finding["line"], finding["blocking"]) == (
+        "manifest-file", str(chart), 6, True)
+    assert "mapping used as a key" in finding["message"]
+
+
+def test_deep_nesting_is_a_blocking_finding(capsys, tmp_path):
+    (tmp_path / "deep.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\ndata:\n  x: "
+                                        + "[" * 400 + "]" * 400 + "\n")
+    code, report, err = scan(capsys, tmp_path, "--checkov", tmp_path / "unused")
+    assert (code, err) == (1, "")
+    assert [(f["rule"], f["blocking"]) for f in report["findings"]] == [("manifest-file", True)]
+
+
+def test_a_sticky_service_written_with_a_merge_key_is_found(capsys, tmp_path):
+    (tmp_path / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: merged, namespace: shop}\n"
+        "x-sticky: &sticky\n  sessionAffinity: ClientIP\nspec:\n  <<: *sticky\n  selector: {app: web}\n"
+        "  ports: [{port: 80}]\n")
+    code, report, _ = scan(capsys, tmp_path)
+    assert code == 1
+    assert {(f["rule"], f["engine"]) for f in report["findings"] if f["rule"] == "no-sticky-service"} == {
+        ("no-sticky-service", "rules"), ("no-sticky-service", "checkov")}
+
+
+# ---- the policy configuration (issue 11) ----------------------------------------------------
+
+SAMPLES = SCAN / "samples"
+PRESETS = REPO / "policies" / "presets"
+
+
+def test_the_statelessness_only_preset_blocks_only_on_our_rules(capsys):
+    ours = {r.name for r in rules()}
+    code, default, _ = scan(capsys, SAMPLES)
+    assert code == 1 and any(f["rule"].startswith("CKV_K8S_") and f["blocking"] for f in default["findings"])
+    code, report, _ = scan(capsys, SAMPLES, "--policy-pack-config", PRESETS / "statelessness-only.json")
+    assert code == 1
+    blocking = {f["rule"] for f in report["findings"] if f["blocking"]}
+    assert blocking and blocking <= ours
+    assert {"no-sticky-edge", "no-stateful-workloads", "no-persistent-volume-claims", "no-local-session-store",
+            "min-replicas", "read-only-root-filesystem"} <= blocking
+    advisory = {f["rule"] for f in report["findings"] if f["level"] == "advisory"}
+    assert {"CKV_K8S_8", "CKV_K8S_43"} <= advisory and not advisory & ours
+    assert len(report["findings"]) == len(default["findings"])  # the same findings, other levels
+    edge = next(f for f in report["findings"] if f["rule"] == "no-sticky-edge" and f["engine"] == "checkov")
+    assert "nginx.ingress.kubernetes.io/affinity: 'cookie'" in edge["message"]  # the rule's words, not its description
+
+
+def test_levels_and_settings_reach_every_output_and_both_engines(capsys, tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "svc.yaml").write_text(STICKY.format(annotations=""))
+    (tmp_path / "m" / "obc.yaml").write_text("apiVersion: objectbucket.io/v1alpha1\nkind: ObjectBucketClaim\n"
+                                             "metadata: {name: files, namespace: shop}\n"
+                                             "spec: {storageClassName: gold}\n")
+    (tmp_path / "cfg.json").write_text(json.dumps({
+        "no-sticky-service": "advisory", "checkov-builtins": "disabled",
+        "approved-bucket-storage-class": {"approvedStorageClasses": ["gold"]}}))
+    code, report, _ = scan(capsys, tmp_path / "m", "--policy-pack-config", tmp_path / "cfg.json",
+                           "--sarif", tmp_path / "r.sarif", "--junit", tmp_path / "r.xml")
+    assert code == 0
+    # the bucket class is approved for our rules and for our Checkov check alike; built-ins are off
+    assert sorted((f["rule"], f["engine"], f["level"]) for f in report["findings"]) == [
+        ("no-sticky-service", "checkov", "advisory"), ("no-sticky-service", "rules", "advisory")]
+    sarif = json.loads((tmp_path / "r.sarif").read_text())
+    assert {r["level"] for r in sarif["runs"][0]["results"]} == {"warning"}
+    junit = (tmp_path / "r.xml").read_text()
+    assert "<failure" not in junit and "advisory [rules]" in junit
+
+
+def test_a_bad_policy_configuration_is_exit_2(capsys, tmp_path):
+    (tmp_path / "cfg.json").write_text('{"no-sticky-services": "advisory"}')
+    code, report, err = scan(capsys, SCAN / "clean", "--policy-pack-config", tmp_path / "cfg.json")
+    assert (code, report) == (2, {})
+    assert "no policy named 'no-sticky-services'" in err
+
+
+# ---- lines (issue 11) -----------------------------------------------------------------------
+
+def test_sarif_lines_of_resources_and_fields_in_a_multi_document_file(capsys, tmp_path):
+    manifests = tmp_path / "all.yaml"
+    manifests.write_text(
+        "# three documents\n"                            # 1
+        "apiVersion: v1\n"                               # 2  ConfigMap starts
+        "kind: ConfigMap\n"                              # 3
+        "metadata: {name: settings}\n"                   # 4
+        "data: {a: b}\n"                                 # 5
+        "---\n"                                          # 6
+        "apiVersion: v1\n"                               # 7  Service starts
+        "kind: Service\n"                                # 8
+        "metadata:\n"                                    # 9
+        "  name: sticky\n"                               # 10
+        "  namespace: shop\n"                            # 11
+        "spec:\n"                                        # 12
+        "  selector: {app: web}\n"                       # 13
+        "  sessionAffinity: ClientIP\n"                  # 14
+        "  ports: [{port: 80}]\n"                        # 15
+        "---\n"                                          # 16
+        "apiVersion: v1\n"                               # 17 List starts
+        "kind: List\n"                                   # 18
+        "items:\n"                                       # 19
+        "- apiVersion: v1\n"                             # 20 its Service starts
+        "  kind: Service\n"                              # 21
+        "  metadata: {name: other, namespace: shop}\n"   # 22
+        "  spec:\n"                                      # 23
+        "    sessionAffinity: ClientIP\n"                # 24
+        "    ports: [{port: 80}]\n")                     # 25
+    code, _, _ = scan(capsys, manifests, "--sarif", tmp_path / "r.sarif")
+    assert code == 1
+    results = json.loads((tmp_path / "r.sarif").read_text())["runs"][0]["results"]
+    lines = {(r["ruleId"], r["properties"]["engine"], r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]):
+             (r["locations"][0]["physicalLocation"]["region"]["startLine"], r["properties"]["resourceLine"])
+             for r in results}
+    assert lines == {
+        ("CKV_K8S_21", "checkov", "ConfigMap/default/settings"): (2, 2),
+        ("no-sticky-service", "rules", "Service/shop/sticky"): (14, 7),
+        ("no-sticky-service", "checkov", "Service/shop/sticky"): (14, 7),
+        ("no-sticky-service", "rules", "Service/shop/other"): (24, 20),
+        ("no-sticky-service", "checkov", "Service/shop/other"): (24, 20),
+    }
+    assert all(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("all.yaml") for r in results)
