@@ -156,6 +156,7 @@ def fake_checkov(tmp_path: Path, body: str) -> Path:
         import json, os, sys
         argv = sys.argv[1:]
         out = argv[argv.index("--output-file-path") + 1]
+        first_copy = os.path.join(argv[argv.index("--directory") + 1], "00000.yaml")  # the runner's copy
         os.makedirs(out, exist_ok=True)
         def write(data):
             with open(os.path.join(out, "results_json.json"), "w") as f:
@@ -193,7 +194,9 @@ def test_a_run_where_our_checks_did_not_load_is_an_error(tmp_path):
         {"check_id": "CKV_K8S_21", "resource": "Service.shop.web", "check_result": {"result": "PASSED"},
          "file_abs_path": str(tmp_path / "service.yaml")}],
         "failed_checks": [], "skipped_checks": [], "parsing_errors": []}}
-    fake = fake_checkov(tmp_path, f"write({json.dumps(report)!r})\n")
+    fake = fake_checkov(tmp_path, f"report = {report!r}\n"
+                                  "report['results']['passed_checks'][0]['file_abs_path'] = first_copy\n"
+                                  "write(report)\n")
     with pytest.raises(CheckovError, match="did not run our checks.*CKV_STL_1 on Service/shop/web"):
         run_checkov([str(tmp_path / "service.yaml")], checkov_bin=fake)
     # The same output is fine when our checks were not asked for.
@@ -205,7 +208,9 @@ def test_a_run_without_our_probe_is_an_error_even_for_a_kind_we_have_no_rule_for
     report = {"check_type": "kubernetes", "results": {"passed_checks": [
         {"check_id": "CKV_K8S_21", "resource": "ConfigMap.x.c", "check_result": {"result": "PASSED"},
          "file_abs_path": str(tmp_path / "cm.yaml")}], "failed_checks": [], "skipped_checks": [], "parsing_errors": []}}
-    fake = fake_checkov(tmp_path, f"write({json.dumps(report)!r})\n")
+    fake = fake_checkov(tmp_path, f"report = {report!r}\n"
+                                  "report['results']['passed_checks'][0]['file_abs_path'] = first_copy\n"
+                                  "write(report)\n")
     with pytest.raises(CheckovError, match="did not run our checks.*CKV_STL_0 on ConfigMap/x/c"):
         run_checkov([str(tmp_path / "cm.yaml")], checkov_bin=fake)
 
@@ -277,7 +282,7 @@ def test_resources_checkov_drops_are_returned_and_the_others_are_not(tmp_path):
         "name: web", "name: web#2"))
     (tmp_path / "crd.yaml").write_text("apiVersion: example.org/v1\nkind: Widget\nmetadata: {name: w}\n")
     scan = scan_with_checkov([str(tmp_path)])
-    assert scan.unevaluated == [str((tmp_path / "dropped.yaml").resolve())]
+    assert scan.unevaluated == [(str(tmp_path / "dropped.yaml"), 1)]  # the source file and line
 
 
 def test_rule_settings_reach_our_checks_and_the_callers_variable_does_not(tmp_path, monkeypatch):
