@@ -310,7 +310,7 @@ class Application(pulumi.ComponentResource):
         as_files = args.secrets_as == "files"
         store = args.session_store
         if store is not None:
-            for key in ("REDIS_HOST", "REDIS_PORT"):
+            for key in store.connection_keys:  # REDIS_SENTINELS/REDIS_MASTER_NAME or REDIS_HOST/REDIS_PORT
                 env.append({"name": key, "value_from": {"config_map_key_ref": {
                     "name": store.config_map_name, "key": key}}})
             if as_files:
