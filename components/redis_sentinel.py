@@ -87,10 +87,10 @@ def _config_files(name: str, args: RedisSessionStoreArgs) -> dict:
     ha = args.high_availability
     redis_conf = password.apply(lambda pw: render_redis(RedisConfig(
         password=pw, maxmemory_mb=args.maxmemory_mb, maxmemory_policy=args.maxmemory_policy,
-        port=REDIS_PORT, data_dir=DATA_PATH, replication=True)))
+        port=REDIS_PORT, data_dir=None, replication=True)))  # dir: the start script's DATA_DIR
     sentinel_conf = password.apply(lambda pw: render_sentinel(SentinelConfig(
         master_name=name, password=pw, quorum=ha.quorum, down_after_ms=ha.down_after_ms,
-        failover_timeout_ms=ha.failover_timeout_ms, data_dir=DATA_PATH)))
+        failover_timeout_ms=ha.failover_timeout_ms, data_dir=None)))
     return {PASSWORD_KEY: password, REDIS_CONF: redis_conf, SENTINEL_CONF: sentinel_conf}
 
 

@@ -41,7 +41,7 @@ class SentinelConfig:
     parallel_syncs: int = 1
     port: int = SENTINEL_PORT
     bind: str = "* -::*"
-    data_dir: str = "/data"
+    data_dir: Optional[str] = "/data"  # None: the start script sets it (Sentinel checks it as it reads it)
 
 
 def validate(config: SentinelConfig) -> SentinelConfig:
@@ -53,7 +53,8 @@ def validate(config: SentinelConfig) -> SentinelConfig:
     positive_int(config.parallel_syncs, "parallel_syncs")
     valid_port(config.port, "Sentinel port")
     validate_single_line(config.bind, "bind")
-    validate_single_line(config.data_dir, "data_dir")
+    if config.data_dir is not None:
+        validate_single_line(config.data_dir, "data_dir")
     return config
 
 
@@ -76,7 +77,7 @@ def render(config: SentinelConfig, master: Optional[tuple] = None) -> str:
         f"bind {config.bind}",
         "daemonize no",
         'logfile ""',
-        f"dir {config.data_dir}",
+        *([f"dir {config.data_dir}"] if config.data_dir is not None else []),
         f"requirepass {quoted(config.password)}",
         f"sentinel sentinel-pass {quoted(config.password)}",
         "sentinel resolve-hostnames no",
