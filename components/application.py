@@ -102,6 +102,24 @@ def _validate(name: str, args: ApplicationArgs) -> None:
     v.image(args.image)
     v.port(args.port, "port")
     v.port(args.service_port, "service_port")
+    _validate_replicas(args)
+    _validate_env(args)
+    v.one_of(args.secrets_as, ("files", "env"), "secrets_as")
+    args.resources.validate("resources")
+    for path, what in ((args.readiness_path, "readiness_path"), (args.liveness_path, "liveness_path")):
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise v.ComponentArgumentError(f"{what} {path!r} must be an absolute HTTP path")
+    v.quantity(args.tmp_size_limit, "tmp_size_limit")
+    _validate_connections(args)
+    _validate_exceptions(args)
+    if args.ingress is not None:
+        v.dns1123_subdomain(args.ingress.host, "ingress.host")
+        if args.ingress.tls_secret_name is not None:
+            v.dns1123_subdomain(args.ingress.tls_secret_name, "ingress.tls_secret_name")
+
+
+def _validate_replicas(args: ApplicationArgs) -> None:
+    v = validation
     if args.single_replica_waiver is not None:
         v.waiver_id(args.single_replica_waiver, "single_replica_waiver")
     if args.autoscaling is not None:
@@ -113,20 +131,22 @@ def _validate(name: str, args: ApplicationArgs) -> None:
                 f"autoscaling.cpu_utilization {a.cpu_utilization!r} must be an integer from 1 to 100")
     else:
         v.replicas(args.replicas, args.single_replica_waiver)
+
+
+def _validate_env(args: ApplicationArgs) -> None:
     for key, value in args.env.items():
-        v.env_name(key)
+        validation.env_name(key)
         if not isinstance(value, str):
-            raise v.ComponentArgumentError(f"env {key} must be a string, got {type(value).__name__}")
+            raise validation.ComponentArgumentError(f"env {key} must be a string, got {type(value).__name__}")
         if is_credential_name(key):  # rule no-literal-credentials would block the literal
-            raise v.ComponentArgumentError(
+            raise validation.ComponentArgumentError(
                 f"env {key} looks like a credential: a literal would sit in the manifest in clear text; "
                 "keep it in a Secret (session_store/buckets wire theirs by reference)")
-    v.one_of(args.secrets_as, ("files", "env"), "secrets_as")
-    args.resources.validate("resources")
-    for path, what in ((args.readiness_path, "readiness_path"), (args.liveness_path, "liveness_path")):
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise v.ComponentArgumentError(f"{what} {path!r} must be an absolute HTTP path")
-    v.quantity(args.tmp_size_limit, "tmp_size_limit")
+
+
+def _validate_connections(args: ApplicationArgs) -> None:
+    """The session store and buckets: our components, in the application's namespace."""
+    v = validation
     if args.session_store is not None and not isinstance(args.session_store, RedisSessionStore):
         raise v.ComponentArgumentError("session_store must be a RedisSessionStore")
     for store in [args.session_store] if args.session_store is not None else []:
@@ -145,6 +165,11 @@ def _validate(name: str, args: ApplicationArgs) -> None:
         if bucket.env_prefix in prefixes:
             raise v.ComponentArgumentError(f"two buckets share the env prefix {bucket.env_prefix!r}")
         prefixes.add(bucket.env_prefix)
+
+
+def _validate_exceptions(args: ApplicationArgs) -> None:
+    """Sticky sessions and a persistent volume: only with their waivers."""
+    v = validation
     if args.sticky_sessions and args.sticky_sessions_waiver is None:
         raise v.ComponentArgumentError(
             "sticky_sessions pins users to one instance, which breaks statelessness: it needs "
@@ -166,10 +191,6 @@ def _validate(name: str, args: ApplicationArgs) -> None:
         if not isinstance(pv.mount_path, str) or not pv.mount_path.startswith("/") or pv.mount_path == "/tmp":
             raise v.ComponentArgumentError(
                 f"persistent_volume.mount_path {pv.mount_path!r} must be an absolute path other than /tmp")
-    if args.ingress is not None:
-        v.dns1123_subdomain(args.ingress.host, "ingress.host")
-        if args.ingress.tls_secret_name is not None:
-            v.dns1123_subdomain(args.ingress.tls_secret_name, "ingress.tls_secret_name")
 
 
 class Application(pulumi.ComponentResource):
@@ -186,111 +207,26 @@ class Application(pulumi.ComponentResource):
         ns = args.namespace
         selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
         labels = {**selector, "app.kubernetes.io/managed-by": "stateless-pack", **args.labels}
-        pod_labels = dict(labels)
-        if args.session_store is not None:
-            pod_labels.update(args.session_store.client_labels)  # admitted by the store's NetworkPolicy
-
-        env, env_from, mounts, volumes = self._connections(args)
-        mounts.insert(0, {"name": TMP_VOLUME, "mount_path": "/tmp"})
-        volumes.insert(0, scratch_volume(TMP_VOLUME, args.tmp_size_limit))
-
-        pv = args.persistent_volume
-        pv_waiver = {pv.waiver_id: ["no-persistent-volume-claims"]} if pv else {}
-        if pv is not None:
-            claim = k8s.core.v1.PersistentVolumeClaim(
-                f"{name}-data", opts=child,
-                metadata={"name": f"{name}-data", "namespace": ns, "labels": labels,
-                          "annotations": waiver_annotations(pv_waiver)},
-                spec={"access_modes": [pv.access_mode], "storage_class_name": pv.storage_class,
-                      "resources": {"requests": {"storage": pv.size}}})
-            volumes.append({"name": "data", "persistent_volume_claim": {"claim_name": claim.metadata.name}})
-            mounts.append({"name": "data", "mount_path": pv.mount_path})
+        metadata = {"name": name, "namespace": ns, "labels": labels}
 
         min_replicas = args.autoscaling.min_replicas if args.autoscaling else args.replicas
         replica_waiver = ({args.single_replica_waiver: ["min-replicas"]}
                           if min_replicas < 2 and args.single_replica_waiver else {})
-        deployment_spec = {
-            "selector": {"match_labels": selector},
-            "strategy": {"type": "RollingUpdate",  # a new pod is ready before an old one goes
-                         "rolling_update": {"max_unavailable": 0, "max_surge": 1}},
-            "template": {
-                "metadata": {"labels": pod_labels},
-                "spec": {
-                    "automount_service_account_token": args.mount_service_account_token,
-                    "service_account_name": args.service_account_name,
-                    "enable_service_links": False,  # no surprise env vars from other Services
-                    "security_context": pod_security_context(DEFAULT_UID),
-                    "topology_spread_constraints": [{
-                        # maxSkew 1 over nodes: losing one node never takes every replica (a
-                        # one-node cluster still schedules: the skew there is always 0)
-                        "max_skew": 1, "topology_key": "kubernetes.io/hostname",
-                        "when_unsatisfiable": "DoNotSchedule",
-                        "label_selector": {"match_labels": selector}}],
-                    "containers": [{
-                        "name": name,
-                        "image": args.image,
-                        "image_pull_policy": "Always",
-                        "ports": [{"container_port": args.port, "name": "http"}],
-                        "readiness_probe": {"http_get": {"path": args.readiness_path, "port": "http"},
-                                            "period_seconds": 5},
-                        "liveness_probe": {"http_get": {"path": args.liveness_path, "port": "http"},
-                                           "initial_delay_seconds": 10, "period_seconds": 10},
-                        "resources": args.resources.spec(),
-                        "security_context": container_security_context(DEFAULT_UID),
-                        "env": env or None,
-                        "env_from": env_from or None,
-                        "volume_mounts": mounts,
-                    }],
-                    "volumes": volumes,
-                },
-            },
-        }
-        if args.autoscaling is None:  # with an HPA, the HPA owns the replica count
-            deployment_spec["replicas"] = args.replicas
-        deployment = k8s.apps.v1.Deployment(
-            name, opts=child, spec=deployment_spec,
-            metadata={"name": name, "namespace": ns, "labels": labels,
-                      "annotations": waiver_annotations(merge_waivers(replica_waiver, pv_waiver)) or None})
-
-        sticky = {args.sticky_sessions_waiver: ["no-sticky-service"]} if args.sticky_sessions else {}
-        service_spec = {"type": "ClusterIP", "selector": selector,
-                        "session_affinity": "ClientIP" if args.sticky_sessions else "None",
-                        "ports": [{"name": "http", "port": args.service_port, "target_port": "http"}]}
-        if args.sticky_sessions:
-            service_spec["session_affinity_config"] = {"client_ip": {"timeout_seconds": 3600}}
-        service = k8s.core.v1.Service(
-            name, opts=child, spec=service_spec,
-            metadata={"name": name, "namespace": ns, "labels": labels,
-                      "annotations": waiver_annotations(sticky) or None})
+        deployment = self._deployment(name, args, metadata, selector, replica_waiver, child)
+        service = self._service(name, args, metadata, selector, child)
 
         # maxUnavailable 1: a node drain evicts one replica at a time and never blocks forever.
         k8s.policy.v1.PodDisruptionBudget(
-            name, opts=child,
-            metadata={"name": name, "namespace": ns, "labels": labels},
+            name, opts=child, metadata=metadata,
             spec={"max_unavailable": 1, "selector": {"match_labels": selector}})
-
-        peers = [dict(p) for p in args.ingress_from] if args.ingress_from is not None else None
         rule = {"ports": [{"protocol": "TCP", "port": args.port}]}
-        if peers is not None:
-            rule["from"] = peers
+        if args.ingress_from is not None:
+            rule["from"] = [dict(p) for p in args.ingress_from]
         k8s.networking.v1.NetworkPolicy(
-            name, opts=child,
-            metadata={"name": name, "namespace": ns, "labels": labels},
+            name, opts=child, metadata=metadata,
             spec={"pod_selector": {"match_labels": selector}, "policy_types": ["Ingress"], "ingress": [rule]})
-
         if args.autoscaling is not None:
-            a = args.autoscaling
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                name, opts=child,
-                metadata={"name": name, "namespace": ns, "labels": labels,
-                          "annotations": waiver_annotations(replica_waiver) or None},
-                spec={"scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment",
-                                           "name": deployment.metadata.name},
-                      "min_replicas": a.min_replicas, "max_replicas": a.max_replicas,
-                      "metrics": [{"type": "Resource", "resource": {
-                          "name": "cpu", "target": {"type": "Utilization",
-                                                    "average_utilization": a.cpu_utilization}}}]})
-
+            self._autoscaler(name, args, metadata, deployment, replica_waiver, child)
         if args.ingress is not None:
             self._ingress(name, args, labels, service, child)
 
@@ -299,6 +235,92 @@ class Application(pulumi.ComponentResource):
         self.service_host = service.metadata.name.apply(lambda n: f"{n}.{ns}.svc.cluster.local")
         self.register_outputs({"deployment_name": self.deployment_name, "service_name": self.service_name,
                                "service_host": self.service_host})
+
+    def _deployment(self, name: str, args: ApplicationArgs, metadata: dict, selector: dict,
+                    replica_waiver: dict, child: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+        pod_labels = dict(metadata["labels"])
+        if args.session_store is not None:
+            pod_labels.update(args.session_store.client_labels)  # admitted by the store's NetworkPolicy
+        env, env_from, mounts, volumes = self._connections(args)
+        mounts.insert(0, {"name": TMP_VOLUME, "mount_path": "/tmp"})
+        volumes.insert(0, scratch_volume(TMP_VOLUME, args.tmp_size_limit))
+        pv_waiver = self._persistent_volume(name, args, metadata, mounts, volumes, child)
+        container = {
+            "name": name,
+            "image": args.image,
+            "image_pull_policy": "Always",
+            "ports": [{"container_port": args.port, "name": "http"}],
+            "readiness_probe": {"http_get": {"path": args.readiness_path, "port": "http"}, "period_seconds": 5},
+            "liveness_probe": {"http_get": {"path": args.liveness_path, "port": "http"},
+                               "initial_delay_seconds": 10, "period_seconds": 10},
+            "resources": args.resources.spec(),
+            "security_context": container_security_context(DEFAULT_UID),
+            "env": env or None,
+            "env_from": env_from or None,
+            "volume_mounts": mounts,
+        }
+        pod = {
+            "automount_service_account_token": args.mount_service_account_token,
+            "service_account_name": args.service_account_name,
+            "enable_service_links": False,  # no surprise env vars from other Services
+            "security_context": pod_security_context(DEFAULT_UID),
+            # maxSkew 1 over nodes: losing one node never takes every replica (a one-node cluster
+            # still schedules: the skew there is always 0)
+            "topology_spread_constraints": [{
+                "max_skew": 1, "topology_key": "kubernetes.io/hostname", "when_unsatisfiable": "DoNotSchedule",
+                "label_selector": {"match_labels": selector}}],
+            "containers": [container],
+            "volumes": volumes,
+        }
+        spec = {"selector": {"match_labels": selector},
+                "strategy": {"type": "RollingUpdate",  # a new pod is ready before an old one goes
+                             "rolling_update": {"max_unavailable": 0, "max_surge": 1}},
+                "template": {"metadata": {"labels": pod_labels}, "spec": pod}}
+        if args.autoscaling is None:  # with an HPA, the HPA owns the replica count
+            spec["replicas"] = args.replicas
+        annotations = waiver_annotations(merge_waivers(replica_waiver, pv_waiver)) or None
+        return k8s.apps.v1.Deployment(name, opts=child, spec=spec, metadata={**metadata, "annotations": annotations})
+
+    @staticmethod
+    def _persistent_volume(name: str, args: ApplicationArgs, metadata: dict, mounts: list, volumes: list,
+                           child: pulumi.ResourceOptions) -> dict:
+        """The waived claim, mounted (appends to mounts/volumes); returns its {waiver: rules}."""
+        pv = args.persistent_volume
+        if pv is None:
+            return {}
+        pv_waiver = {pv.waiver_id: ["no-persistent-volume-claims"]}
+        claim = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-data", opts=child,
+            metadata={**metadata, "name": f"{name}-data", "annotations": waiver_annotations(pv_waiver)},
+            spec={"access_modes": [pv.access_mode], "storage_class_name": pv.storage_class,
+                  "resources": {"requests": {"storage": pv.size}}})
+        volumes.append({"name": "data", "persistent_volume_claim": {"claim_name": claim.metadata.name}})
+        mounts.append({"name": "data", "mount_path": pv.mount_path})
+        return pv_waiver
+
+    @staticmethod
+    def _service(name: str, args: ApplicationArgs, metadata: dict, selector: dict,
+                 child: pulumi.ResourceOptions) -> k8s.core.v1.Service:
+        sticky = {args.sticky_sessions_waiver: ["no-sticky-service"]} if args.sticky_sessions else {}
+        spec = {"type": "ClusterIP", "selector": selector,
+                "session_affinity": "ClientIP" if args.sticky_sessions else "None",
+                "ports": [{"name": "http", "port": args.service_port, "target_port": "http"}]}
+        if args.sticky_sessions:
+            spec["session_affinity_config"] = {"client_ip": {"timeout_seconds": 3600}}
+        return k8s.core.v1.Service(name, opts=child, spec=spec,
+                                   metadata={**metadata, "annotations": waiver_annotations(sticky) or None})
+
+    @staticmethod
+    def _autoscaler(name: str, args: ApplicationArgs, metadata: dict, deployment: k8s.apps.v1.Deployment,
+                    replica_waiver: dict, child: pulumi.ResourceOptions) -> None:
+        a = args.autoscaling
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            name, opts=child, metadata={**metadata, "annotations": waiver_annotations(replica_waiver) or None},
+            spec={"scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment",
+                                       "name": deployment.metadata.name},
+                  "min_replicas": a.min_replicas, "max_replicas": a.max_replicas,
+                  "metrics": [{"type": "Resource", "resource": {
+                      "name": "cpu", "target": {"type": "Utilization", "average_utilization": a.cpu_utilization}}}]})
 
     @staticmethod
     def _connections(args: ApplicationArgs) -> tuple[list, list, list, list]:
