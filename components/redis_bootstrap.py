@@ -17,7 +17,10 @@ the only authority on who the master is once the set runs:
   so exactly one seeds.
 - A Sentinel monitors the master its peers name (once it answers), else a Redis pod that reports
   `role:master` (the seed). Sentinels find each other through the master (hello messages), and
-  clients only ever ask them.
+  clients only ever ask them. Sentinel never forgets a peer, and a replaced pod comes back at a
+  new address: a stale peer still counts towards the majority a failover needs. So a starting
+  Sentinel has its running peers `SENTINEL RESET` the master, one at a time, and each relearns
+  the live ones within seconds.
 - Each pod announces its own address (`replica-announce-ip`, `sentinel announce-ip`: the pod IP from
   the downward API), because that is what Sentinel hands to clients and to the other pods.
 - A pod that cannot decide within `BOOTSTRAP_SECONDS` exits non-zero: the kubelet restarts it
@@ -188,6 +191,14 @@ conf="$DATA_DIR/sentinel.conf"
   echo "sentinel announce-ip $POD_IP"
   echo "sentinel announce-port $SENTINEL_PORT"
 } > "$conf"
+# A replaced Sentinel (a new pod, a new address) stays in the others' memory and raises the majority
+# a failover needs, until none is possible. One peer at a time forgets what it knows and relearns the
+# live Sentinels and replicas from the master (hello messages every 2 s) before the next one does.
+for _s in $(addresses "$SENTINEL_PEERS"); do
+  if [ "$_s" != "$POD_IP" ] && [ "$(ask "$_s" "$SENTINEL_PORT" SENTINEL RESET "$MASTER_NAME")" = 1 ]; then
+    sleep 3
+  fi
+done
 echo "bootstrap: monitoring $4:$5" >&2
 exec redis-sentinel "$conf"
 """

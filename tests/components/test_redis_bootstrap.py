@@ -94,3 +94,20 @@ def test_a_pod_added_to_a_running_set_joins_as_a_replica(redis_set):
     wait_for(lambda: redis_set.role(newcomer) == "slave" and redis_set.redis(newcomer).get("session:before"),
              20, "the new pod to replicate the master", diagnostics=redis_set.processes.logs)
     assert redis_set.redis(master).info("replication")["connected_slaves"] == 3
+
+
+def test_a_replaced_sentinel_is_forgotten_so_the_majority_stays_reachable(redis_set):
+    redis_set.start_all()
+    redis_set.wait_healthy()
+    gone = redis_set.sentinel_ips[-1]
+    redis_set.kill("sentinel", gone)
+    newcomer = f"{redis_set.block}.59"  # the replacement pod, at a new address
+    redis_set.start("sentinel", newcomer)
+    live = [*redis_set.sentinel_ips[:-1], newcomer]
+
+    def everyone_knows_just_the_live_ones():
+        return all({peer["ip"] for peer in redis_set.sentinel(ip).sentinel_sentinels("sessions")} == set(live) - {ip}
+                   for ip in live)
+
+    wait_for(everyone_knows_just_the_live_ones, 30, "the stale Sentinel to be forgotten",
+             diagnostics=redis_set.processes.logs)
