@@ -7,13 +7,18 @@ Sentinel failover with the sessions kept, and a restarted master never comes bac
 """
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pulumi
 import pytest
 import redis
 
 from stateless_pack.components import RedisSessionStore, RedisSessionStoreArgs
+from stateless_pack.components.redis_bootstrap import scripts
 from support.local_pods import materialize
 from support.mocks import run
 from support.processes import Processes, loopback_block, wait_for
@@ -24,17 +29,30 @@ IMAGE = "registry.example.org/mirror/redis:7.4.2@sha256:" + "a" * 64
 
 
 @pytest.fixture
-def redis_set(tmp_path):
+def redis_set():
     require_redis_binaries()
     rendered = run(lambda: RedisSessionStore("sessions", RedisSessionStoreArgs(
         namespace="shop", image=IMAGE, password=pulumi.Output.secret(PASSWORD))))
     manifests = [r.manifest for r in rendered.resources if r.custom and r.type.startswith("kubernetes:")]
-    (tmp_path / "logs").mkdir()
-    processes = Processes(tmp_path / "logs")
+    root = Path(tempfile.mkdtemp(prefix="redis-set-"))
+    (root / "logs").mkdir()
+    processes = Processes(root / "logs")
     try:
-        yield RedisSet("sessions", manifests, processes, tmp_path, loopback_block())
+        yield RedisSet("sessions", manifests, processes, root, loopback_block())
     finally:
         processes.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("name", sorted(scripts()))
+def test_the_scripts_pass_shellcheck(name):
+    if shutil.which("shellcheck") is None:
+        if os.environ.get("CI"):
+            pytest.fail("shellcheck is missing in CI: `make setup` installs it (Debian package shellcheck)")
+        pytest.skip("shellcheck is not installed (run `make setup`)")
+    proc = subprocess.run(["shellcheck", "--shell=sh", "-"], input=scripts()[name], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
 
 
 def ready(redis_set: RedisSet, kind: str, ip: str) -> bool:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,8 +67,8 @@ class Platform:
 
 
 @pytest.fixture(scope="module")
-def platform(manifests, tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
+def platform(manifests):
+    root = Path(tempfile.mkdtemp(prefix="stateless-e2e-"))
     (root / "logs").mkdir()
     processes = Processes(root / "logs")
     try:
@@ -84,6 +86,7 @@ def platform(manifests, tmp_path_factory):
         yield platform
     finally:
         processes.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _provision_bucket(platform: Platform, claim: dict, port: int) -> None:

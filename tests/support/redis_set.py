@@ -8,6 +8,7 @@ ports are free ones instead of 6379/26379, since other tests may run beside this
 """
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,6 @@ FAILOVER_TIMEOUT = 30.0
 
 
 def require_redis_binaries() -> None:
-    import os
-
     missing = [b for b in ("redis-server", "redis-sentinel", "redis-cli", "getent", "timeout")
                if shutil.which(b) is None]
     if missing:
