@@ -168,7 +168,7 @@ decide() {
     *)
       set -- $_named
       if [ "$(role_of "$1" "$2")" = master ]; then
-        echo "start monitor $1 $2"
+        echo "start monitor $1 $2 named-by-peers"
       else
         echo "wait: the master the other Sentinels name ($1:$2) does not answer yet"
       fi
@@ -176,7 +176,7 @@ decide() {
   esac
   for _p in $(addresses "$REDIS_PEERS"); do
     if [ "$(role_of "$_p" "$REDIS_PORT")" = master ]; then
-      echo "start monitor $_p $REDIS_PORT"
+      echo "start monitor $_p $REDIS_PORT found-among-redis-pods"
       return
     fi
   done
@@ -194,14 +194,17 @@ conf="$DATA_DIR/sentinel.conf"
   echo "sentinel announce-ip $POD_IP"
   echo "sentinel announce-port $SENTINEL_PORT"
 } > "$conf"
-# A replaced Sentinel (a new pod, a new address) stays in the others' memory and raises the majority
-# a failover needs, until none is possible. One peer at a time forgets what it knows and relearns the
-# live Sentinels and replicas from the master (hello messages every 2 s) before the next one does.
-for _s in $(addresses "$SENTINEL_PEERS"); do
-  if [ "$_s" != "$POD_IP" ] && [ "$(ask "$_s" "$SENTINEL_PORT" SENTINEL RESET "$MASTER_NAME")" = 1 ]; then
-    sleep 3
-  fi
-done
+# Joining a running set: a replaced Sentinel (a new pod, a new address) stays in the others' memory
+# and raises the majority a failover needs, until none is possible. One peer at a time forgets what it
+# knows and relearns the live Sentinels and replicas from the master (hello messages every 2 s)
+# before the next one does. A new set has no stale Sentinel to forget.
+if [ "$6" = named-by-peers ]; then
+  for _s in $(addresses "$SENTINEL_PEERS"); do
+    if [ "$_s" != "$POD_IP" ] && [ "$(ask "$_s" "$SENTINEL_PORT" SENTINEL RESET "$MASTER_NAME")" = 1 ]; then
+      sleep 2
+    fi
+  done
+fi
 echo "bootstrap: monitoring $4:$5" >&2
 exec redis-sentinel "$conf"
 """

@@ -102,26 +102,23 @@ def test_a_lost_master_fails_over_keeps_the_sessions_and_comes_back_as_a_replica
     assert "still name this pod" in redis_set.processes.log(f"redis-{old}")
 
 
-def test_a_pod_added_to_a_running_set_joins_as_a_replica(redis_set):
+def test_replaced_pods_join_the_running_set_and_the_old_sentinel_is_forgotten(redis_set):
     redis_set.start_all()
     master = redis_set.wait_healthy()
     redis_set.redis(master).set("session:before", "kept")
-    # a replacement pod (a new address, as after a node drain) replicates the named master
+    # a replacement Redis pod (a new address, as after a node drain) replicates the named master
     newcomer = f"{redis_set.block}.99"
     redis_set.start("redis", newcomer)
     wait_for(lambda: redis_set.role(newcomer) == "slave" and redis_set.redis(newcomer).get("session:before"),
              20, "the new pod to replicate the master", diagnostics=redis_set.processes.logs)
     assert redis_set.redis(master).info("replication")["connected_slaves"] == 3
 
-
-def test_a_replaced_sentinel_is_forgotten_so_the_majority_stays_reachable(redis_set):
-    redis_set.start_all()
-    redis_set.wait_healthy()
+    # a replaced Sentinel: the others must forget the old address, or it counts towards the majority
     gone = redis_set.sentinel_ips[-1]
     redis_set.kill("sentinel", gone)
-    newcomer = f"{redis_set.block}.59"  # the replacement pod, at a new address
-    redis_set.start("sentinel", newcomer)
-    live = [*redis_set.sentinel_ips[:-1], newcomer]
+    replacement = f"{redis_set.block}.59"
+    redis_set.start("sentinel", replacement)
+    live = [*redis_set.sentinel_ips[:-1], replacement]
 
     def everyone_knows_just_the_live_ones():
         return all({peer["ip"] for peer in redis_set.sentinel(ip).sentinel_sentinels("sessions")} == set(live) - {ip}
