@@ -15,10 +15,12 @@ $(VENV)/.stamp: pyproject.toml
 checkov: $(VENV)/.stamp
 	$(VENV)/bin/stateless-pack checkov install
 
-# Debian packages the tests use: a real redis-server (session-store config) and ssh-keygen.
+# Debian packages the tests use: a real redis-server and redis-sentinel (the session store's configs,
+# its replicated set and the end-to-end test), shellcheck (its start scripts) and ssh-keygen.
 system-packages:
-	@command -v redis-server >/dev/null && command -v ssh-keygen >/dev/null || { apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server openssh-client; }
+	@command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null && \
+	  command -v shellcheck >/dev/null && command -v ssh-keygen >/dev/null || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server redis-sentinel shellcheck openssh-client; }
 
 # Main job: the reference stack through the gate.
 preview: setup

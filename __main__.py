@@ -1,8 +1,9 @@
 """The reference stack: a stateless web shop built from the paved-road components.
 
 One namespace holds a web application (2+ interchangeable replicas), the Redis session store they
-share and an object bucket for uploaded files. Everything comes from stack config (Pulumi.dev.yaml).
-The one deliberate exception, a single Redis instance, is waived in waivers.yaml (W-0001).
+share (replicated and watched by Sentinel: losing a Redis pod or a node signs nobody out) and an
+object bucket for uploaded files. Everything comes from stack config (Pulumi.dev.yaml). It needs no
+waiver: waivers.yaml is empty on purpose.
 """
 import pulumi
 import pulumi_kubernetes as k8s
@@ -24,8 +25,7 @@ sessions = RedisSessionStore("sessions", RedisSessionStoreArgs(
     namespace=namespace_name,
     image=config.require("redisImage"),
     password=config.require_secret("redisPassword"),
-    single_instance_waiver="W-0001",  # one Redis: two would split the sessions (see waivers.yaml)
-), opts=in_namespace)
+), opts=in_namespace)  # replicated: 3 Redis (1 master, 2 replicas) + 3 Sentinels, one of each per node
 
 uploads = ObjectBucket("uploads", ObjectBucketArgs(
     namespace=namespace_name,
@@ -44,5 +44,5 @@ web = Application("web", ApplicationArgs(
 
 pulumi.export("url", f"https://{config.require('host')}")
 pulumi.export("service", web.service_host)
-pulumi.export("session_store", pulumi.Output.concat(sessions.host, ":", sessions.port.apply(str)))
+pulumi.export("session_store_sentinels", sessions.sentinels)
 pulumi.export("bucket_config_map", uploads.config_map_name)

@@ -5,12 +5,14 @@
 from stateless_pack.components.application import Application, ApplicationArgs, Autoscaling, IngressArgs, PersistentVolume
 from stateless_pack.components.object_bucket import ObjectBucket, ObjectBucketArgs
 from stateless_pack.components.pod_hardening import Resources
-from stateless_pack.components.session_store import ExternalRedis, RedisPersistence, RedisSessionStore, RedisSessionStoreArgs
+from stateless_pack.components.session_store import RedisSessionStore
+from stateless_pack.components.session_store_args import (ExternalRedis, HighAvailability, RedisPersistence,
+                                                          RedisSessionStoreArgs)
 from stateless_pack.components.validation import ComponentArgumentError
 
 __all__ = [
     "Application", "ApplicationArgs", "Autoscaling", "IngressArgs", "PersistentVolume",
     "ObjectBucket", "ObjectBucketArgs", "Resources",
-    "ExternalRedis", "RedisPersistence", "RedisSessionStore", "RedisSessionStoreArgs",
+    "ExternalRedis", "HighAvailability", "RedisPersistence", "RedisSessionStore", "RedisSessionStoreArgs",
     "ComponentArgumentError",
 ]

@@ -102,14 +102,14 @@ def _validate(name: str, args: ApplicationArgs) -> None:
     v.image(args.image)
     v.port(args.port, "port")
     v.port(args.service_port, "service_port")
+    _validate_replicas(args)
+    _validate_env(args)
     v.one_of(args.secrets_as, ("files", "env"), "secrets_as")
     args.resources.validate("resources")
     for path, what in ((args.readiness_path, "readiness_path"), (args.liveness_path, "liveness_path")):
         if not isinstance(path, str) or not path.startswith("/"):
             raise v.ComponentArgumentError(f"{what} {path!r} must be an absolute HTTP path")
     v.quantity(args.tmp_size_limit, "tmp_size_limit")
-    _validate_scaling(args)
-    _validate_env(args)
     _validate_connections(args)
     _validate_exceptions(args)
     if args.ingress is not None:
@@ -118,19 +118,19 @@ def _validate(name: str, args: ApplicationArgs) -> None:
             v.dns1123_subdomain(args.ingress.tls_secret_name, "ingress.tls_secret_name")
 
 
-def _validate_scaling(args: ApplicationArgs) -> None:
+def _validate_replicas(args: ApplicationArgs) -> None:
     v = validation
     if args.single_replica_waiver is not None:
         v.waiver_id(args.single_replica_waiver, "single_replica_waiver")
-    if args.autoscaling is None:
+    if args.autoscaling is not None:
+        a = args.autoscaling
+        v.replicas(a.min_replicas, args.single_replica_waiver, "autoscaling.min_replicas")
+        v.positive_int(a.max_replicas, "autoscaling.max_replicas", a.min_replicas)
+        if not isinstance(a.cpu_utilization, int) or not 1 <= a.cpu_utilization <= 100:
+            raise v.ComponentArgumentError(
+                f"autoscaling.cpu_utilization {a.cpu_utilization!r} must be an integer from 1 to 100")
+    else:
         v.replicas(args.replicas, args.single_replica_waiver)
-        return
-    a = args.autoscaling
-    v.replicas(a.min_replicas, args.single_replica_waiver, "autoscaling.min_replicas")
-    v.positive_int(a.max_replicas, "autoscaling.max_replicas", a.min_replicas)
-    if not isinstance(a.cpu_utilization, int) or not 1 <= a.cpu_utilization <= 100:
-        raise v.ComponentArgumentError(
-            f"autoscaling.cpu_utilization {a.cpu_utilization!r} must be an integer from 1 to 100")
 
 
 def _validate_env(args: ApplicationArgs) -> None:
@@ -145,28 +145,30 @@ def _validate_env(args: ApplicationArgs) -> None:
 
 
 def _validate_connections(args: ApplicationArgs) -> None:
-    """The session store and buckets: ours, in the application's namespace (references stay there)."""
-    error = validation.ComponentArgumentError
-    store = args.session_store
-    if store is not None and not isinstance(store, RedisSessionStore):
-        raise error("session_store must be a RedisSessionStore")
-    if store is not None and store.namespace != args.namespace:
-        raise error(f"session store {store.name!r} is in namespace {store.namespace!r}, the application in "
-                    f"{args.namespace!r}: Secrets and ConfigMaps can only be referenced within one namespace")
+    """The session store and buckets: our components, in the application's namespace."""
+    v = validation
+    if args.session_store is not None and not isinstance(args.session_store, RedisSessionStore):
+        raise v.ComponentArgumentError("session_store must be a RedisSessionStore")
+    for store in [args.session_store] if args.session_store is not None else []:
+        if store.namespace != args.namespace:
+            raise v.ComponentArgumentError(
+                f"session store {store.name!r} is in namespace {store.namespace!r}, the application in "
+                f"{args.namespace!r}: Secrets and ConfigMaps can only be referenced within one namespace")
     prefixes = set()
     for bucket in args.buckets:
         if not isinstance(bucket, ObjectBucket):
-            raise error("buckets must be ObjectBucket components")
+            raise v.ComponentArgumentError("buckets must be ObjectBucket components")
         if bucket.namespace != args.namespace:
-            raise error(f"bucket {bucket.name!r} is in namespace {bucket.namespace!r}, the application in "
-                        f"{args.namespace!r}: its Secret cannot be referenced from there")
+            raise v.ComponentArgumentError(
+                f"bucket {bucket.name!r} is in namespace {bucket.namespace!r}, the application in "
+                f"{args.namespace!r}: its Secret cannot be referenced from there")
         if bucket.env_prefix in prefixes:
-            raise error(f"two buckets share the env prefix {bucket.env_prefix!r}")
+            raise v.ComponentArgumentError(f"two buckets share the env prefix {bucket.env_prefix!r}")
         prefixes.add(bucket.env_prefix)
 
 
 def _validate_exceptions(args: ApplicationArgs) -> None:
-    """Sticky sessions and a persistent volume: each only with the id of a registered waiver."""
+    """Sticky sessions and a persistent volume: only with their waivers."""
     v = validation
     if args.sticky_sessions and args.sticky_sessions_waiver is None:
         raise v.ComponentArgumentError(
@@ -176,33 +178,19 @@ def _validate_exceptions(args: ApplicationArgs) -> None:
         if not args.sticky_sessions:
             raise v.ComponentArgumentError("sticky_sessions_waiver is given but sticky_sessions is False")
         v.waiver_id(args.sticky_sessions_waiver, "sticky_sessions_waiver")
-    pv = args.persistent_volume
-    if pv is None:
-        return
-    if not pv.waiver_id:
-        raise v.ComponentArgumentError(
-            "persistent_volume needs `waiver_id`, a registered waiver for rule "
-            "no-persistent-volume-claims (prefer an ObjectBucket)")
-    v.waiver_id(pv.waiver_id, "persistent_volume.waiver_id")
-    v.quantity(pv.size, "persistent_volume.size")
-    v.one_of(pv.access_mode, ("ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"), "persistent_volume.access_mode")
-    if not isinstance(pv.mount_path, str) or not pv.mount_path.startswith("/") or pv.mount_path == "/tmp":
-        raise v.ComponentArgumentError(
-            f"persistent_volume.mount_path {pv.mount_path!r} must be an absolute path other than /tmp")
-
-
-@dataclass(frozen=True)
-class _Parts:
-    """What every child resource of one Application shares."""
-    name: str
-    args: ApplicationArgs
-    child: pulumi.ResourceOptions
-    selector: dict
-    labels: dict
-
-    def metadata(self, annotations: Optional[dict] = None) -> dict:
-        return {"name": self.name, "namespace": self.args.namespace, "labels": self.labels,
-                "annotations": annotations or None}
+    if args.persistent_volume is not None:
+        pv = args.persistent_volume
+        if not pv.waiver_id:
+            raise v.ComponentArgumentError(
+                "persistent_volume needs `waiver_id`, a registered waiver for rule "
+                "no-persistent-volume-claims (prefer an ObjectBucket)")
+        v.waiver_id(pv.waiver_id, "persistent_volume.waiver_id")
+        v.quantity(pv.size, "persistent_volume.size")
+        v.one_of(pv.access_mode, ("ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"),
+                 "persistent_volume.access_mode")
+        if not isinstance(pv.mount_path, str) or not pv.mount_path.startswith("/") or pv.mount_path == "/tmp":
+            raise v.ComponentArgumentError(
+                f"persistent_volume.mount_path {pv.mount_path!r} must be an absolute path other than /tmp")
 
 
 class Application(pulumi.ComponentResource):
@@ -215,58 +203,50 @@ class Application(pulumi.ComponentResource):
     def __init__(self, name: str, args: ApplicationArgs, opts: Optional[pulumi.ResourceOptions] = None):
         _validate(name, args)
         super().__init__("stateless-pack:components:Application", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = args.namespace
         selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
-        parts = _Parts(name, args, pulumi.ResourceOptions(parent=self), selector,
-                       {**selector, "app.kubernetes.io/managed-by": "stateless-pack", **args.labels})
+        labels = {**selector, "app.kubernetes.io/managed-by": "stateless-pack", **args.labels}
+        metadata = {"name": name, "namespace": ns, "labels": labels}
+
         min_replicas = args.autoscaling.min_replicas if args.autoscaling else args.replicas
         replica_waiver = ({args.single_replica_waiver: ["min-replicas"]}
                           if min_replicas < 2 and args.single_replica_waiver else {})
+        deployment = self._deployment(name, args, metadata, selector, replica_waiver, child)
+        service = self._service(name, args, metadata, selector, child)
 
-        env, env_from, mounts, volumes = self._connections(args)
-        mounts.insert(0, {"name": TMP_VOLUME, "mount_path": "/tmp"})
-        volumes.insert(0, scratch_volume(TMP_VOLUME, args.tmp_size_limit))
-        pv_waiver = self._claim(parts, mounts, volumes)
-        deployment = self._deployment(parts, self._container(parts, env, env_from, mounts), volumes,
-                                      merge_waivers(replica_waiver, pv_waiver))
-        service = self._service(parts)
         # maxUnavailable 1: a node drain evicts one replica at a time and never blocks forever.
-        k8s.policy.v1.PodDisruptionBudget(name, opts=parts.child, metadata=parts.metadata(),
-                                          spec={"max_unavailable": 1, "selector": {"match_labels": selector}})
-        self._network_policy(parts)
+        k8s.policy.v1.PodDisruptionBudget(
+            name, opts=child, metadata=metadata,
+            spec={"max_unavailable": 1, "selector": {"match_labels": selector}})
+        rule = {"ports": [{"protocol": "TCP", "port": args.port}]}
+        if args.ingress_from is not None:
+            rule["from"] = [dict(p) for p in args.ingress_from]
+        k8s.networking.v1.NetworkPolicy(
+            name, opts=child, metadata=metadata,
+            spec={"pod_selector": {"match_labels": selector}, "policy_types": ["Ingress"], "ingress": [rule]})
         if args.autoscaling is not None:
-            self._autoscaler(parts, deployment, replica_waiver)
+            self._autoscaler(name, args, metadata, deployment, replica_waiver, child)
         if args.ingress is not None:
-            self._ingress(name, args, parts.labels, service, parts.child)
+            self._ingress(name, args, labels, service, child)
 
-        ns = args.namespace
         self.deployment_name = deployment.metadata.name
         self.service_name = service.metadata.name
         self.service_host = service.metadata.name.apply(lambda n: f"{n}.{ns}.svc.cluster.local")
         self.register_outputs({"deployment_name": self.deployment_name, "service_name": self.service_name,
                                "service_host": self.service_host})
 
-    @staticmethod
-    def _claim(parts: _Parts, mounts: list, volumes: list) -> dict:
-        """The waived PersistentVolumeClaim, if any, mounted in every replica; its {waiver: rules}."""
-        pv = parts.args.persistent_volume
-        if pv is None:
-            return {}
-        waived = {pv.waiver_id: ["no-persistent-volume-claims"]}
-        claim = k8s.core.v1.PersistentVolumeClaim(
-            f"{parts.name}-data", opts=parts.child,
-            metadata={"name": f"{parts.name}-data", "namespace": parts.args.namespace, "labels": parts.labels,
-                      "annotations": waiver_annotations(waived)},
-            spec={"access_modes": [pv.access_mode], "storage_class_name": pv.storage_class,
-                  "resources": {"requests": {"storage": pv.size}}})
-        volumes.append({"name": "data", "persistent_volume_claim": {"claim_name": claim.metadata.name}})
-        mounts.append({"name": "data", "mount_path": pv.mount_path})
-        return waived
-
-    @staticmethod
-    def _container(parts: _Parts, env: list, env_from: list, mounts: list) -> dict:
-        args = parts.args
-        return {
-            "name": parts.name,
+    def _deployment(self, name: str, args: ApplicationArgs, metadata: dict, selector: dict,
+                    replica_waiver: dict, child: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+        pod_labels = dict(metadata["labels"])
+        if args.session_store is not None:
+            pod_labels.update(args.session_store.client_labels)  # admitted by the store's NetworkPolicy
+        env, env_from, mounts, volumes = self._connections(args)
+        mounts.insert(0, {"name": TMP_VOLUME, "mount_path": "/tmp"})
+        volumes.insert(0, scratch_volume(TMP_VOLUME, args.tmp_size_limit))
+        pv_waiver = self._persistent_volume(name, args, metadata, mounts, volumes, child)
+        container = {
+            "name": name,
             "image": args.image,
             "image_pull_policy": "Always",
             "ports": [{"container_port": args.port, "name": "http"}],
@@ -279,63 +259,63 @@ class Application(pulumi.ComponentResource):
             "env_from": env_from or None,
             "volume_mounts": mounts,
         }
-
-    @staticmethod
-    def _deployment(parts: _Parts, container: dict, volumes: list, waived: dict):
-        args = parts.args
-        pod_labels = dict(parts.labels)
-        if args.session_store is not None:
-            pod_labels.update(args.session_store.client_labels)  # admitted by the store's NetworkPolicy
-        spec = {
-            "selector": {"match_labels": parts.selector},
-            "strategy": {"type": "RollingUpdate",  # a new pod is ready before an old one goes
-                         "rolling_update": {"max_unavailable": 0, "max_surge": 1}},
-            "template": {"metadata": {"labels": pod_labels}, "spec": {
-                "automount_service_account_token": args.mount_service_account_token,
-                "service_account_name": args.service_account_name,
-                "enable_service_links": False,  # no surprise env vars from other Services
-                "security_context": pod_security_context(DEFAULT_UID),
-                "topology_spread_constraints": [{
-                    # maxSkew 1 over nodes: losing one node never takes every replica (a one-node
-                    # cluster still schedules: the skew there is always 0)
-                    "max_skew": 1, "topology_key": "kubernetes.io/hostname",
-                    "when_unsatisfiable": "DoNotSchedule", "label_selector": {"match_labels": parts.selector}}],
-                "containers": [container],
-                "volumes": volumes,
-            }},
+        pod = {
+            "automount_service_account_token": args.mount_service_account_token,
+            "service_account_name": args.service_account_name,
+            "enable_service_links": False,  # no surprise env vars from other Services
+            "security_context": pod_security_context(DEFAULT_UID),
+            # maxSkew 1 over nodes: losing one node never takes every replica (a one-node cluster
+            # still schedules: the skew there is always 0)
+            "topology_spread_constraints": [{
+                "max_skew": 1, "topology_key": "kubernetes.io/hostname", "when_unsatisfiable": "DoNotSchedule",
+                "label_selector": {"match_labels": selector}}],
+            "containers": [container],
+            "volumes": volumes,
         }
+        spec = {"selector": {"match_labels": selector},
+                "strategy": {"type": "RollingUpdate",  # a new pod is ready before an old one goes
+                             "rolling_update": {"max_unavailable": 0, "max_surge": 1}},
+                "template": {"metadata": {"labels": pod_labels}, "spec": pod}}
         if args.autoscaling is None:  # with an HPA, the HPA owns the replica count
             spec["replicas"] = args.replicas
-        return k8s.apps.v1.Deployment(parts.name, opts=parts.child, spec=spec,
-                                      metadata=parts.metadata(waiver_annotations(waived)))
+        annotations = waiver_annotations(merge_waivers(replica_waiver, pv_waiver)) or None
+        return k8s.apps.v1.Deployment(name, opts=child, spec=spec, metadata={**metadata, "annotations": annotations})
 
     @staticmethod
-    def _service(parts: _Parts):
-        args = parts.args
+    def _persistent_volume(name: str, args: ApplicationArgs, metadata: dict, mounts: list, volumes: list,
+                           child: pulumi.ResourceOptions) -> dict:
+        """The waived claim, mounted (appends to mounts/volumes); returns its {waiver: rules}."""
+        pv = args.persistent_volume
+        if pv is None:
+            return {}
+        pv_waiver = {pv.waiver_id: ["no-persistent-volume-claims"]}
+        claim = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-data", opts=child,
+            metadata={**metadata, "name": f"{name}-data", "annotations": waiver_annotations(pv_waiver)},
+            spec={"access_modes": [pv.access_mode], "storage_class_name": pv.storage_class,
+                  "resources": {"requests": {"storage": pv.size}}})
+        volumes.append({"name": "data", "persistent_volume_claim": {"claim_name": claim.metadata.name}})
+        mounts.append({"name": "data", "mount_path": pv.mount_path})
+        return pv_waiver
+
+    @staticmethod
+    def _service(name: str, args: ApplicationArgs, metadata: dict, selector: dict,
+                 child: pulumi.ResourceOptions) -> k8s.core.v1.Service:
         sticky = {args.sticky_sessions_waiver: ["no-sticky-service"]} if args.sticky_sessions else {}
-        spec = {"type": "ClusterIP", "selector": parts.selector,
+        spec = {"type": "ClusterIP", "selector": selector,
                 "session_affinity": "ClientIP" if args.sticky_sessions else "None",
                 "ports": [{"name": "http", "port": args.service_port, "target_port": "http"}]}
         if args.sticky_sessions:
             spec["session_affinity_config"] = {"client_ip": {"timeout_seconds": 3600}}
-        return k8s.core.v1.Service(parts.name, opts=parts.child, spec=spec,
-                                   metadata=parts.metadata(waiver_annotations(sticky)))
+        return k8s.core.v1.Service(name, opts=child, spec=spec,
+                                   metadata={**metadata, "annotations": waiver_annotations(sticky) or None})
 
     @staticmethod
-    def _network_policy(parts: _Parts) -> None:
-        args = parts.args
-        rule = {"ports": [{"protocol": "TCP", "port": args.port}]}
-        if args.ingress_from is not None:  # None: any source, the app's port only
-            rule["from"] = [dict(p) for p in args.ingress_from]
-        k8s.networking.v1.NetworkPolicy(
-            parts.name, opts=parts.child, metadata=parts.metadata(),
-            spec={"pod_selector": {"match_labels": parts.selector}, "policy_types": ["Ingress"], "ingress": [rule]})
-
-    @staticmethod
-    def _autoscaler(parts: _Parts, deployment, replica_waiver: dict) -> None:
-        a = parts.args.autoscaling
+    def _autoscaler(name: str, args: ApplicationArgs, metadata: dict, deployment: k8s.apps.v1.Deployment,
+                    replica_waiver: dict, child: pulumi.ResourceOptions) -> None:
+        a = args.autoscaling
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            parts.name, opts=parts.child, metadata=parts.metadata(waiver_annotations(replica_waiver)),
+            name, opts=child, metadata={**metadata, "annotations": waiver_annotations(replica_waiver) or None},
             spec={"scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment",
                                        "name": deployment.metadata.name},
                   "min_replicas": a.min_replicas, "max_replicas": a.max_replicas,
@@ -352,7 +332,7 @@ class Application(pulumi.ComponentResource):
         as_files = args.secrets_as == "files"
         store = args.session_store
         if store is not None:
-            for key in ("REDIS_HOST", "REDIS_PORT"):
+            for key in store.connection_keys:  # REDIS_SENTINELS/REDIS_MASTER_NAME or REDIS_HOST/REDIS_PORT
                 env.append({"name": key, "value_from": {"config_map_key_ref": {
                     "name": store.config_map_name, "key": key}}})
             if as_files:

@@ -12,6 +12,7 @@ from stateless_pack.components import (Application, ApplicationArgs, Autoscaling
 from support.mocks import resolve, run
 
 IMAGE = "registry.example.org/shop/web:1.4.2"
+REDIS_IMAGE = "registry.example.org/mirror/redis:7.4.2@sha256:" + "a" * 64
 PASSWORD = "unit-test-password-0123456789"
 COMPONENT = "stateless-pack:components:Application"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -25,9 +26,10 @@ def app(**overrides):
     return Application("web", ApplicationArgs(**{"namespace": "shop", "image": IMAGE, **overrides}))
 
 
-def with_store_and_bucket(**overrides):
+def with_store_and_bucket(replicated=False, **overrides):
+    waiver = {} if replicated else {"single_instance_waiver": "W-0001"}
     store = RedisSessionStore("sessions", RedisSessionStoreArgs(
-        namespace="shop", password=pulumi.Output.secret(PASSWORD), single_instance_waiver="W-0001"))
+        namespace="shop", image=REDIS_IMAGE, password=pulumi.Output.secret(PASSWORD), **waiver))
     bucket = ObjectBucket("uploads", ObjectBucketArgs(namespace="shop"))
     return app(session_store=store, buckets=[bucket], **overrides)
 
@@ -115,6 +117,16 @@ def test_session_store_and_bucket_are_wired_by_reference_as_files():
     # the store's NetworkPolicy admits pods with this label
     assert pod["metadata"]["labels"]["stateless-pack.io/session-store-client"] == "sessions"
     assert PASSWORD not in json.dumps(r.one(DEPLOYMENT, "web").inputs)
+
+
+def test_a_replicated_store_is_reached_through_its_sentinels():
+    r = run(lambda: with_store_and_bucket(replicated=True))
+    env = {e["name"]: e for e in _container(r)["env"]}
+    for key in ("REDIS_SENTINELS", "REDIS_MASTER_NAME"):
+        assert env[key]["valueFrom"] == {"configMapKeyRef": {"name": "sessions-connection", "key": key}}
+    # no direct address: a client that is not Sentinel-aware must fail, not write to a replica
+    assert "REDIS_HOST" not in env and "REDIS_PORT" not in env
+    assert env["REDIS_PASSWORD_FILE"]["value"] == "/var/run/secrets/stateless-pack/session-store/password"
 
 
 def test_secrets_as_env_use_secret_references_never_values():
@@ -222,7 +234,8 @@ def test_bad_arguments_are_rejected(overrides, message):
 def test_store_in_another_namespace_is_rejected():
     def program():
         store = RedisSessionStore("sessions", RedisSessionStoreArgs(
-            namespace="other", password=pulumi.Output.secret(PASSWORD), single_instance_waiver="W-0001"))
+            namespace="other", image=REDIS_IMAGE, password=pulumi.Output.secret(PASSWORD),
+            single_instance_waiver="W-0001"))
         app(session_store=store)
     with pytest.raises(ComponentArgumentError, match="in namespace 'other'"):
         run(program)

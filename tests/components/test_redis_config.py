@@ -154,3 +154,33 @@ def test_rendered_defaults():
     assert f'requirepass "{PASSWORD}"' in text
     assert 'save ""' in text and "appendonly no" in text
     assert "maxmemory-policy allkeys-lru" in text
+
+
+def test_replicated_config_authenticates_replicas_and_keeps_what_sentinel_needs():
+    text = render(RedisConfig(password=PASSWORD, replication=True, data_dir=None)).splitlines()
+    assert f'masterauth "{PASSWORD}"' in text and "min-replicas-to-write 1" in text
+    assert "repl-diskless-load on-empty-db" in text and "repl-diskless-sync yes" in text
+    assert 'rename-command CONFIG ""' not in text and 'rename-command FLUSHALL ""' in text
+    assert not any(line.startswith("dir ") for line in text)  # the start script sets it
+
+
+def test_a_replicated_config_cannot_disable_what_a_failover_runs():
+    # Sentinel sends MULTI, SLAVEOF, CONFIG REWRITE, EXEC: one unknown command aborts the failover
+    with pytest.raises(ComponentArgumentError, match="cannot disable CONFIG"):
+        render(RedisConfig(password=PASSWORD, replication=True, disabled_commands=DISABLED_COMMANDS))
+
+
+def test_a_replica_from_the_generated_config_syncs_and_unblocks_its_master(redis_server):
+    config = RedisConfig(password=PASSWORD, replication=True)
+    master, replica = redis_server(config), redis_server(config)
+    writer = _client(master, PASSWORD)
+    with pytest.raises(redis.ResponseError, match="NOREPLICAS"):  # nobody would keep a copy
+        writer.set("session:1", "alice")
+    _client(replica, PASSWORD).execute_command("REPLICAOF", "127.0.0.1", master)  # what Sentinel sends
+    deadline = time.monotonic() + 10
+    while writer.info("replication")["connected_slaves"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.1)  # the replica acknowledges its offset once a second; min-replicas counts acks
+    writer.set("session:1", "alice")
+    writer.execute_command("WAIT", 1, 5000)
+    assert _client(replica, PASSWORD).get("session:1") == b"alice"

@@ -1,4 +1,7 @@
-"""RedisSessionStore under Pulumi's mocks: resources, hardening, secrets, markers, bad arguments."""
+"""RedisSessionStore under Pulumi's mocks: resources, hardening, secrets, markers, bad arguments.
+
+The single-instance and external modes here; the replicated mode in test_session_store_replicated.py.
+"""
 from __future__ import annotations
 
 import pulumi
@@ -6,16 +9,17 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from stateless_pack.components import (ComponentArgumentError, ExternalRedis, RedisPersistence, RedisSessionStore,
-                        RedisSessionStoreArgs)
+                                      RedisSessionStoreArgs)
 from support.mocks import is_secret_value, resolve, run
 
 PASSWORD = "unit-test-password-0123456789"
+IMAGE = "registry.example.org/mirror/redis:7.4.2@sha256:" + "a" * 64
 COMPONENT = "stateless-pack:components:RedisSessionStore"
 
 
 def store(name="sessions", **overrides):
-    args = {"namespace": "shop", "password": pulumi.Output.secret(PASSWORD), "single_instance_waiver": "W-0001",
-            **overrides}
+    args = {"namespace": "shop", "image": IMAGE, "password": pulumi.Output.secret(PASSWORD),
+            "single_instance_waiver": "W-0001", **overrides}
     return RedisSessionStore(name, RedisSessionStoreArgs(**args))
 
 
@@ -55,7 +59,7 @@ def test_redis_runs_the_generated_config_hardened():
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["command"] == ["redis-server", "/etc/redis/redis.conf"]
-    assert container["image"] == "redis:7.4.2"
+    assert container["image"] == IMAGE
     sc = container["securityContext"]
     assert sc["readOnlyRootFilesystem"] is True and sc["runAsNonRoot"] is True
     assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
@@ -98,6 +102,8 @@ def test_outputs():
     s = r.result
     assert resolve(s.host) == ("sessions.shop.svc.cluster.local", False)
     assert resolve(s.port) == (6379, False)
+    assert resolve(s.sentinels) == (None, False) and resolve(s.master_name) == (None, False)
+    assert s.connection_keys == ("REDIS_HOST", "REDIS_PORT")
     assert resolve(s.password_secret_name) == ("sessions-auth", False)
     assert resolve(s.password_secret_key) == ("password", False)
     assert resolve(s.config_map_name) == ("sessions-connection", False)
@@ -135,8 +141,8 @@ def test_provider_is_passed_through_opts():
     def program():
         provider = k8s.Provider("cluster")
         RedisSessionStore("sessions", RedisSessionStoreArgs(
-            namespace="shop", password=pulumi.Output.secret(PASSWORD), single_instance_waiver="W-0001"),
-            opts=pulumi.ResourceOptions(providers=[provider]))
+            namespace="shop", image=IMAGE, password=pulumi.Output.secret(PASSWORD),
+            single_instance_waiver="W-0001"), opts=pulumi.ResourceOptions(providers=[provider]))
     r = run(program)
     kube = [x for x in r.resources if x.type.startswith("kubernetes:") and x.custom
             and not x.type.startswith("pulumi:providers")]
@@ -146,8 +152,8 @@ def test_provider_is_passed_through_opts():
 @pytest.mark.parametrize("overrides,message", [
     ({"password": None}, "needs `password`"),
     ({"password": "short"}, "at least 16 characters"),
-    ({"single_instance_waiver": None}, "single_instance_waiver"),
     ({"single_instance_waiver": "please"}, "not a waiver id"),
+    ({"image": None}, "needs `image`"),
     ({"image": "redis"}, "not pinned"),
     ({"image": "redis:latest"}, "'latest'"),
     ({"namespace": "Shop"}, "DNS-1123"),
@@ -155,6 +161,8 @@ def test_provider_is_passed_through_opts():
     ({"maxmemory_mb": 0}, "maxmemory_mb"),
     ({"persistence": RedisPersistence(waiver_id="")}, "persistence.waiver_id"),
     ({"external": ExternalRedis(host="r.example.org", password_secret_name="s")}, "external mode"),
+    ({"single_instance_waiver": None, "persistence": RedisPersistence(waiver_id="W-0007")},
+     "persistence is for the single-instance mode"),
 ])
 def test_bad_arguments_are_rejected(overrides, message):
     with pytest.raises(ComponentArgumentError, match=message):
