@@ -84,6 +84,13 @@ sentinel_master() {
   echo "$_answer"
 }
 
+# "IP PORT" of the master the Sentinels name; status 1 when they name none or none answers.
+named_master() {
+  _named=$(sentinel_master)
+  case $_named in ""|none) return 1;; esac
+  echo "$_named"
+}
+
 # Retry DECIDE until it prints "start ..."; give up (exit 1, the kubelet restarts us) at the deadline.
 until_decided() {
   _deadline=$(( $(date +%s) + ${BOOTSTRAP_SECONDS:-120} ))
@@ -105,20 +112,17 @@ REDIS_START_SCRIPT = _HEADER + r"""# Start one Redis of a Sentinel-managed set: 
 # Usage: redis-start.sh BASE_REDIS_CONF
 """ + _COMMON + r"""
 decide() {
-  _named=$(sentinel_master)
-  case $_named in
-    ""|none) ;;
-    *)
-      set -- $_named
-      if [ "$1" = "$POD_IP" ]; then
-        echo "wait: the Sentinels still name this pod ($1) as the master; an empty restart must not serve"
-      elif [ "$(role_of "$1" "$2")" = master ]; then
-        echo "start replica $1 $2"
-      else
-        echo "wait: the master the Sentinels name ($1:$2) does not answer (failover under way?)"
-      fi
-      return;;
-  esac
+  if _named=$(named_master); then
+    set -- $_named
+    if [ "$1" = "$POD_IP" ]; then
+      echo "wait: the Sentinels still name this pod ($1) as the master; an empty restart must not serve"
+    elif [ "$(role_of "$1" "$2")" = master ]; then
+      echo "start replica $1 $2"
+    else
+      echo "wait: the master the Sentinels name ($1:$2) does not answer (failover under way?)"
+    fi
+    return
+  fi
   _peers=$(addresses "$REDIS_PEERS")
   _running=""
   for _p in $_peers; do
@@ -162,18 +166,15 @@ SENTINEL_START_SCRIPT = _HEADER + r"""# Start one Sentinel of a session store: m
 # Usage: sentinel-start.sh BASE_SENTINEL_CONF (its monitor line holds @MASTER_HOST@ @MASTER_PORT@)
 """ + _COMMON + r"""
 decide() {
-  _named=$(sentinel_master)
-  case $_named in
-    ""|none) ;;
-    *)
-      set -- $_named
-      if [ "$(role_of "$1" "$2")" = master ]; then
-        echo "start monitor $1 $2 named-by-peers"
-      else
-        echo "wait: the master the other Sentinels name ($1:$2) does not answer yet"
-      fi
-      return;;
-  esac
+  if _named=$(named_master); then
+    set -- $_named
+    if [ "$(role_of "$1" "$2")" = master ]; then
+      echo "start monitor $1 $2 named-by-peers"
+    else
+      echo "wait: the master the other Sentinels name ($1:$2) does not answer yet"
+    fi
+    return
+  fi
   for _p in $(addresses "$REDIS_PEERS"); do
     if [ "$(role_of "$_p" "$REDIS_PORT")" = master ]; then
       echo "start monitor $_p $REDIS_PORT found-among-redis-pods"

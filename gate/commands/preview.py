@@ -205,9 +205,12 @@ class _launched_pack:
         from stateless_pack.policies.waivers.locating import REGISTRY_ENV
 
         pack_dir, project, stack, config = self.args
-        # A file: its absolute path. A document from stack config: the pack reads the same config.
-        # Nothing: the pack must not pick up a registry from the caller's environment either.
-        env = {REGISTRY_ENV: str(self.location.path.resolve())} if self.location.path is not None else {}
+        # A file: its absolute path (the optional default only if it is there: a path given to the pack
+        # is required). A document from stack config: the pack reads the same config. Nothing: the
+        # pack must not pick up a registry from the caller's environment either.
+        path = self.location.path
+        given = path is not None and (self.location.required or path.exists())
+        env = {REGISTRY_ENV: str(path.resolve())} if given else {}
         try:
             # dry_run False: the gate's mocks make every value known, as at `pulumi up`
             self.pack = engine.launch_pack(pack_dir, project=project, stack=stack, dry_run=False,

@@ -221,3 +221,13 @@ def test_example_pipelines_install_the_distribution_and_need_no_file_of_this_rep
         assert needed in commands, needed
     for repository_only in ("make ", ".venv-checkov", "--policy-pack policies", "policyPacks: policies"):
         assert repository_only not in commands, repository_only
+
+
+def test_a_project_without_any_registry_is_checked_without_waivers(installed, tmp_path):
+    """No waivers.yaml at all: nothing is waived, and the pack and the gate agree on that (exit 1, not 2)."""
+    project = make_project(tmp_path / "no-registry", {"version": 1, "waivers": []})
+    (project / "waivers.yaml").unlink()
+    done = stateless_pack(installed, "preview", ".", "--json", "report.json", cwd=project)
+    assert done.returncode == 1, done.stdout + done.stderr
+    blocking = {f["rule"] for f in findings(project / "report.json") if f["blocking"]}
+    assert blocking == {"min-replicas", "unbacked-suppression"}
