@@ -17,6 +17,7 @@ class Subject:
     ref: ResourceRef
     file: str = ""         # the rendered or scanned file it is in
     line: int = 0          # 1-based line where its document starts (0: unknown)
+    partial: bool = False  # a Patch: judged only by the rules that may judge a partial manifest
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import Iterator
 
 import yaml
 
+from stateless_pack.policies.strict_yaml import StrictLoader
+
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -34,7 +36,7 @@ class ManifestProblem:
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
-class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when built in
+class _StrictLoader(StrictLoader):  # StrictLoader refuses alias bombs before Checkov ever sees one
     """SafeLoader that rejects a key repeated in one mapping instead of keeping the last value."""
 
     def construct_mapping(self, node, deep=False):

@@ -52,7 +52,7 @@ def rule_help() -> dict:
 def checked_pairs(subjects: Iterable[Subject]) -> list:
     """Every (resource, rule) pair our rules evaluated: JUnit lists the passes too."""
     return [Checked(s.ref.display, rule.name) for s in subjects for rule in catalog_rules()
-            if s.manifest.get("kind") in rule.kinds]
+            if rule.applies_to(s.manifest, s.partial)]
 
 
 @dataclass

@@ -15,13 +15,16 @@ def _finding(rule: Rule, violation: Violation, subject: Subject, engine: str) ->
 
 
 def rule_findings(subjects: list[Subject], engine: str) -> list[Finding]:
-    """Every violation of every rule (resource rules per manifest, stack rules over all of them)."""
+    """Every violation of every rule (resource rules per manifest, stack rules over all whole
+    manifests; a partial manifest only by the rules that may judge one)."""
     found = []
+    whole = [s for s in subjects if not s.partial]
     for rule in rules():
         if rule.stack:
-            for index, violation in rule.run([s.manifest for s in subjects]):
-                found.append(_finding(rule, violation, subjects[index], engine))
+            for index, violation in rule.run([s.manifest for s in whole]):
+                found.append(_finding(rule, violation, whole[index], engine))
         else:
             for subject in subjects:
-                found.extend(_finding(rule, v, subject, engine) for v in rule.run(subject.manifest))
+                if rule.applies_to(subject.manifest, subject.partial):
+                    found.extend(_finding(rule, v, subject, engine) for v in rule.run(subject.manifest))
     return found

@@ -2,8 +2,10 @@
 
 Stages (overlapped where they do not depend on each other):
   program under mocks  ||  pack launch + GetAnalyzerInfo + Configure  ||  Checkov's imports
-  render manifests
-  Checkov over the rendered folder  ||  Remediate+Analyze per resource, then AnalyzeStack
+  coverage: a resource the gate cannot expand offline (a Helm chart, a kustomization) ends the run
+  render manifests into this run's private folder
+  Checkov over that folder  ||  Remediate+Analyze per resource, then AnalyzeStack
+  --out replaced by a copy of what was checked (under a lock: one run at a time publishes)
   our rules over the manifests, Checkov's findings, the waiver pass; the pack cross-checked; one report.
 Checkov must see every manifest in one run (its graph checks connect resources across files), so
 it cannot start scanning before the program has registered its last resource (README, "Benchmark").
@@ -14,8 +16,13 @@ read the pack's messages: it runs the rules itself and checks that the pack bloc
 (policy, resource) pairs it blocks, from the diagnostics' structured fields. A disagreement is a
 failed gate (exit 2), never a pass.
 
+Every stage has a deadline (`--timeout-program`, `--timeout-pack` per call, `--timeout-checkov`)
+and every child runs in a process group of its own: SIGTERM/SIGINT stop them all, remove the
+temporary folders and end the run like a crash.
+
 Exit codes: 0 clean or advisory only, 1 blocking findings, 2 the program, the pack, Checkov or the
-gate itself failed. Every failure path ends in 2: a crash never passes the gate.
+gate itself failed, a stage ran out of time, or a signal stopped it. Every failure path ends in 2:
+a crash never passes the gate. No secret value of the program reaches any message.
 """
 from __future__ import annotations
 
@@ -27,9 +34,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from stateless_pack.gate import checkov_env
+from stateless_pack.gate import checkov_env, processes
+from stateless_pack.gate.checkov_runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
+from stateless_pack.gate.engine import CALL_TIMEOUT as PACK_CALL_TIMEOUT
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
+from stateless_pack.gate.program import DEFAULT_TIMEOUT as PROGRAM_TIMEOUT
+from stateless_pack.policies.redaction import redact
 
 class GateError(Exception):
     """A stage failed: the message says which and why (exit 2)."""
@@ -70,17 +81,43 @@ def register(subparsers) -> None:
     p.add_argument("--checkov", default=None, metavar="PATH",
                    help=f"Checkov executable (default: ${checkov_env.CHECKOV_ENV_VAR}, else the one "
                         "`stateless-pack checkov install` provisioned, else checkov on PATH)")
+    add_timeout(p, "--timeout-program", PROGRAM_TIMEOUT, "for the program to run under mocks")
+    add_timeout(p, "--timeout-pack", PACK_CALL_TIMEOUT, "for each call to the policy pack")
+    add_timeout(p, "--timeout-checkov", CHECKOV_TIMEOUT, "for Checkov's scan")
     p.set_defaults(func=run)
+
+
+def add_timeout(parser, option: str, default: float, what: str) -> None:
+    """A stage deadline option: seconds, > 0 (a stage past it fails the command, exit 2)."""
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = 0.0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
+        return value
+
+    parser.add_argument(option, type=seconds, default=default, metavar="SECONDS",
+                        help=f"deadline in seconds {what} (default: {default:g})")
 
 
 def run(args: argparse.Namespace) -> int:
     progress = _progress_printer(sys.stderr)
+    secrets: list = []  # filled as they become known: no error message may show one
     try:
-        return preview(args, progress=progress, out=sys.stdout)
-    except GateError as exc:
+        with processes.stopping_on_signals():
+            return preview(args, progress=progress, out=sys.stdout, secrets=secrets)
+    except processes.Interrupted as exc:
+        print(f"stateless-pack preview: error: stopped by {exc.signal_name}: the program, the policy pack "
+              "and Checkov were stopped; nothing was checked", file=sys.stderr)
+    except processes.StageTimeout as exc:
         print(f"stateless-pack preview: error: {exc}", file=sys.stderr)
+    except GateError as exc:
+        print(f"stateless-pack preview: error: {redact(str(exc), secrets)}", file=sys.stderr)
     except Exception:  # a bug in the gate is a failed gate, never a pass
-        print("stateless-pack preview: internal error:\n" + traceback.format_exc(), file=sys.stderr)
+        print("stateless-pack preview: internal error:\n" + redact(traceback.format_exc(), secrets),
+              file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -92,22 +129,23 @@ def _progress_printer(stream) -> Callable[[str], None]:
 
 # --- the pipeline --------------------------------------------------------------------------------
 
-def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -> int:
-    from stateless_pack.gate import program as programs, render, reports
+def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, secrets: list | None = None) -> int:
+    from stateless_pack.gate import program as programs
     from stateless_pack.gate.checkov_runner import CheckovProcess
-    from stateless_pack.gate.waiving import apply_waivers
     from stateless_pack.policies.waivers.decisions import WaiverPass
     from stateless_pack.policies.waivers.locating import approvers_path, load_located, locate_registry
     from stateless_pack.policies.waivers.model import utc_today
 
+    secrets = secrets if secrets is not None else []
     program_dir = Path(args.program_dir).resolve()
     pack_dir = Path(args.pack).resolve() if args.pack else default_pack_dir()
     try:  # project files first: the pack needs project, stack and config before the program ran
         project = programs.load_project(program_dir)
         stack = args.stack or programs.default_stack(program_dir, project)
-        config, _, _ = programs.load_config(program_dir, project, stack)
+        config, secret_keys, _ = programs.load_config(program_dir, project, stack)
     except programs.ProgramError as exc:
         raise GateError(str(exc)) from None
+    secrets += programs.secret_config_values(config, secret_keys)
     try:
         checkov_bin = checkov_env.find_checkov(args.checkov)
     except checkov_env.CheckovNotFound as exc:
@@ -118,38 +156,94 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -
     waivers = WaiverPass(registry, problems, today, stack=stack)
 
     # Checkov's interpreter imports Checkov while the program runs (see CheckovProcess.prestart).
-    checkov = CheckovProcess.prestart(checkov_bin)
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool:
+    checkov = CheckovProcess.prestart(checkov_bin, timeout=args.timeout_checkov)
+    with processes.private_folder("stateless-pack-preview-") as work, \
+            ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool:
         try:
             progress(f"running {program_dir} (stack {stack}) under mocks; starting the policy pack")
-            program_future = pool.submit(programs.run_program, program_dir, stack)
-            with _launched_pack(pack_dir, project["name"], stack, config, location) as pack:
+            program_future = pool.submit(programs.run_program, program_dir, stack, args.timeout_program)
+            with _launched_pack(pack_dir, project["name"], stack, config, location, args.timeout_pack) as pack:
                 run = _result(program_future, "the program failed")
-                items = render.manifests(run.resources)
-                try:
-                    rendered = render.render(items, args.out)
-                except (render.RenderError, OSError) as exc:
-                    raise GateError(f"cannot write the manifests: {exc}") from None
-                progress(f"rendered {len(rendered)} manifest(s) to {args.out}; running Checkov and the pack")
-                checkov_future = pool.submit(_checkov, args.out, checkov, bool(rendered))
+                secrets += run.secrets()
+                _require_covered(run)
+                rendered = _render(run, work)
+                progress(f"rendered {len(rendered)} manifest(s); running Checkov and the pack")
+                checkov_future = pool.submit(_checkov, work / "manifests", checkov,
+                                             any(not item.partial for item in rendered))
                 diagnostics, pack_info = _analyze(pack, run)
                 _require_clean_pack_logs(pack)
             # the pack has stopped (its memory is free) while Checkov, the longest stage, finishes
             scan = _result(checkov_future, "Checkov failed")
         finally:
             checkov.close()
+        progress(f"publishing the checked manifests to {args.out}; applying waivers")
+        with _output_lock(args.out):
+            subjects, by_file = _publish(rendered, work, Path(args.out), stack)
+            findings = _findings(subjects, by_file, scan, diagnostics, pack_info, waivers, secrets)
+            report = _report(args, out, run, findings, subjects, location, pack_dir)
+    return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
 
-    progress("applying waivers")
+
+def _require_covered(run) -> None:
+    from stateless_pack.gate import coverage
+
+    try:
+        coverage.require_checkable(run.resources)
+    except coverage.NotCheckable as exc:
+        raise GateError(str(exc)) from None
+
+
+def _render(run, work: Path) -> list:
+    from stateless_pack.gate import render
+
+    try:
+        return render.render(render.manifests(run.resources), work / "manifests", work / "patches")
+    except (render.RenderError, OSError) as exc:
+        raise GateError(f"cannot write the manifests: {exc}") from None
+
+
+def _output_lock(out: str):
+    from stateless_pack.gate import render
+
+    try:
+        return render.output_lock(out)
+    except OSError as exc:
+        raise GateError(f"cannot use --out {out}: {exc}") from None
+
+
+def _publish(rendered: list, work: Path, out: Path, stack: str) -> tuple[list, dict]:
+    """--out becomes a copy of what was checked; the subjects point at those copies, and `by_file`
+    maps the files Checkov read (in the private folder) to them."""
+    from stateless_pack.gate import render
+
+    try:
+        render.publish(work / "manifests", out, work / "patches")
+    except (render.RenderError, OSError) as exc:
+        raise GateError(f"cannot write the manifests to {out}: {exc}") from None
+    subjects, by_file = [], {}
+    for item in rendered:
+        copy = render.published_path(item, work / "manifests", out, work / "patches")
+        subject = Subject(item.revealed(), _ref(item, stack), str(copy), partial=item.partial)
+        subjects.append(subject)
+        by_file[str(item.file.resolve())] = subject
+    return subjects, by_file
+
+
+def _findings(subjects: list, by_file: dict, scan, diagnostics: list, pack_info, waivers,
+              secrets: list) -> list[Finding]:
+    """Our rules, Checkov's findings, the waiver pass, the pack cross-checked; no secret in any text."""
     from stateless_pack.gate.checkov_findings import checkov_findings
     from stateless_pack.gate.rule_findings import rule_findings
+    from stateless_pack.gate.waiving import apply_waivers
 
-    subjects = [Subject(item.revealed(), _ref(item, stack), str(item.file)) for item in rendered]
-    by_file = {str(Path(s.file).resolve()): s for s in subjects}
     findings = rule_findings(subjects, engine="crossguard")
     findings += checkov_findings(scan, by_file)
     findings = apply_waivers(waivers, findings, subjects, engine="crossguard")
-    findings = _scrub(_cross_check(diagnostics, pack_info, findings),
-                      [v for r in run.resources for v in programs.secret_values(r.inputs)])
+    return _scrub(_cross_check(diagnostics, pack_info, findings), secrets)
+
+
+def _report(args, out, run, findings: list[Finding], subjects: list, location, pack_dir: Path):
+    from stateless_pack.gate import reports
 
     report = reports.Report(
         findings=findings, checked=reports.checked_pairs(subjects), rules=reports.rule_help(),
@@ -162,7 +256,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -
     if args.state_export:
         from stateless_pack.gate import state_export
         state_export.write(run, args.state_export)
-    return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
+    return report
 
 
 def _result(future: Future, what: str) -> Any:
@@ -185,9 +279,10 @@ class _launched_pack:
     """launch_pack + GetAnalyzerInfo + Configure, with failures as GateError. The pack is told
     where the registry is, so that it reads exactly the registry the gate read."""
 
-    def __init__(self, pack_dir: Path, project: str, stack: str, config: dict, location):
+    def __init__(self, pack_dir: Path, project: str, stack: str, config: dict, location,
+                 call_timeout: float = PACK_CALL_TIMEOUT):
         self.args = (pack_dir, project, stack, config)
-        self.location = location
+        self.location, self.call_timeout = location, call_timeout
         self.pack = None
 
     def __enter__(self):
@@ -201,7 +296,8 @@ class _launched_pack:
         try:
             # dry_run False: the gate's mocks make every value known, as at `pulumi up`
             self.pack = engine.launch_pack(pack_dir, project=project, stack=stack, dry_run=False,
-                                           config=config, env=env, drop_env=(REGISTRY_ENV,))
+                                           config=config, env=env, drop_env=(REGISTRY_ENV,),
+                                           call_timeout=self.call_timeout)
             self.pack.client.get_analyzer_info()
             self.pack.client.configure()
         except Exception as exc:
@@ -299,18 +395,16 @@ def _require_clean_pack_logs(pack) -> None:
         raise GateError("the policy pack logged errors:\n" + "\n".join(errors))
 
 
-def _checkov(out_dir: str, checkov, any_manifest: bool):
+def _checkov(folder: Path, checkov, any_manifest: bool):
     from stateless_pack.gate import checkov_runner
 
     if not any_manifest:  # nothing rendered: Checkov would have nothing to scan
         return checkov_runner.CheckovScan([], [])
-    return checkov_runner.scan_with_checkov([out_dir], checkov=checkov)
+    return checkov_runner.scan_with_checkov([str(folder)], checkov=checkov)
 
 
 def _scrub(findings: list[Finding], secrets: Iterable[Any]) -> list[Finding]:
     """No secret value of the program in any text the gate writes (messages, paths, fixes)."""
-    from stateless_pack.policies.redaction import redact
-
     values = {str(v) for v in secrets if str(v)}
     if not values:
         return findings

@@ -65,4 +65,5 @@ RULE = Rule(
                 "(or mount it as a file); in URLs and args use `$(VAR)` with VAR from a secretKeyRef.",
     kinds=WORKLOAD_KINDS,
     check=_literal_credentials,
+    judges_partial_manifests=True,  # flags only what a manifest contains
 )

@@ -75,4 +75,5 @@ RULE = Rule(
                 "its DNS name. Remove externalIPs.",
     kinds=frozenset({"Service"}),
     check=_redis_not_exposed,
+    judges_partial_manifests=True,  # flags only what a manifest contains
 )
