@@ -139,7 +139,9 @@ class CheckovProcess:
         self.timeout = timeout
         self._work = processes.temp_folder("stateless-pack-checkov-")
         self.env = {k: v for k, v in os.environ.items() if k not in _CHECKOV_OPTION_VARIABLES}
-        self.env.update(_OFFLINE_VARIABLES, HOME=str(self._work))
+        # Its temporary files (lark's grammar cache, hcl2's parser) go to a cache of ours, never
+        # left behind in the user's temporary folder.
+        self.env.update(_OFFLINE_VARIABLES, HOME=str(self._work), TMPDIR=str(_checkov_tmp()))
         self._process: subprocess.Popen | None = None
 
     @classmethod
@@ -201,6 +203,12 @@ class CheckovProcess:
             except (subprocess.TimeoutExpired, ValueError, OSError):
                 pass
         processes.remove(self._work)
+
+
+def _checkov_tmp() -> Path:
+    folder = checkov_env.cache_root() / "checkov-tmp"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
 
 
 def _found_checkov() -> Path:

@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable
 
 from stateless_pack.gate import checkov_env, processes
 from stateless_pack.gate.checkov_runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
+from stateless_pack.gate.commands.options import add_timeout
 from stateless_pack.gate.engine import CALL_TIMEOUT as PACK_CALL_TIMEOUT
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
@@ -85,21 +86,6 @@ def register(subparsers) -> None:
     add_timeout(p, "--timeout-pack", PACK_CALL_TIMEOUT, "for each call to the policy pack")
     add_timeout(p, "--timeout-checkov", CHECKOV_TIMEOUT, "for Checkov's scan")
     p.set_defaults(func=run)
-
-
-def add_timeout(parser, option: str, default: float, what: str) -> None:
-    """A stage deadline option: seconds, > 0 (a stage past it fails the command, exit 2)."""
-    def seconds(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = 0.0
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
-        return value
-
-    parser.add_argument(option, type=seconds, default=default, metavar="SECONDS",
-                        help=f"deadline in seconds {what} (default: {default:g})")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,12 @@ For YAML that never went through Pulumi (Helm output, kubectl manifests). Stages
   the waiver pass (`--waivers FILE`): findings, suppressions, the registry itself
   one report.
 
-Exit codes: 0 clean or advisory only, 1 blocking findings, 2 Checkov or the scan itself failed.
+Loading has a deadline (`--timeout-load`: a FIFO or a hung file system never keeps a pipeline
+waiting), as has Checkov (`--timeout-checkov`). SIGTERM/SIGINT stop Checkov and its workers, remove
+the temporary folder and end the scan like a crash.
+
+Exit codes: 0 clean or advisory only, 1 blocking findings, 2 Checkov or the scan itself failed, a
+stage ran out of time, or a signal stopped it.
 """
 from __future__ import annotations
 
@@ -17,15 +22,16 @@ import json
 import os
 import re
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
 import yaml
 
-from stateless_pack.gate import checkov_env, reports
+from stateless_pack.gate import checkov_env, processes, reports
 from stateless_pack.gate.checkov_findings import checkov_findings
+from stateless_pack.gate.checkov_runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
 from stateless_pack.gate.checkov_runner import CheckovError, CheckovScan, scan_with_checkov
+from stateless_pack.gate.commands.options import add_timeout
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.manifest_files import LoadedManifest, ManifestProblem, load_manifests
@@ -37,6 +43,8 @@ from stateless_pack.policies.waivers.locating import (
     REGISTRY_ENV, RegistryLocation, approvers_path, load_located, locate_registry,
 )
 from stateless_pack.policies.waivers.model import ResourceRef, utc_today
+
+LOAD_TIMEOUT = 300.0  # seconds to read every file (a FIFO or a hung file system must not block forever)
 
 
 def register(subparsers) -> None:
@@ -61,12 +69,20 @@ def register(subparsers) -> None:
     p.add_argument("--checkov", default=None, metavar="PATH",
                    help=f"Checkov executable (default: ${checkov_env.CHECKOV_ENV_VAR}, else the one "
                         "`stateless-pack checkov install` provisioned, else checkov on PATH)")
+    add_timeout(p, "--timeout-load", LOAD_TIMEOUT, "for reading the files")
+    add_timeout(p, "--timeout-checkov", CHECKOV_TIMEOUT, "for Checkov's scan")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        return scan(args, out=sys.stdout)
+        with processes.stopping_on_signals():
+            return scan(args, out=sys.stdout)
+    except processes.Interrupted as exc:
+        print(f"stateless-pack scan: error: stopped by {exc.signal_name}: Checkov was stopped; "
+              "nothing was checked", file=sys.stderr)
+    except processes.StageTimeout as exc:
+        print(f"stateless-pack scan: error: {exc}", file=sys.stderr)
     except (CheckovError, checkov_env.CheckovNotFound) as exc:
         print(f"stateless-pack scan: error: Checkov failed: {exc}", file=sys.stderr)
     except Exception:  # a bug in the scan is a failed scan, never a pass
@@ -75,12 +91,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def scan(args: argparse.Namespace, *, out) -> int:
-    loaded, problems = load_manifests(args.paths)
+    with processes.deadline("loading the manifests", args.timeout_load, "--timeout-load"):
+        loaded, problems = load_manifests(args.paths)
     subjects = [Subject(item.manifest, ResourceRef.of_manifest(item.manifest, stack=args.stack or ""),
                         item.file, item.line) for item in loaded]
     findings = [problem_finding(p) for p in problems]
     findings += rule_findings(subjects, engine="rules")
-    findings += _checkov(loaded, subjects, args.checkov)
+    findings += _checkov(loaded, subjects, args.checkov, args.timeout_checkov)
     findings = apply_waivers(_waiver_pass(args), findings, subjects)
     report = reports.Report(
         findings=findings, checked=reports.checked_pairs(subjects), rules=reports.rule_help(),
@@ -110,18 +127,19 @@ def problem_finding(problem: ManifestProblem) -> Finding:
                        "is checked), or leave it out of the scanned paths.")
 
 
-def _checkov(loaded: list[LoadedManifest], subjects: list[Subject], checkov: str | None) -> list[Finding]:
+def _checkov(loaded: list[LoadedManifest], subjects: list[Subject], checkov: str | None,
+             timeout: float = CHECKOV_TIMEOUT) -> list[Finding]:
     """Checkov over one file per manifest; findings point back at the source file and resource."""
     if not loaded:
         return []  # nothing to scan; the load problems already say why
     checkov_bin = checkov_env.find_checkov(checkov)
-    with tempfile.TemporaryDirectory(prefix="stateless-pack-scan-") as folder:
+    with processes.private_folder("stateless-pack-scan-") as folder:
         by_file = {}
         for i, (item, subject) in enumerate(zip(loaded, subjects)):
             target = Path(folder) / _file_name(i, item.manifest)
             target.write_text(yaml.safe_dump(item.manifest, sort_keys=False), encoding="utf-8")
             by_file[str(target.resolve())] = subject
-        result: CheckovScan = scan_with_checkov([folder], checkov_bin=checkov_bin)
+        result: CheckovScan = scan_with_checkov([str(folder)], checkov_bin=checkov_bin, timeout=timeout)
         return checkov_findings(result, by_file)
 
 
