@@ -122,10 +122,11 @@ def render(items: Iterable[Rendered], folder: str | Path = DEFAULT_OUT,
 # ---- --out: a copy of what was checked --------------------------------------------------------------
 
 @contextmanager
-def output_lock(out: str | Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+def output_lock(out: str | Path, wait: float | None = None) -> Iterator[None]:
     """This run alone writes `out` (an flock on `.<name>.lock` beside it) and points its reports at
-    it; a second run waits up to `wait` seconds, then fails clearly."""
+    it; a second run waits up to `wait` seconds (default LOCK_WAIT_SECONDS), then fails clearly."""
     out = Path(out)
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
     out.parent.mkdir(parents=True, exist_ok=True)
     lock_path = out.parent / f".{out.name}.lock"
     with open(lock_path, "a") as handle:
