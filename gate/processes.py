@@ -75,10 +75,11 @@ def stop(process: subprocess.Popen, grace: float = 0.0) -> None:
         _groups.discard(process.pid)
 
 
-def kill_all() -> None:
-    """Kill every child's process group now (from a signal handler too: no waiting, no reaping)."""
+def kill_all(keep: frozenset = frozenset()) -> None:
+    """Kill every child's process group now but those in `keep` (from a signal handler too: no
+    waiting, no reaping)."""
     with _lock:
-        groups = list(_groups)
+        groups = list(_groups - keep)
     for pgid in groups:
         _kill_group(pgid)
 
@@ -114,11 +115,12 @@ def private_folder(prefix: str) -> Iterator[Path]:
         remove(folder)
 
 
-def cleanup() -> None:
-    """Kill every remaining child group and remove every remaining temporary folder."""
-    kill_all()
+def cleanup(keep_groups: frozenset = frozenset(), keep_folders: frozenset = frozenset()) -> None:
+    """Kill every remaining child group and remove every remaining temporary folder (but those kept:
+    children and folders that existed before a command began belong to its caller)."""
+    kill_all(keep_groups)
     with _lock:
-        folders = list(_folders)
+        folders = list(_folders - keep_folders)
     for folder in folders:
         remove(folder)
 
@@ -127,16 +129,22 @@ def cleanup() -> None:
 
 @contextmanager
 def stopping_on_signals() -> Iterator[None]:
-    """While inside: SIGTERM/SIGINT kill every child group and raise `Interrupted` (once) in the main
-    thread. On the way out the previous handlers come back and `cleanup()` runs."""
+    """While inside: SIGTERM/SIGINT kill every child group started inside and raise `Interrupted`
+    (once) in the main thread. On the way out the previous handlers come back and whatever was
+    started or made inside and is still there is stopped and removed."""
+    with _lock:
+        groups_before, folders_before = frozenset(_groups), frozenset(_folders)
     if threading.current_thread() is not threading.main_thread():
-        yield  # handlers can only be set from the main thread; the caller's own stay in force
+        try:  # handlers can only be set from the main thread; the caller's own stay in force
+            yield
+        finally:
+            cleanup(groups_before, folders_before)
         return
     raised = False
 
     def handler(signum, _frame):
         nonlocal raised
-        kill_all()
+        kill_all(groups_before)
         if not raised:  # a second signal during cleanup must not abort the cleanup
             raised = True
             raise Interrupted(signal.Signals(signum).name)
@@ -146,7 +154,7 @@ def stopping_on_signals() -> Iterator[None]:
         yield
     finally:
         try:
-            cleanup()
+            cleanup(groups_before, folders_before)
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)

@@ -30,9 +30,10 @@ import argparse
 import sys
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from stateless_pack.gate import checkov_env, processes
 from stateless_pack.gate.checkov_runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
@@ -163,8 +164,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
         finally:
             checkov.close()
         progress(f"publishing the checked manifests to {args.out}; applying waivers")
-        with _output_lock(args.out):
-            subjects, by_file = _publish(rendered, work, Path(args.out), stack)
+        with _published(rendered, work, Path(args.out), stack) as (subjects, by_file):
             findings = _findings(subjects, by_file, scan, diagnostics, pack_info, waivers, secrets)
             report = _report(args, out, run, findings, subjects, location, pack_dir)
     return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
@@ -188,31 +188,26 @@ def _render(run, work: Path) -> list:
         raise GateError(f"cannot write the manifests: {exc}") from None
 
 
-def _output_lock(out: str):
+@contextmanager
+def _published(rendered: list, work: Path, out: Path, stack: str) -> Iterator[tuple[list, dict]]:
+    """--out becomes a copy of what was checked, locked while the report points at it. Yields the
+    subjects (their files: the copies) and `by_file`, which maps the files Checkov read (in the
+    private folder) to them."""
     from stateless_pack.gate import render
 
-    try:
-        return render.output_lock(out)
-    except OSError as exc:
-        raise GateError(f"cannot use --out {out}: {exc}") from None
-
-
-def _publish(rendered: list, work: Path, out: Path, stack: str) -> tuple[list, dict]:
-    """--out becomes a copy of what was checked; the subjects point at those copies, and `by_file`
-    maps the files Checkov read (in the private folder) to them."""
-    from stateless_pack.gate import render
-
-    try:
-        render.publish(work / "manifests", out, work / "patches")
-    except (render.RenderError, OSError) as exc:
-        raise GateError(f"cannot write the manifests to {out}: {exc}") from None
-    subjects, by_file = [], {}
-    for item in rendered:
-        copy = render.published_path(item, work / "manifests", out, work / "patches")
-        subject = Subject(item.revealed(), _ref(item, stack), str(copy), partial=item.partial)
-        subjects.append(subject)
-        by_file[str(item.file.resolve())] = subject
-    return subjects, by_file
+    with ExitStack() as held:
+        try:
+            held.enter_context(render.output_lock(out))
+            render.publish(work / "manifests", out, work / "patches")
+        except (render.RenderError, OSError) as exc:
+            raise GateError(f"cannot write the manifests to {out}: {exc}") from None
+        subjects, by_file = [], {}
+        for item in rendered:
+            copy = render.published_path(item, work / "manifests", out, work / "patches")
+            subject = Subject(item.revealed(), _ref(item, stack), str(copy), partial=item.partial)
+            subjects.append(subject)
+            by_file[str(item.file.resolve())] = subject
+        yield subjects, by_file
 
 
 def _findings(subjects: list, by_file: dict, scan, diagnostics: list, pack_info, waivers,
