@@ -166,7 +166,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
         progress(f"publishing the checked manifests to {args.out}; applying waivers")
         with _published(rendered, work, Path(args.out), stack) as (subjects, by_file):
             findings = _findings(subjects, by_file, scan, diagnostics, pack_info, waivers, secrets)
-            report = _report(args, out, run, findings, subjects, location, pack_dir)
+            report = _report(args, out, run, findings, subjects, location, pack_dir, secrets)
     return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
 
 
@@ -223,11 +223,13 @@ def _findings(subjects: list, by_file: dict, scan, diagnostics: list, pack_info,
     return _scrub(_cross_check(diagnostics, pack_info, findings), secrets)
 
 
-def _report(args, out, run, findings: list[Finding], subjects: list, location, pack_dir: Path):
+def _report(args, out, run, findings: list[Finding], subjects: list, location, pack_dir: Path,
+            secrets: list):
     from stateless_pack.gate import reports
 
+    checked = [replace(c, resource=redact(c.resource, secrets)) for c in reports.checked_pairs(subjects)]
     report = reports.Report(
-        findings=findings, checked=reports.checked_pairs(subjects), rules=reports.rule_help(),
+        findings=findings, checked=checked, rules=reports.rule_help(),
         title=f"stateless-pack preview: {run.project} (stack {run.stack})",
         meta={"command": "preview", "program": str(run.program_dir), "project": run.project,
               "stack": run.stack, "manifests": str(Path(args.out)), "pack": str(pack_dir),
@@ -385,9 +387,10 @@ def _checkov(folder: Path, checkov, any_manifest: bool):
 
 
 def _scrub(findings: list[Finding], secrets: Iterable[Any]) -> list[Finding]:
-    """No secret value of the program in any text the gate writes (messages, paths, fixes)."""
+    """No secret value of the program in any text the gate writes (messages, paths, fixes, the
+    resource's name: a name can come from a secret too)."""
     values = {str(v) for v in secrets if str(v)}
     if not values:
         return findings
     return [replace(f, message=redact(f.message, values), path=redact(f.path, values),
-                    fix=redact(f.fix, values)) for f in findings]
+                    fix=redact(f.fix, values), resource=redact(f.resource, values)) for f in findings]
