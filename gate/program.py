@@ -23,12 +23,10 @@ from pathlib import Path
 from typing import Mapping
 
 from stateless_pack.gate import processes
-from stateless_pack.gate.program_values import (  # noqa: F401 - re-exported: the gate's value API
-    ARCHIVE_SIG, ASSET_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN_VALUE, Secret, decode, redact,
-    reveal, secret_values,
-)
-from stateless_pack.gate.project import (  # noqa: F401 - re-exported: the gate's project API
-    ProgramError, default_stack, load_config, load_project, main_file, secret_config_values, stack_names,
+# Re-exported: what the rest of the gate uses of values and projects comes from here.
+from stateless_pack.gate.program_values import Secret, decode, redact, reveal, secret_values  # noqa: F401
+from stateless_pack.gate.project import (  # noqa: F401
+    ProgramError, default_stack, load_config, load_project, main_file, secret_config_values,
 )
 from stateless_pack.policies.redaction import redact as redact_text
 

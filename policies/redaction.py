@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from stateless_pack.policies.manifest import get, kind_of
 
@@ -80,11 +80,20 @@ def _pattern(form: str) -> str:
     return rf"(?<![A-Za-z0-9_]){re.escape(form)}(?![A-Za-z0-9_])"  # a short one: as a word only
 
 
-def redact(text: str, sensitive: Iterable[str]) -> str:
-    """`text` with every form of every sensitive value, and URL userinfo, replaced by REDACTED."""
+def redactor(sensitive: Iterable[Any]) -> Callable[[str], str]:
+    """`redact` for one set of values, compiled once (for many texts)."""
     forms = {form for value in sensitive if value is not None and str(value)
              for form in quoted_forms(str(value))}
-    if forms:  # longest first: no partial leftovers
-        pattern = "|".join(_pattern(f) for f in sorted(forms, key=len, reverse=True))
-        text = re.sub(pattern, REDACTED, text)
-    return URL_USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+    # longest first: no partial leftovers; one pass: a placeholder is never searched again
+    pattern = re.compile("|".join(_pattern(f) for f in sorted(forms, key=len, reverse=True))) if forms else None
+
+    def apply(text: str) -> str:
+        if pattern is not None:
+            text = pattern.sub(REDACTED, text)
+        return URL_USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+    return apply
+
+
+def redact(text: str, sensitive: Iterable[Any]) -> str:
+    """`text` with every form of every sensitive value, and URL userinfo, replaced by REDACTED."""
+    return redactor(sensitive)(text)

@@ -42,7 +42,7 @@ from stateless_pack.gate.engine import CALL_TIMEOUT as PACK_CALL_TIMEOUT
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.program import DEFAULT_TIMEOUT as PROGRAM_TIMEOUT
-from stateless_pack.policies.redaction import redact
+from stateless_pack.policies.redaction import redact, redactor
 
 class GateError(Exception):
     """A stage failed: the message says which and why (exit 2)."""
@@ -227,7 +227,8 @@ def _report(args, out, run, findings: list[Finding], subjects: list, location, p
             secrets: list):
     from stateless_pack.gate import reports
 
-    checked = [replace(c, resource=redact(c.resource, secrets)) for c in reports.checked_pairs(subjects)]
+    scrub = redactor(secrets)
+    checked = [replace(c, resource=scrub(c.resource)) for c in reports.checked_pairs(subjects)]
     report = reports.Report(
         findings=findings, checked=checked, rules=reports.rule_help(),
         title=f"stateless-pack preview: {run.project} (stack {run.stack})",
@@ -389,8 +390,8 @@ def _checkov(folder: Path, checkov, any_manifest: bool):
 def _scrub(findings: list[Finding], secrets: Iterable[Any]) -> list[Finding]:
     """No secret value of the program in any text the gate writes (messages, paths, fixes, the
     resource's name: a name can come from a secret too)."""
-    values = {str(v) for v in secrets if str(v)}
-    if not values:
+    if not secrets:
         return findings
-    return [replace(f, message=redact(f.message, values), path=redact(f.path, values),
-                    fix=redact(f.fix, values), resource=redact(f.resource, values)) for f in findings]
+    scrub = redactor(secrets)
+    return [replace(f, message=scrub(f.message), path=scrub(f.path), fix=scrub(f.fix),
+                    resource=scrub(f.resource)) for f in findings]
