@@ -27,10 +27,15 @@ def subject_key(file: str, line: int) -> tuple:
     return (str(Path(file).resolve()), line)
 
 
-def checkov_findings(scan, subjects: list[Subject], config: PolicyConfig | None = None) -> list[Finding]:
-    """`scan` (a CheckovScan) as findings about `subjects` (matched by file and line)."""
+def by_location(subjects: list[Subject]) -> dict:
+    """The subjects by the file and line of the manifest Checkov was handed (their own)."""
+    return {subject_key(s.file, s.line): s for s in subjects}
+
+
+def checkov_findings(scan, by_key: dict, config: PolicyConfig | None = None) -> list[Finding]:
+    """`scan` (a CheckovScan) as findings about the subjects in `by_key` ({subject_key: Subject}, the
+    file and line of the manifest Checkov was handed)."""
     config = config or PolicyConfig()
-    by_key = {subject_key(s.file, s.line): s for s in subjects}
 
     def subject_of(item) -> Subject | None:
         return by_key.get(subject_key(item.file, item.line)) if item.file else None

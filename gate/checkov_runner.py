@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
-from stateless_pack.gate import checkov_env
+from stateless_pack.gate import checkov_env, processes
 from stateless_pack.gate.findings import Finding
 from stateless_pack.gate.manifest_files import LoadedManifest, load_manifests
 from stateless_pack.policies.waivers.suppressions import without_skips
@@ -81,7 +80,7 @@ def run_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = Non
 
 def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = None,
                       external_checks: bool = True, checkov: CheckovProcess | None = None,
-                      rule_settings: dict | None = None) -> CheckovScan:
+                      rule_settings: dict | None = None, timeout: float = TIMEOUT_SECONDS) -> CheckovScan:
     """Failed and suppressed Checkov checks over the manifest files/folders `paths`; raises
     `CheckovError` if a file cannot be handed to Checkov or Checkov fails."""
     manifests, problems = load_manifests([str(p) for p in paths])
@@ -91,23 +90,24 @@ def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None
         raise CheckovError("cannot hand these manifests to Checkov: "
                            + "; ".join(f"{p.where}: {p.message}" for p in problems))
     return scan_manifests(manifests, checkov_bin=checkov_bin, external_checks=external_checks, checkov=checkov,
-                          rule_settings=rule_settings)
+                          rule_settings=rule_settings, timeout=timeout)
 
 
 def scan_manifests(manifests: list[LoadedManifest], *, checkov_bin: str | os.PathLike | None = None,
                    external_checks: bool = True, checkov: CheckovProcess | None = None,
-                   rule_settings: dict | None = None) -> CheckovScan:
+                   rule_settings: dict | None = None, timeout: float = TIMEOUT_SECONDS) -> CheckovScan:
     """Checkov over loaded manifests; findings name each manifest's own file and line.
 
     Checkov reads private copies, one manifest per file in its own working folder, without skip
     annotations (it evaluates every check; the waiver pass decides). One Checkov process over
     everything: its graph checks (e.g. CKV2_K8S_6, pods without a NetworkPolicy) connect resources
     across files and even namespaces, so a split scan would change its results. `checkov`: a
-    `CheckovProcess.prestart()`ed run to use (it wins over `checkov_bin`). `rule_settings`: {rule
-    name: properties} for our checks (a prestarted run has its own).
+    `CheckovProcess.prestart()`ed run to use (it wins over `checkov_bin`, `rule_settings` and
+    `timeout`). `rule_settings`: {rule name: properties} for our checks.
     """
     if checkov is None:
-        checkov = CheckovProcess(checkov_bin if checkov_bin is not None else _found_checkov(), rule_settings)
+        checkov = CheckovProcess(checkov_bin if checkov_bin is not None else _found_checkov(),
+                                 rule_settings=rule_settings, timeout=timeout)
     checkov_bin = checkov.checkov_bin
     try:
         if not (checkov_bin.is_file() and os.access(checkov_bin, os.X_OK)):
@@ -171,28 +171,34 @@ with warnings.catch_warnings():
 
 class CheckovProcess:
     """One Checkov run in a private working folder (empty HOME and cwd: no user or folder
-    `.checkov.yaml` changes what runs), with the offline environment.
+    `.checkov.yaml` changes what runs), with the offline environment, in a process group of its own
+    (`close` stops Checkov's workers too), within `timeout` seconds.
 
     `prestart()` launches the interpreter of a Checkov installed in a virtual environment right away
     and hands it the command line later (`scan`); any other Checkov executable (a pipx shim, a
     wrapper script) runs as a plain command at `scan` time.
     """
 
-    def __init__(self, checkov_bin: str | os.PathLike, rule_settings: dict | None = None):
+    def __init__(self, checkov_bin: str | os.PathLike, *, rule_settings: dict | None = None,
+                 timeout: float = TIMEOUT_SECONDS):
         self.checkov_bin = Path(checkov_bin)
-        self._work = tempfile.TemporaryDirectory(prefix="stateless-pack-checkov-")
+        self.timeout = timeout
+        self._work = processes.temp_folder("stateless-pack-checkov-")
         self.env = {k: v for k, v in os.environ.items() if k not in _CHECKOV_OPTION_VARIABLES}
-        self.env.update(_OFFLINE_VARIABLES, HOME=self._work.name)
+        # Its temporary files (lark's grammar cache, hcl2's parser) go to a cache of ours, never
+        # left behind in the user's temporary folder.
+        self.env.update(_OFFLINE_VARIABLES, HOME=str(self._work), TMPDIR=str(_checkov_tmp()))
         self.env[SETTINGS_VARIABLE] = json.dumps(rule_settings or {})  # never the caller's own
         self._process: subprocess.Popen | None = None
 
     @classmethod
-    def prestart(cls, checkov_bin: str | os.PathLike, rule_settings: dict | None = None) -> "CheckovProcess":
-        checkov = cls(checkov_bin, rule_settings)
+    def prestart(cls, checkov_bin: str | os.PathLike, *, rule_settings: dict | None = None,
+                 timeout: float = TIMEOUT_SECONDS) -> "CheckovProcess":
+        checkov = cls(checkov_bin, rule_settings=rule_settings, timeout=timeout)
         python = checkov.checkov_bin.parent / "python"
         if _is_venv_checkov(checkov.checkov_bin):
             try:
-                checkov._process = subprocess.Popen(
+                checkov._process = processes.popen(
                     [str(python), "-c", _PRESTARTED_MAIN, str(checkov.checkov_bin)], cwd=checkov.work_dir,
                     env=checkov.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     text=True)
@@ -203,7 +209,7 @@ class CheckovProcess:
     @property
     def work_dir(self) -> str:
         """The private working folder: cwd, HOME and output of the run (removed by `close`)."""
-        return self._work.name
+        return str(self._work)
 
     def scan(self, paths: list[Path], external_checks: bool) -> list[dict]:
         """Run Checkov over `paths` and return its Kubernetes reports (see `parse_reports`).
@@ -221,24 +227,36 @@ class CheckovProcess:
 
     def _execute(self, command: list[str]) -> tuple[int, str, str]:
         try:
-            if self._process is not None:
-                stdout, stderr = self._process.communicate(json.dumps(command[1:]) + "\n",
-                                                           timeout=TIMEOUT_SECONDS)
-                return self._process.returncode, stdout, stderr
-            done = subprocess.run(command, cwd=self.work_dir, env=self.env, capture_output=True,
-                                  text=True, timeout=TIMEOUT_SECONDS)
-            return done.returncode, done.stdout, done.stderr
+            if self._process is None:
+                self._process = processes.popen(command, cwd=self.work_dir, env=self.env, text=True,
+                                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                stderr=subprocess.PIPE)
+                command_line = ""
+            else:
+                command_line = json.dumps(command[1:]) + "\n"
+            stdout, stderr = self._process.communicate(command_line, timeout=self.timeout)
+            processes.stop(self._process)  # workers it left behind, if any
+            return self._process.returncode, stdout, stderr
         except OSError as err:
             raise CheckovError(f"cannot start Checkov ({self.checkov_bin}): {err}") from err
         except subprocess.TimeoutExpired as err:
-            raise CheckovError(f"Checkov did not finish within {TIMEOUT_SECONDS}s") from err
+            raise CheckovError(f"Checkov did not finish within {self.timeout:g}s (--timeout-checkov)") from err
 
     def close(self) -> None:
-        """Stop a prestarted Checkov that is not (or no longer) needed, and remove the folder."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.communicate()
-        self._work.cleanup()
+        """Stop Checkov (and its workers) if it is still running, and remove the folder."""
+        if self._process is not None:
+            processes.stop(self._process)
+            try:  # close its pipes; a process that escaped its group must not keep us here
+                self._process.communicate(timeout=5)
+            except (subprocess.TimeoutExpired, ValueError, OSError):
+                pass
+        processes.remove(self._work)
+
+
+def _checkov_tmp() -> Path:
+    folder = checkov_env.cache_root() / "checkov-tmp"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
 
 
 def _found_checkov() -> Path:

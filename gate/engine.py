@@ -16,6 +16,10 @@ at the end. Inputs are marshalled as the engine does with KeepUnknowns/KeepSecre
 `{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": ...}`, unknowns as
 Pulumi's unknown sentinel strings.
 
+Every call has a deadline (`call_timeout`): a pack that hangs is a failed call, never a wait
+forever. The pack runs in a process group of its own (`gate/processes.py`), stopped with all it
+started.
+
 Results are plain dataclasses, not protobufs.
 """
 from __future__ import annotations
@@ -38,6 +42,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
 
 from stateless_pack.policies.policy_config import check_properties
+from stateless_pack.gate import processes
 
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -66,6 +71,7 @@ _POLICY_TYPES = {analyzer_pb2.POLICY_TYPE_RESOURCE: "resource", analyzer_pb2.POL
 _MAX_MESSAGE = 400 * 1024 * 1024  # what pulumi-policy's server accepts
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", _MAX_MESSAGE),
                     ("grpc.max_send_message_length", _MAX_MESSAGE)]
+CALL_TIMEOUT = 300.0  # seconds for one call (AnalyzeStack over thousands of resources included)
 
 
 class PackError(RuntimeError):
@@ -245,8 +251,10 @@ class AnalyzerClient:
     """Engine-side client of one running pack. Thread-safe: one channel, concurrent calls allowed."""
 
     def __init__(self, address: str, *, project: str = "project", stack: str = "dev",
-                 stderr: "callable | None" = None, workers: int = 4, version: str = ""):
+                 stderr: "callable | None" = None, workers: int = 4, version: str = "",
+                 call_timeout: float = CALL_TIMEOUT):
         self.address, self.project, self.stack = address, project, stack
+        self.call_timeout = call_timeout
         self._stderr = stderr or (lambda: "")
         self._channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
@@ -257,8 +265,11 @@ class AnalyzerClient:
     # -- helpers
     def _call(self, method: str, request):
         try:
-            return getattr(self._stub, method)(request)
+            return getattr(self._stub, method)(request, timeout=self.call_timeout)
         except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise PackError(f"{method} did not answer within {self.call_timeout:g}s (--timeout-pack)\n"
+                                f"--- pack stderr ---\n{self._stderr()}") from e
             raise PackError(f"{method} failed: {e.code().name}: {e.details()}\n"
                             f"--- pack stderr ---\n{self._stderr()}") from e
 
@@ -274,7 +285,7 @@ class AnalyzerClient:
         request = analyzer_pb2.AnalyzerHandshakeRequest(
             engine_address=engine_address, root_directory=pack_dir, program_directory=pack_dir)
         try:
-            self._stub.Handshake(request)
+            self._stub.Handshake(request, timeout=self.call_timeout)
         except grpc.RpcError as e:
             if e.code() != grpc.StatusCode.UNIMPLEMENTED:
                 raise PackError(f"Handshake failed: {e.code().name}: {e.details()}\n{self._stderr()}") from e
@@ -417,13 +428,7 @@ class PackProcess:
 
     def close(self) -> None:
         self.client.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process, grace=10)  # and anything the pack started
         self._engine_server.stop(0)
 
     def __enter__(self) -> "PackProcess":
@@ -453,12 +458,14 @@ def launch_pack(pack_dir: str | os.PathLike, *, project: str = "project", stack:
                 dry_run: bool = True, config: Mapping[str, Any] | None = None,
                 python: str = sys.executable, timeout: float = 60,
                 organization: str = "organization", env: Mapping[str, str] | None = None,
-                drop_env: Iterable[str] = (), workers: int = 4) -> PackProcess:
+                drop_env: Iterable[str] = (), workers: int = 4,
+                call_timeout: float = CALL_TIMEOUT) -> PackProcess:
     """Start the pack as the CLI does and connect an `AnalyzerClient` to it.
 
     Sends Handshake and ConfigureStack like the engine; `GetAnalyzerInfo`/`Configure` are left to
     the caller (`pack.client.configure(...)`), who decides on overrides. `env` is added to the
-    pack's environment; `drop_env` names variables of ours it must not inherit.
+    pack's environment; `drop_env` names variables of ours it must not inherit. `timeout`: for the
+    pack to start; `call_timeout`: for each call.
     """
     pack_dir = Path(pack_dir).resolve()
     if not (pack_dir / "PulumiPolicy.yaml").is_file():
@@ -485,7 +492,7 @@ def launch_pack(pack_dir: str | os.PathLike, *, project: str = "project", stack:
     if config:  # the engine only sets it when there is config
         child_env["PULUMI_CONFIG"] = json.dumps(dict(config))
     try:
-        process = subprocess.Popen(
+        process = processes.popen(
             [python, "-u", "-m", "pulumi.policy", engine_address, "."], cwd=pack_dir, env=child_env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except OSError as e:
@@ -499,9 +506,7 @@ def launch_pack(pack_dir: str | os.PathLike, *, project: str = "project", stack:
     threading.Thread(target=_drain, args=(process.stderr, stderr_lines), daemon=True).start()
 
     def fail(reason: str):
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+        processes.stop(process)
         server.stop(0)
         raise PackError(f"policy pack {pack_dir} {reason}\n--- pack stderr ---\n{''.join(stderr_lines)}")
 
@@ -521,7 +526,8 @@ def launch_pack(pack_dir: str | os.PathLike, *, project: str = "project", stack:
         fail(f"printed {line.strip()!r} instead of its port")
 
     client = AnalyzerClient(f"127.0.0.1:{port}", project=project, stack=stack,
-                            stderr=lambda: "".join(stderr_lines), workers=workers, version=version)
+                            stderr=lambda: "".join(stderr_lines), workers=workers, version=version,
+                            call_timeout=call_timeout)
     pack = PackProcess(process, engine, server, engine_address, port, client, stderr_lines)
     try:
         client.wait_ready(timeout)

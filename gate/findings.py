@@ -23,6 +23,7 @@ class Subject:
     def line_of(self, path: str) -> int:
         """1-based line of the field `path` (the deepest part of it that exists); 0: unknown."""
         return self.lines.line_of(path) if self.lines is not None and path else 0
+    partial: bool = False  # a Patch: judged only by the rules that may judge a partial manifest
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,37 @@
-"""Write the Kubernetes manifests of a program's resources, one YAML file each, secrets redacted.
+"""Write the Kubernetes manifests of a program's resources, one YAML file each, secrets redacted; and
+publish what was checked to the `--out` folder.
 
-The folder is what Checkov scans and what reports point at, so it must hold exactly this run's
-manifests: a folder the gate rendered before (it carries a marker file) is emptied first; any other
-non-empty folder is refused rather than mixed with (or deleted from).
+A run renders into a private folder of its own (whole manifests, which Checkov reads, apart from
+partial ones: Pulumi `<Kind>Patch` resources, which only our rules judge), so that a second run can
+never change what this run's Checkov reads. `--out` is then a copy of exactly what was checked,
+replaced in one rename while this run holds a lock beside it (a second run into the same folder
+waits for it): a folder the gate published before (it carries a marker file) is replaced as a
+whole; any other non-empty folder is refused rather than mixed with (or deleted from).
 """
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import shutil
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import yaml
 
-from stateless_pack.policies.crossguard.manifests import manifest_from
-from stateless_pack.policies.redaction import REDACTED
+from stateless_pack.gate import processes
 from stateless_pack.gate.program import RegisteredResource, redact, reveal
+from stateless_pack.policies.crossguard.manifests import manifests_from
+from stateless_pack.policies.redaction import REDACTED
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when built in: same text, ~10x faster
 MARKER = ".stateless-pack-rendered"
 DEFAULT_OUT = Path("out/manifests")
+PATCHES = "patches"   # the subfolder of --out for partial manifests
+LOCK_WAIT_SECONDS = 120.0
 _TOP_ORDER = ("apiVersion", "kind", "metadata")
 
 
@@ -32,6 +44,7 @@ class Rendered:
     resource: RegisteredResource
     manifest: dict        # with `Secret` wrappers: reveal() for rules, redacted() for output
     file: Path | None     # None until written
+    partial: bool = False  # from a Patch: only the fields it changes
 
     @property
     def ref(self) -> str:
@@ -47,28 +60,24 @@ class Rendered:
         return redacted_manifest(self.manifest)
 
 
-def manifest_of(resource: RegisteredResource) -> dict | None:
-    """The manifest of a Kubernetes resource; None for components, providers and other packages."""
-    if not resource.custom:
-        return None
-    return manifest_from(resource.type, resource.inputs, resource.name)
-
-
 def manifests(resources: Iterable[RegisteredResource]) -> list[Rendered]:
+    """The manifests of the Kubernetes resources (a List gives one per item); components, providers
+    and other packages give none."""
     out = []
     for resource in resources:
-        manifest = manifest_of(resource)
-        if manifest is not None:
-            out.append(Rendered(resource, manifest, None))
+        if resource.custom:
+            found = manifests_from(resource.type, resource.inputs, resource.name)
+            out += [Rendered(resource, manifest, None, found.partial) for manifest in found]
     return out
 
 
 def redacted_manifest(manifest: dict) -> dict:
-    """Pulumi secrets -> REDACTED; a Secret's data/stringData values always, keys kept."""
+    """Pulumi secrets -> REDACTED. A Secret's data/stringData always: a secret output as a whole
+    (its key names are part of the secret), a plain mapping value by value."""
     out = redact(manifest, REDACTED)
     if out.get("kind") == "Secret":
         for field in ("data", "stringData"):
-            value = reveal(manifest.get(field))  # the keys are not secret (kubectl shows them)
+            value = manifest.get(field)
             if isinstance(value, dict):
                 out[field] = {k: REDACTED for k in value}
             elif value is not None:
@@ -90,30 +99,92 @@ def _file_name(manifest: dict, taken: set) -> str:
     return name
 
 
-def prepare_folder(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise RenderError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / MARKER).is_file():
-            raise RenderError(f"{out} is not empty and was not rendered by stateless-pack: "
-                              "choose another --out folder")
-        for old in out.glob("*.yaml"):
-            old.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("rendered by `stateless-pack preview`; emptied on every run\n",
-                              encoding="utf-8")
-
-
-def render(items: Iterable[Rendered], out: str | Path = DEFAULT_OUT) -> list[Rendered]:
-    """Write each manifest (redacted) to `out`; returns the items with their files."""
-    out = Path(out)
-    prepare_folder(out)
-    taken: set = set()
+def render(items: Iterable[Rendered], folder: str | Path = DEFAULT_OUT,
+           patches: str | Path | None = None) -> list[Rendered]:
+    """Write each manifest (redacted): whole ones into `folder`, partial ones into `patches`
+    (default: `folder/patches`). Returns the items with their files."""
+    folder = Path(folder)
+    patches = Path(patches) if patches is not None else folder / PATCHES
+    taken: dict[Path, set] = {folder: set(), patches: set()}
     written = []
     for item in items:
-        path = out / _file_name(item.manifest, taken)
+        target = patches if item.partial else folder
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / _file_name(item.manifest, taken[target])
         text = yaml.dump(item.redacted(), Dumper=_DUMPER, sort_keys=False, default_flow_style=False,
                          allow_unicode=True)
         path.write_text(text, encoding="utf-8")
-        written.append(Rendered(item.resource, item.manifest, path))
+        written.append(Rendered(item.resource, item.manifest, path, item.partial))
+    folder.mkdir(parents=True, exist_ok=True)  # Checkov's folder exists even when all were patches
     return written
+
+
+# ---- --out: a copy of what was checked --------------------------------------------------------------
+
+@contextmanager
+def output_lock(out: str | Path, wait: float | None = None) -> Iterator[None]:
+    """This run alone writes `out` (an flock on `.<name>.lock` beside it) and points its reports at
+    it; a second run waits up to `wait` seconds (default LOCK_WAIT_SECONDS), then fails clearly."""
+    out = Path(out)
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = out.parent / f".{out.name}.lock"
+    with open(lock_path, "a") as handle:
+        give_up = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > give_up:
+                    raise RenderError(f"{out} is in use by another stateless-pack run (it has held "
+                                      f"{lock_path} for over {wait:g}s): wait, or choose another --out") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise RenderError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise RenderError(f"{out} is not empty and was not rendered by stateless-pack: "
+                          "choose another --out folder")
+
+
+def publish(rendered: str | Path, out: str | Path, patches: str | Path | None = None) -> None:
+    """Replace `out` with a copy of the folder `rendered` (and of `patches`, as `out/patches`), in
+    one rename: a reader sees the old folder or the new one, never a mix. Hold `output_lock(out)`."""
+    out = Path(out)
+    _check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = processes.temp_folder(f".{out.name}.new-", parent=out.parent)
+    try:
+        shutil.copytree(rendered, staging, dirs_exist_ok=True)
+        if patches is not None and Path(patches).is_dir():
+            shutil.copytree(patches, staging / PATCHES, dirs_exist_ok=True)
+        (staging / MARKER).write_text("published by `stateless-pack preview`: replaced on every run\n",
+                                      encoding="utf-8")
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # a folder like any other, not mkdtemp's private 0700
+        old = None
+        if out.exists():
+            old = processes.temp_folder(f".{out.name}.old-", parent=out.parent)
+            os.rename(out, old / out.name)
+        os.rename(staging, out)
+        processes.forget(staging)
+        if old is not None:
+            processes.remove(old)
+    finally:
+        if staging.exists():  # it did not get into place
+            processes.remove(staging)
+
+
+def published_path(item: Rendered, rendered: Path, out: Path, patches: Path | None = None) -> Path:
+    """Where `publish` put the copy of `item`'s file."""
+    if item.partial and patches is not None:
+        return out / PATCHES / item.file.relative_to(patches)
+    return out / item.file.relative_to(rendered)

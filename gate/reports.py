@@ -67,11 +67,12 @@ def rule_help() -> dict:
 
 
 def checked_pairs(subjects: Iterable[Subject], config: PolicyConfig | None = None) -> list:
-    """Every (resource, rule) pair our rules evaluated (not the disabled ones): JUnit lists the passes too."""
+    """Every (resource, rule) pair our rules evaluated (not the disabled ones, not the rules a partial
+    manifest is not judged by): JUnit lists the passes too."""
     config = config or PolicyConfig()
     enabled = [rule for rule in catalog_rules() if config.level(rule.name) != DISABLED]
     return [Checked(s.ref.display, rule.name) for s in subjects for rule in enabled
-            if s.manifest.get("kind") in rule.kinds]
+            if rule.applies_to(s.manifest, s.partial)]
 
 
 @dataclass

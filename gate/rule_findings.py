@@ -20,15 +20,18 @@ def _finding(rule: Rule, violation: Violation, subject: Subject, engine: str) ->
 
 
 def rule_findings(subjects: list[Subject], engine: str, config: PolicyConfig | None = None) -> list[Finding]:
-    """Every violation of every rule (resource rules per manifest, stack rules over all of them)."""
+    """Every violation of every rule (resource rules per manifest, stack rules over all whole
+    manifests; a partial manifest only by the rules that may judge one)."""
     config = config or PolicyConfig()
     found = []
+    whole = [s for s in subjects if not s.partial]
     for rule in rules():
         settings = config.settings(rule.name)
         if rule.stack:
-            for index, violation in rule.run([s.manifest for s in subjects], settings):
-                found.append(_finding(rule, violation, subjects[index], engine))
+            for index, violation in rule.run([s.manifest for s in whole], settings):
+                found.append(_finding(rule, violation, whole[index], engine))
         else:
             for subject in subjects:
-                found.extend(_finding(rule, v, subject, engine) for v in rule.run(subject.manifest, settings))
+                if rule.applies_to(subject.manifest, subject.partial):
+                    found.extend(_finding(rule, v, subject, engine) for v in rule.run(subject.manifest, settings))
     return found

@@ -19,7 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from stateless_pack.gate.program import SECRET_SIG, SIG_KEY, STACK_TYPE, ProgramRun, Secret
+from stateless_pack.gate.program import STACK_TYPE, ProgramRun, Secret
+from stateless_pack.gate.program_values import SECRET_SIG, SIG_KEY
 
 DEPLOYMENT_VERSION = 3
 REDACTED = "<redacted>"

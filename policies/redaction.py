@@ -4,14 +4,16 @@ The pack's SDK deserializes secrets to plain values and drops Pulumi's secret ma
 never carry values found at credential-bearing positions: Secret `data`/`stringData`, values under
 credential-like keys or env names (password, token, key, secret, credential, DSN, URL...) and the
 userinfo part of URLs. Values are matched in every form a message may quote them in (as written and
-as Python's repr would print them), and even one-character secrets are redacted when the caller
-knows them to be secret (the gate does: it has Pulumi's markers).
+as Python's repr would print them), in one pass (a placeholder is never searched again), and even
+one- and two-character secrets are redacted when the caller knows them to be secret (the gate and
+the pack do: they have Pulumi's markers); so short a value is matched as a whole word only, where
+a message quotes it, not inside other words.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from stateless_pack.policies.manifest import get, kind_of
 
@@ -72,9 +74,26 @@ def quoted_forms(value: str) -> set[str]:
     return {f for f in forms if f}
 
 
-def redact(text: str, sensitive: Iterable[str]) -> str:
+def _pattern(form: str) -> str:
+    if len(form) >= _MIN_GUESSED_LENGTH:
+        return re.escape(form)
+    return rf"(?<![A-Za-z0-9_]){re.escape(form)}(?![A-Za-z0-9_])"  # a short one: as a word only
+
+
+def redactor(sensitive: Iterable[Any]) -> Callable[[str], str]:
+    """`redact` for one set of values, compiled once (for many texts)."""
+    forms = {form for value in sensitive if value is not None and str(value)
+             for form in quoted_forms(str(value))}
+    # longest first: no partial leftovers; one pass: a placeholder is never searched again
+    pattern = re.compile("|".join(_pattern(f) for f in sorted(forms, key=len, reverse=True))) if forms else None
+
+    def apply(text: str) -> str:
+        if pattern is not None:
+            text = pattern.sub(REDACTED, text)
+        return URL_USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+    return apply
+
+
+def redact(text: str, sensitive: Iterable[Any]) -> str:
     """`text` with every form of every sensitive value, and URL userinfo, replaced by REDACTED."""
-    forms = {form for value in sensitive if value for form in quoted_forms(str(value))}
-    for form in sorted(forms, key=len, reverse=True):  # longest first: no partial leftovers
-        text = text.replace(form, REDACTED)
-    return URL_USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+    return redactor(sensitive)(text)

@@ -6,6 +6,11 @@ virtual environment and in the gate alike.
 Resource rules: `check(manifest, config) -> Iterable[Violation]`.
 Stack rules (need several resources): `check(manifests, config) -> Iterable[(index, Violation)]`
 where `index` points into `manifests`.
+
+Partial manifests (a Pulumi `<Kind>Patch` names only the fields it changes) are judged only by
+resource rules that look for the presence of something bad (`judges_partial_manifests`): a rule
+that requires something to be present would call every patch a violation. Stack rules never see
+partial manifests.
 """
 from __future__ import annotations
 
@@ -38,11 +43,18 @@ class Rule:
     stack: bool = False  # needs the whole stack: CrossGuard stack policy / gate adapter only
     config_schema: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # JSON schema props
     waiver_approver: str | None = None  # role that alone may waive it (e.g. "head-of-devops")
+    judges_partial_manifests: bool = False  # it flags only what is present: it may judge a Patch
 
     @property
     def ids(self) -> frozenset:
         """The names a finding of this rule goes by: our name and its Checkov id."""
         return frozenset({self.name, self.checkov_id})
+
+    def applies_to(self, manifest: Any, partial: bool = False) -> bool:
+        """Does this rule judge this manifest: its kind, and a partial one only if it may (a stack
+        rule never does)?"""
+        return kind_of(manifest) in self.kinds and (
+            not partial or (self.judges_partial_manifests and not self.stack))
 
     def defaults(self) -> dict:
         return {k: v["default"] for k, v in self.config_schema.items() if "default" in v}

@@ -4,6 +4,10 @@
   would the cluster or the registry use?). Keys merged in with `<<:` may be overridden, as YAML says.
 - A key that is not plain data (a mapping or list used as a key, as an unrendered Helm `{{ }}`
   template reads) is an error with its line, never a crash.
+- A document whose aliases expand it to more than `MAX_EXPANDED_NODES` nodes (an "alias bomb":
+  small on disk, gigabytes once a consumer such as Checkov copies every alias) or that refers to
+  itself is an error: counted over the node graph with every shared node counted once per use, in
+  linear time, before anything is constructed.
 - Safe types only; libyaml's parser where it is built in.
 """
 from __future__ import annotations
@@ -12,10 +16,65 @@ import yaml
 
 _BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_EXPANDED_NODES = 1_000_000  # real manifests, even large CRDs, stay far below
+
+
+class AliasBombError(yaml.MarkedYAMLError):
+    """A document that aliases expand beyond `MAX_EXPANDED_NODES`, or that contains itself."""
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def expanded_size(root, limit: int = MAX_EXPANDED_NODES) -> int:
+    """Nodes of the document with every alias expanded (stops counting past `limit`); iterative, so
+    deep nesting cannot exhaust the stack. Raises AliasBombError for a document that contains itself."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        children = _children(node)
+        if children_done:
+            open_nodes.discard(key)
+            sizes[key] = min(limit + 1, 1 + sum(sizes[id(c)] for c in children))
+            continue
+        if key in open_nodes:
+            raise AliasBombError(None, None, "found a node that contains itself (a recursive alias)",
+                                 node.start_mark)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def check_expansion(node) -> None:
+    """AliasBombError if the document `node` expands beyond MAX_EXPANDED_NODES."""
+    if node is not None and expanded_size(node) > MAX_EXPANDED_NODES:
+        raise AliasBombError(None, None, f"aliases expand this document to more than {MAX_EXPANDED_NODES:,} "
+                             "nodes (an alias bomb?): refused", node.start_mark)
 
 
 class StrictLoader(_BASE):
-    """SafeLoader that rejects duplicate and non-scalar mapping keys."""
+    """SafeLoader that rejects duplicate and non-scalar mapping keys, and alias bombs."""
+
+    def get_node(self):
+        node = super().get_node()
+        check_expansion(node)
+        return node
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        check_expansion(node)
+        return node
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):

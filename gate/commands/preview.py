@@ -2,8 +2,10 @@
 
 Stages (overlapped where they do not depend on each other):
   program under mocks  ||  pack launch + GetAnalyzerInfo + Configure  ||  Checkov's imports
-  render manifests
-  Checkov over the rendered folder  ||  Remediate+Analyze per resource, then AnalyzeStack
+  coverage: a resource the gate cannot expand offline (a Helm chart, a kustomization) ends the run
+  render manifests into this run's private folder
+  Checkov over that folder  ||  Remediate+Analyze per resource, then AnalyzeStack
+  --out replaced by a copy of what was checked (under a lock: one run at a time publishes)
   our rules over the manifests, Checkov's findings, the waiver pass; the pack cross-checked; one report.
 Checkov must see every manifest in one run (its graph checks connect resources across files), so
 it cannot start scanning before the program has registered its last resource (README, "Benchmark").
@@ -16,8 +18,13 @@ read the pack's messages: it runs the rules itself and checks that the pack bloc
 (policy, resource) pairs it blocks, from the diagnostics' structured fields. A disagreement is a
 failed gate (exit 2), never a pass.
 
+Every stage has a deadline (`--timeout-program`, `--timeout-pack` per call, `--timeout-checkov`)
+and every child runs in a process group of its own: SIGTERM/SIGINT stop them all, remove the
+temporary folders and end the run like a crash.
+
 Exit codes: 0 clean or advisory only, 1 blocking findings, 2 the program, the pack, Checkov or the
-gate itself failed. Every failure path ends in 2: a crash never passes the gate.
+gate itself failed, a stage ran out of time, or a signal stopped it. Every failure path ends in 2:
+a crash never passes the gate. No secret value of the program reaches any message.
 """
 from __future__ import annotations
 
@@ -25,16 +32,23 @@ import argparse
 import sys
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
-from stateless_pack.gate import checkov_env
+from stateless_pack.gate import checkov_env, processes
+from stateless_pack.gate.checkov_runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
+from stateless_pack.gate.commands.options import add_timeout
+from stateless_pack.gate.engine import CALL_TIMEOUT as PACK_CALL_TIMEOUT
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.levels import POLICY_CONFIG_HELP, load_policy_config
+from stateless_pack.gate.program import DEFAULT_TIMEOUT as PROGRAM_TIMEOUT
 from stateless_pack.gate.terminal import Progress, use_color
 from stateless_pack.policies.policy_config import PolicyConfigError
+from stateless_pack.policies.redaction import redact, redactor
+
 
 class GateError(Exception):
     """A stage failed: the message says which and why (exit 2)."""
@@ -59,9 +73,9 @@ def register(subparsers) -> None:
                    help="folder with Pulumi.yaml (default: the current folder)")
     p.add_argument("--stack", help="stack whose Pulumi.<stack>.yaml config to use "
                                    "(default: the only stack file, else dev)")
+    p.add_argument("--policy-pack-config", metavar="FILE", help=POLICY_CONFIG_HELP)
     p.add_argument("--out", default="out/manifests", metavar="DIR",
                    help="folder for the rendered manifests (default: out/manifests)")
-    p.add_argument("--policy-pack-config", metavar="FILE", help=POLICY_CONFIG_HELP)
     p.add_argument("--json", metavar="FILE", help="also write the findings as JSON")
     p.add_argument("--sarif", metavar="FILE", help="also write SARIF 2.1.0 (code scanning)")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (CI test reports)")
@@ -76,42 +90,54 @@ def register(subparsers) -> None:
     p.add_argument("--checkov", default=None, metavar="PATH",
                    help=f"Checkov executable (default: ${checkov_env.CHECKOV_ENV_VAR}, else the one "
                         "`stateless-pack checkov install` provisioned, else checkov on PATH)")
+    add_timeout(p, "--timeout-program", PROGRAM_TIMEOUT, "for the program to run under mocks")
+    add_timeout(p, "--timeout-pack", PACK_CALL_TIMEOUT, "for each call to the policy pack")
+    add_timeout(p, "--timeout-checkov", CHECKOV_TIMEOUT, "for Checkov's scan")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr)
+    secrets: list = []  # filled as they become known: no error message may show one
     try:
-        return preview(args, progress=progress, out=sys.stdout)
-    except GateError as exc:
+        with processes.stopping_on_signals():
+            return preview(args, progress=progress, out=sys.stdout, secrets=secrets)
+    except processes.Interrupted as exc:
+        print(f"stateless-pack preview: error: stopped by {exc.signal_name}: the program, the policy pack "
+              "and Checkov were stopped; nothing was checked", file=sys.stderr)
+    except processes.StageTimeout as exc:
         print(f"stateless-pack preview: error: {exc}", file=sys.stderr)
+    except GateError as exc:
+        print(f"stateless-pack preview: error: {redact(str(exc), secrets)}", file=sys.stderr)
     except Exception:  # a bug in the gate is a failed gate, never a pass
-        print("stateless-pack preview: internal error:\n" + traceback.format_exc(), file=sys.stderr)
+        print("stateless-pack preview: internal error:\n" + redact(traceback.format_exc(), secrets),
+              file=sys.stderr)
     return EXIT_FAILED
 
 
 # --- the pipeline --------------------------------------------------------------------------------
 
-def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -> int:
-    from stateless_pack.gate import program as programs, render, reports
+def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, secrets: list | None = None) -> int:
+    from stateless_pack.gate import program as programs
     from stateless_pack.gate.checkov_runner import CheckovProcess
-    from stateless_pack.gate.waiving import apply_waivers
     from stateless_pack.policies.waivers.decisions import WaiverPass
     from stateless_pack.policies.waivers.locating import approvers_path, load_located, locate_registry
     from stateless_pack.policies.waivers.model import utc_today
 
-    program_dir = Path(args.program_dir).resolve()
-    pack_dir = Path(args.pack).resolve() if args.pack else default_pack_dir()
+    secrets = secrets if secrets is not None else []
     try:
         policy_config = load_policy_config(args.policy_pack_config)
     except PolicyConfigError as exc:
         raise GateError(f"--policy-pack-config: {exc}") from None
+    program_dir = Path(args.program_dir).resolve()
+    pack_dir = Path(args.pack).resolve() if args.pack else default_pack_dir()
     try:  # project files first: the pack needs project, stack and config before the program ran
         project = programs.load_project(program_dir)
         stack = args.stack or programs.default_stack(program_dir, project)
-        config, _, _ = programs.load_config(program_dir, project, stack)
+        config, secret_keys, _ = programs.load_config(program_dir, project, stack)
     except programs.ProgramError as exc:
         raise GateError(str(exc)) from None
+    secrets += programs.secret_config_values(config, secret_keys)
     try:
         checkov_bin = checkov_env.find_checkov(args.checkov)
     except checkov_env.CheckovNotFound as exc:
@@ -122,45 +148,103 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -
     waivers = WaiverPass(registry, problems, today, stack=stack)
 
     # Checkov's interpreter imports Checkov while the program runs (see CheckovProcess.prestart).
-    checkov = CheckovProcess.prestart(checkov_bin, policy_config.rule_settings())
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool:
+    checkov = CheckovProcess.prestart(checkov_bin, rule_settings=policy_config.rule_settings(),
+                                      timeout=args.timeout_checkov)
+    with processes.private_folder("stateless-pack-preview-") as work, \
+            ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool:
         try:
             progress(f"running {program_dir} (stack {stack}) under mocks; starting the policy pack")
-            program_future = pool.submit(programs.run_program, program_dir, stack)
+            program_future = pool.submit(programs.run_program, program_dir, stack, args.timeout_program)
             with _launched_pack(pack_dir, project["name"], stack, config, location,
-                                policy_config.pack_overrides()) as pack:
+                                policy_config.pack_overrides(), args.timeout_pack) as pack:
                 run = _result(program_future, "the program failed")
-                items = render.manifests(run.resources)
-                try:
-                    rendered = render.render(items, args.out)
-                except (render.RenderError, OSError) as exc:
-                    raise GateError(f"cannot write the manifests: {exc}") from None
-                progress(f"rendered {len(rendered)} manifest(s) to {args.out}; running Checkov and the pack")
-                checkov_future = pool.submit(_checkov, args.out, checkov, bool(rendered))
+                secrets += run.secrets()
+                _require_covered(run)
+                rendered = _render(run, work)
+                progress(f"rendered {len(rendered)} manifest(s); running Checkov and the pack")
+                checkov_future = pool.submit(_checkov, work / "manifests", checkov,
+                                             any(not item.partial for item in rendered))
                 diagnostics, pack_info = _analyze(pack, run)
                 _require_clean_pack_logs(pack)
             # the pack has stopped (its memory is free) while Checkov, the longest stage, finishes
             scan = _result(checkov_future, "Checkov failed")
         finally:
             checkov.close()
+        progress(f"publishing the checked manifests to {args.out}; applying waivers")
+        with _published(rendered, work, Path(args.out), stack) as (subjects, by_location):
+            findings = _findings(subjects, by_location, scan, diagnostics, pack_info, waivers, policy_config,
+                                 secrets)
+            report = _report(args, out, run, findings, subjects, location, pack_dir, policy_config, secrets)
+    return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
 
-    progress("applying waivers")
+
+def _require_covered(run) -> None:
+    from stateless_pack.gate import coverage
+
+    try:
+        coverage.require_checkable(run.resources)
+    except coverage.NotCheckable as exc:
+        raise GateError(str(exc)) from None
+
+
+def _render(run, work: Path) -> list:
+    from stateless_pack.gate import render
+
+    try:
+        return render.render(render.manifests(run.resources), work / "manifests", work / "patches")
+    except (render.RenderError, OSError) as exc:
+        raise GateError(f"cannot write the manifests: {exc}") from None
+
+
+@contextmanager
+def _published(rendered: list, work: Path, out: Path, stack: str) -> Iterator[tuple[list, dict]]:
+    """--out becomes a copy of what was checked, locked while the report points at it. Yields the
+    subjects (their files: the copies; one manifest per file, from line 1, field lines read when a
+    finding needs one) and `by_location`, which maps the files Checkov read (in the private folder)
+    to them."""
+    from stateless_pack.gate import render
+    from stateless_pack.gate.checkov_findings import subject_key
+    from stateless_pack.gate.manifest_files import FieldLines
+
+    with ExitStack() as held:
+        try:
+            held.enter_context(render.output_lock(out))
+            render.publish(work / "manifests", out, work / "patches")
+        except (render.RenderError, OSError) as exc:
+            raise GateError(f"cannot write the manifests to {out}: {exc}") from None
+        subjects, by_location = [], {}
+        for item in rendered:
+            copy = render.published_path(item, work / "manifests", out, work / "patches")
+            subject = Subject(item.revealed(), _ref(item, stack), str(copy), 1, FieldLines.of_file(str(copy)),
+                              partial=item.partial)
+            subjects.append(subject)
+            by_location[subject_key(str(item.file), 1)] = subject
+        yield subjects, by_location
+
+
+def _findings(subjects: list, by_location: dict, scan, diagnostics: list, pack_info, waivers, policy_config,
+              secrets: list) -> list[Finding]:
+    """Our rules, Checkov's findings, the waiver pass, the configured levels, the pack cross-checked;
+    no secret in any text."""
     from stateless_pack.gate.checkov_findings import checkov_findings
     from stateless_pack.gate.levels import apply_levels
-    from stateless_pack.gate.manifest_files import FieldLines
     from stateless_pack.gate.rule_findings import rule_findings
+    from stateless_pack.gate.waiving import apply_waivers
 
-    # one manifest per rendered file: it starts on line 1; field lines are read when a finding needs one
-    subjects = [Subject(item.revealed(), _ref(item, stack), str(item.file), 1, FieldLines.of_file(str(item.file)))
-                for item in rendered]
     findings = rule_findings(subjects, engine="crossguard", config=policy_config)
-    findings += checkov_findings(scan, subjects, policy_config)
+    findings += checkov_findings(scan, by_location, policy_config)
     findings = apply_levels(apply_waivers(waivers, findings, subjects, engine="crossguard"), policy_config)
-    findings = _scrub(_cross_check(diagnostics, pack_info, findings),
-                      [v for r in run.resources for v in programs.secret_values(r.inputs)])
+    return _scrub(_cross_check(diagnostics, pack_info, findings), secrets)
 
+
+def _report(args, out, run, findings: list[Finding], subjects: list, location, pack_dir: Path, policy_config,
+            secrets: list):
+    from stateless_pack.gate import reports
+
+    scrub = redactor(secrets)
+    checked = [replace(c, resource=scrub(c.resource)) for c in reports.checked_pairs(subjects, policy_config)]
     report = reports.Report(
-        findings=findings, checked=reports.checked_pairs(subjects, policy_config), rules=reports.rule_help(),
+        findings=findings, checked=checked, rules=reports.rule_help(),
         title=f"stateless-pack preview: {run.project} (stack {run.stack})",
         meta={"command": "preview", "program": str(run.program_dir), "project": run.project,
               "stack": run.stack, "manifests": str(Path(args.out)), "pack": str(pack_dir),
@@ -170,7 +254,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out) -
     if args.state_export:
         from stateless_pack.gate import state_export
         state_export.write(run, args.state_export)
-    return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
+    return report
 
 
 def _result(future: Future, what: str) -> Any:
@@ -194,10 +278,10 @@ class _launched_pack:
     where the registry is, so that it reads exactly the registry the gate read, and configured with
     the policy configuration's entries for its policies (`overrides`), as the engine would."""
 
-    def __init__(self, pack_dir: Path, project: str, stack: str, config: dict, location, overrides: dict):
+    def __init__(self, pack_dir: Path, project: str, stack: str, config: dict, location, overrides: dict,
+                 call_timeout: float = PACK_CALL_TIMEOUT):
         self.args = (pack_dir, project, stack, config)
-        self.location = location
-        self.overrides = overrides
+        self.location, self.overrides, self.call_timeout = location, overrides, call_timeout
         self.pack = None
 
     def __enter__(self):
@@ -214,7 +298,8 @@ class _launched_pack:
         try:
             # dry_run False: the gate's mocks make every value known, as at `pulumi up`
             self.pack = engine.launch_pack(pack_dir, project=project, stack=stack, dry_run=False,
-                                           config=config, env=env, drop_env=(REGISTRY_ENV,))
+                                           config=config, env=env, drop_env=(REGISTRY_ENV,),
+                                           call_timeout=self.call_timeout)
             self.pack.client.get_analyzer_info()
             self.pack.client.configure(self.overrides)
         except Exception as exc:
@@ -312,20 +397,19 @@ def _require_clean_pack_logs(pack) -> None:
         raise GateError("the policy pack logged errors:\n" + "\n".join(errors))
 
 
-def _checkov(out_dir: str, checkov, any_manifest: bool):
+def _checkov(folder: Path, checkov, any_manifest: bool):
     from stateless_pack.gate import checkov_runner
 
     if not any_manifest:  # nothing rendered: Checkov would have nothing to scan
         return checkov_runner.CheckovScan([], [])
-    return checkov_runner.scan_with_checkov([out_dir], checkov=checkov)
+    return checkov_runner.scan_with_checkov([str(folder)], checkov=checkov)
 
 
 def _scrub(findings: list[Finding], secrets: Iterable[Any]) -> list[Finding]:
-    """No secret value of the program in any text the gate writes (messages, paths, fixes)."""
-    from stateless_pack.policies.redaction import redact
-
-    values = {str(v) for v in secrets if str(v)}
-    if not values:
+    """No secret value of the program in any text the gate writes (messages, paths, fixes, the
+    resource's name: a name can come from a secret too)."""
+    if not secrets:
         return findings
-    return [replace(f, message=redact(f.message, values), path=redact(f.path, values),
-                    fix=redact(f.fix, values)) for f in findings]
+    scrub = redactor(secrets)
+    return [replace(f, message=scrub(f.message), path=scrub(f.path), fix=scrub(f.fix),
+                    resource=scrub(f.resource)) for f in findings]

@@ -9,8 +9,12 @@ For YAML that never went through Pulumi (Helm output, kubectl manifests). Stages
   the waiver pass (`--waivers FILE`): findings, suppressions, the registry itself
   the configured levels (`--policy-pack-config FILE`), one report.
 
+Loading has a deadline (`--timeout-load`: a FIFO or a hung file system never keeps a pipeline
+waiting), as has Checkov (`--timeout-checkov`). SIGTERM/SIGINT stop Checkov and its workers, remove
+the temporary folder and end the scan like a crash.
+
 Exit codes: 0 clean or advisory only, 1 blocking findings, 2 bad input (a missing path, a bad policy
-configuration), Checkov or the scan itself failed.
+configuration), Checkov or the scan itself failed, a stage ran out of time, or a signal stopped it.
 """
 from __future__ import annotations
 
@@ -21,9 +25,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from stateless_pack.gate import checkov_env, reports
-from stateless_pack.gate.checkov_findings import checkov_findings
+from stateless_pack.gate import checkov_env, processes, reports
+from stateless_pack.gate.checkov_findings import by_location, checkov_findings
+from stateless_pack.gate.checkov_runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
 from stateless_pack.gate.checkov_runner import CheckovError, scan_manifests
+from stateless_pack.gate.commands.options import add_timeout
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.gate_checks import MANIFEST_FILE
@@ -39,6 +45,8 @@ from stateless_pack.policies.waivers.locating import (
     REGISTRY_ENV, RegistryLocation, approvers_path, load_located, locate_registry,
 )
 from stateless_pack.policies.waivers.model import ResourceRef, utc_today
+
+LOAD_TIMEOUT = 300.0  # seconds to read every file (a FIFO or a hung file system must not block forever)
 
 
 class ScanError(Exception):
@@ -74,12 +82,19 @@ def register(subparsers) -> None:
     p.add_argument("--checkov", default=None, metavar="PATH",
                    help=f"Checkov executable (default: ${checkov_env.CHECKOV_ENV_VAR}, else the one "
                         "`stateless-pack checkov install` provisioned, else checkov on PATH)")
+    add_timeout(p, "--timeout-load", LOAD_TIMEOUT, "for reading the files")
+    add_timeout(p, "--timeout-checkov", CHECKOV_TIMEOUT, "for Checkov's scan")
     p.set_defaults(func=run)
+
 
 def run(args: argparse.Namespace) -> int:
     try:
-        return scan(args, out=sys.stdout, progress=Progress(sys.stderr))
-    except (ScanError, PolicyConfigError) as exc:
+        with processes.stopping_on_signals():
+            return scan(args, out=sys.stdout, progress=Progress(sys.stderr))
+    except processes.Interrupted as exc:
+        print(f"stateless-pack scan: error: stopped by {exc.signal_name}: Checkov was stopped; "
+              "nothing was checked", file=sys.stderr)
+    except (ScanError, PolicyConfigError, processes.StageTimeout) as exc:
         print(f"stateless-pack scan: error: {exc}", file=sys.stderr)
     except (CheckovError, checkov_env.CheckovNotFound) as exc:
         print(f"stateless-pack scan: error: Checkov failed: {exc}", file=sys.stderr)
@@ -94,13 +109,14 @@ def scan(args: argparse.Namespace, *, out, progress=None) -> int:
     missing = [p for p in args.paths if not os.path.lexists(p)]
     if missing:
         raise ScanError("no such file or folder: " + ", ".join(missing))
-    loaded, problems = load_manifests(args.paths, include_hidden=args.include_hidden)
+    with processes.deadline("loading the manifests", args.timeout_load, "--timeout-load"):
+        loaded, problems = load_manifests(args.paths, include_hidden=args.include_hidden)
     subjects = [Subject(item.manifest, ResourceRef.of_manifest(item.manifest, stack=args.stack or ""),
                         item.file, item.line, item.lines) for item in loaded]
     findings = [problem_finding(p, allow_empty=args.allow_empty) for p in problems]
     findings += rule_findings(subjects, engine="rules", config=config)
     with progress.stage(f"running Checkov over {len(loaded)} manifest(s)"):
-        findings += _checkov(loaded, subjects, args.checkov, config)
+        findings += _checkov(loaded, subjects, args.checkov, config, args.timeout_checkov)
     findings = apply_levels(apply_waivers(_waiver_pass(args), findings, subjects), config)
     report = reports.Report(
         findings=findings, checked=reports.checked_pairs(subjects, config), rules=reports.rule_help(),
@@ -132,13 +148,13 @@ def problem_finding(problem: ManifestProblem, *, allow_empty: bool = False) -> F
 
 
 def _checkov(loaded: list[LoadedManifest], subjects: list[Subject], checkov: str | None,
-             config: PolicyConfig) -> list[Finding]:
+             config: PolicyConfig, timeout: float = CHECKOV_TIMEOUT) -> list[Finding]:
     """Checkov over every loaded manifest; findings point back at the source file and resource."""
     if not loaded:
         return []  # nothing to scan; the load problems already say why
     result = scan_manifests(loaded, checkov_bin=checkov_env.find_checkov(checkov),
-                            rule_settings=config.rule_settings())
-    return checkov_findings(result, subjects, config)
+                            rule_settings=config.rule_settings(), timeout=timeout)
+    return checkov_findings(result, by_location(subjects), config)
 
 def write_report(report: reports.Report, fmt: str, output: str | None, out) -> None:
     if fmt == "json":

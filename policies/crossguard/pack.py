@@ -3,7 +3,10 @@ folder hands to `PolicyPack`.
 
 Every resource rule becomes one `ResourceValidationPolicy`, every stack rule one
 `StackValidationPolicy` (same name, description, remediation, level and config schema as in the
-catalog); every violation goes through `reporting.report`.
+catalog); every violation goes through `reporting.report`. A `<Kind>List` resource is judged item
+by item, a `<Kind>Patch` only by the rules that may judge a partial manifest (as in the gate:
+`crossguard/manifests.py`). Messages are redacted with the values the engine marked secret in this
+call (`request_memo.call_secrets`) besides those found at credential-bearing positions.
 """
 from __future__ import annotations
 
@@ -23,10 +26,9 @@ from pulumi_policy import (
 
 from stateless_pack.policies import catalog
 from stateless_pack.policies.crossguard import request_memo, waiver_policies
-from stateless_pack.policies.crossguard.manifests import cached_manifest
+from stateless_pack.policies.crossguard.manifests import cached_manifests
 from stateless_pack.policies.crossguard.reporting import Reporter, report
 from stateless_pack.policies.crossguard.run_waivers import ref_of, set_pack_dir
-from stateless_pack.policies.manifest import kind_of
 from stateless_pack.policies.redaction import sensitive_values
 from stateless_pack.policies.rule import ADVISORY, MANDATORY, Rule
 
@@ -46,18 +48,24 @@ def _config(rule: Rule, configured: Mapping[str, Any]) -> dict:
     return cfg
 
 
+def _sensitive(manifest) -> set:
+    return sensitive_values(manifest) | request_memo.call_secrets()
+
+
 def _resource_validation(rule: Rule):
     def validate(args: ResourceValidationArgs, report_violation) -> None:
-        manifest = cached_manifest(args.resource_type, args.props, args.name)
-        if manifest is None or kind_of(manifest) not in rule.kinds:
+        found = cached_manifests(args.resource_type, args.props, args.name)
+        judged = [m for m in found if rule.applies_to(m, found.partial)]
+        if not judged:
             return  # most policies, for most resources: nothing more to do
-        violations = rule.run(manifest, _config(rule, args.get_config()))
-        if not violations:
-            return  # the common case: skip identity and redaction work
         reporter = Reporter(report_violation)
-        ref, sensitive = ref_of(manifest, args.urn), sensitive_values(manifest)
-        for violation in violations:
-            report(rule, violation, ref, reporter, sensitive)
+        for manifest in judged:
+            violations = rule.run(manifest, _config(rule, args.get_config()))
+            if not violations:
+                continue  # the common case: skip identity and redaction work
+            ref, sensitive = ref_of(manifest, args.urn), _sensitive(manifest)
+            for violation in violations:
+                report(rule, violation, ref, reporter, sensitive)
         reporter.finish()
     return validate
 
@@ -66,14 +74,14 @@ def _stack_validation(rule: Rule):
     def validate(args: StackValidationArgs, report_violation) -> None:
         manifests, owners = [], []
         for resource in args.resources:
-            manifest = cached_manifest(resource.resource_type, resource.props, resource.name)
-            if manifest is not None:
-                manifests.append(manifest)
-                owners.append(resource)
+            found = cached_manifests(resource.resource_type, resource.props, resource.name)
+            if not found.partial:  # stack rules judge whole manifests only
+                manifests.extend(found)
+                owners.extend(resource for _ in found)
         reporter = Reporter(report_violation)
         for index, violation in rule.run(manifests, _config(rule, args.get_config())):
             manifest = manifests[index]  # identities and redaction for violators only
-            report(rule, violation, ref_of(manifest, owners[index].urn), reporter, sensitive_values(manifest))
+            report(rule, violation, ref_of(manifest, owners[index].urn), reporter, _sensitive(manifest))
         reporter.finish()
     return validate
 

@@ -20,7 +20,7 @@ from pulumi_policy import (
 
 from stateless_pack.policies import catalog
 from stateless_pack.policies.crossguard import messages
-from stateless_pack.policies.crossguard.manifests import cached_manifest
+from stateless_pack.policies.crossguard.manifests import cached_manifests
 from stateless_pack.policies.crossguard.reporting import Reporter
 from stateless_pack.policies.crossguard.run_waivers import ref_of, run_waivers
 from stateless_pack.policies.waivers import wording
@@ -51,14 +51,13 @@ def _expired(args: StackValidationArgs, report_violation) -> None:
 
 
 def _unbacked(args: ResourceValidationArgs, report_violation) -> None:
-    manifest = cached_manifest(args.resource_type, args.props, args.name)
-    if manifest is None:
-        return
-    ref = ref_of(manifest, args.urn)
     reporter = Reporter(report_violation)
-    for violation in run_waivers().unbacked(manifest, ref):
-        reporter.violation(messages.about(ref, violation.message, violation.path, UNBACKED_FIX,
-                                          unknown=violation.unknown), ref.urn or None, unknown=violation.unknown)
+    for manifest in cached_manifests(args.resource_type, args.props, args.name):
+        ref = ref_of(manifest, args.urn)
+        for violation in run_waivers().unbacked(manifest, ref):
+            reporter.violation(messages.about(ref, violation.message, violation.path, UNBACKED_FIX,
+                                              unknown=violation.unknown), ref.urn or None,
+                               unknown=violation.unknown)
     reporter.finish()
 
 
@@ -69,12 +68,13 @@ def _used_in_stack(args: StackValidationArgs, state: WaiverPass) -> set:
     Only the rules of waivers not yet known to be used run again, and resource rules only on
     resources in those waivers' scope: usually nothing reruns at all.
     """
-    manifests, refs, named = [], [], set()
+    manifests, refs, partial, named = [], [], [], set()
     for resource in args.resources:
-        manifest = cached_manifest(resource.resource_type, resource.props, resource.name)
-        if manifest is not None:
+        found = cached_manifests(resource.resource_type, resource.props, resource.name)
+        for manifest in found:
             manifests.append(manifest)
             refs.append(ref_of(manifest, resource.urn))
+            partial.append(found.partial)
             named |= named_waiver_ids(manifest)
     candidates = state.stale(named)
     for rule in catalog.rules():
@@ -82,10 +82,11 @@ def _used_in_stack(args: StackValidationArgs, state: WaiverPass) -> set:
         if not rule_waivers:
             continue
         if rule.stack:
-            hits = [refs[i] for i, _ in rule.run(manifests)]
+            whole = [i for i, p in enumerate(partial) if not p]
+            hits = [refs[whole[i]] for i, _ in rule.run([manifests[i] for i in whole])]
         else:
-            hits = [ref for ref, m in zip(refs, manifests)
-                    if any(w.in_scope(ref) for w in rule_waivers) and rule.run(m)]
+            hits = [ref for ref, m, p in zip(refs, manifests, partial)
+                    if rule.applies_to(m, p) and any(w.in_scope(ref) for w in rule_waivers) and rule.run(m)]
         for ref in hits:
             state.waiver_for(rule.ids, ref)  # records the use
     return named

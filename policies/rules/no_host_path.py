@@ -51,4 +51,5 @@ RULE = Rule(
                 "`emptyDir` with a `sizeLimit` for scratch space that may be lost.",
     kinds=frozenset({*WORKLOAD_KINDS, "PersistentVolume"}),
     check=_host_path,
+    judges_partial_manifests=True,  # flags only what a manifest contains
 )

@@ -138,4 +138,5 @@ RULE = Rule(
                 "Secret in an init container.",
     kinds=frozenset({*WORKLOAD_KINDS, "ConfigMap"}),
     check=_literal_credentials,
+    judges_partial_manifests=True,  # flags only what a manifest contains
 )

@@ -62,4 +62,5 @@ RULE = Rule(
                 "signed client-side cookies.",
     kinds=WORKLOAD_KINDS,
     check=_local_session_store,
+    judges_partial_manifests=True,  # flags only what a manifest contains
 )

@@ -51,5 +51,6 @@ RULE = Rule(
                 "`sizeLimit`) for scratch. If a volume is truly required, record a waiver.",
     kinds=frozenset({*WORKLOAD_KINDS, "PersistentVolumeClaim"}),
     check=_persistent_claims,
+    judges_partial_manifests=True,  # flags only what a manifest contains
     waiver_approver=None,
 )

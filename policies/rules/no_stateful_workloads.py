@@ -22,4 +22,5 @@ RULE = Rule(
                 "storage); if a StatefulSet/DaemonSet is truly required, record a waiver.",
     kinds=frozenset({"StatefulSet", "DaemonSet"}),
     check=_stateful_workload,
+    judges_partial_manifests=True,  # flags only what a manifest contains
 )

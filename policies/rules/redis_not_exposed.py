@@ -131,4 +131,5 @@ RULE = Rule(
                 "its DNS name. Remove externalIPs, hostPort and hostNetwork.",
     kinds=frozenset({"Service", *WORKLOAD_KINDS}),
     check=_redis_not_exposed,
+    judges_partial_manifests=True,  # flags only what a manifest contains
 )

@@ -149,17 +149,20 @@ def test_render_writes_kubernetes_objects_only_with_secrets_redacted(tmp_path):
     assert items[0].revealed()["data"]["k"] == "UEFTUw=="  # rules still see the real values
 
 
-def test_render_empties_its_own_folder_and_refuses_others(tmp_path):
+def test_publish_replaces_its_own_folder_and_refuses_others(tmp_path):
     cm = [k8s("kubernetes:core/v1:ConfigMap", "a", {"metadata": {"name": "a"}})]
-    render.render(render.manifests(cm), tmp_path / "out")
+    render.render(render.manifests(cm), tmp_path / "run")
+    render.publish(tmp_path / "run", tmp_path / "out")
     (tmp_path / "out" / "stale.yaml").write_text("kind: Old\n")
-    render.render(render.manifests(cm), tmp_path / "out")
+    render.publish(tmp_path / "run", tmp_path / "out")
     assert not (tmp_path / "out" / "stale.yaml").exists()
+    assert (tmp_path / "out" / "configmap_default_a.yaml").is_file()
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.yaml").write_text("x: 1\n")
     with pytest.raises(render.RenderError):
-        render.render(render.manifests(cm), tmp_path / "other")
+        render.publish(tmp_path / "run", tmp_path / "other")
     assert (tmp_path / "other" / "keep.yaml").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "out", "run"]  # no staging left behind
 
 
 def test_two_resources_with_one_object_name_get_two_files(tmp_path):

@@ -98,7 +98,7 @@ def test_secret_values_are_read_as_their_plain_value(preview):
     assert preview.client.analyze(resource_of(service(sessionAffinity=Secret("None")))) == []
 
 
-def test_secret_wrapping_every_leaf_changes_nothing(preview):
+def test_secret_wrapping_every_leaf_changes_no_decision_and_hides_every_value(preview):
     def wrap(value):
         if isinstance(value, dict):
             return {k: wrap(v) for k, v in value.items()}
@@ -111,7 +111,12 @@ def test_secret_wrapping_every_leaf_changes_nothing(preview):
     resource = resource_of(doc)
     resource.properties = wrap(doc)
     wrapped = preview.client.analyze(resource)
-    assert plain and [d.message for d in wrapped] == [d.message for d in plain]
+    assert plain and [(d.policy_name, d.enforcement_level, d.urn) for d in wrapped] == [
+        (d.policy_name, d.enforcement_level, d.urn) for d in plain]
+    # the engine marked every value secret: the message (after the policy's own description) shows none
+    said = [d.message[len(d.description):] for d in wrapped]
+    assert "Service/shop/web: sessionAffinity is ClientIP" in plain[0].message
+    assert all("ClientIP" not in text and "shop" not in text and "<redacted>" in text for text in said)
 
 
 # ---- redaction: exercised in-process with a rule that echoes every value it sees ------------------

@@ -1,0 +1,125 @@
+"""A Pulumi project as the gate reads it offline: Pulumi.yaml, the program to run, the stack and the
+config the program sees (Pulumi.yaml defaults plus the stack file; `secure:` values stay encrypted).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+
+class ProgramError(Exception):
+    """The program could not be run: bad project files, undecryptable config, crash, timeout."""
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProgramError(f"cannot read {path}: {exc}") from None
+
+
+def _config_string(value: Any) -> str:
+    """Pulumi hands config to programs as strings; structured values as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _contains_secure(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "secure" in value and len(value) == 1 or any(_contains_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_secure(v) for v in value)
+    return False
+
+
+def _full_key(project: str, key: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def load_project(program_dir: Path) -> dict:
+    path = program_dir / "Pulumi.yaml"
+    if not path.is_file():
+        raise ProgramError(f"{program_dir} is not a Pulumi project: no Pulumi.yaml")
+    project = _read_yaml(path)
+    if not isinstance(project, dict) or not isinstance(project.get("name"), str):
+        raise ProgramError(f"{path}: expected a mapping with a `name`")
+    runtime = project.get("runtime")
+    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if runtime_name != "python":
+        raise ProgramError(f"{path}: runtime {runtime_name!r} is not supported (the gate runs Python programs)")
+    return project
+
+
+def main_file(program_dir: Path, project: Mapping) -> Path:
+    main = program_dir / str(project.get("main") or ".")
+    target = main / "__main__.py" if main.is_dir() else main
+    if not target.is_file():
+        raise ProgramError(f"no program to run: {target} does not exist")
+    return target
+
+
+def stack_names(program_dir: Path, project: Mapping) -> list:
+    folder = program_dir / str(project.get("stackConfigDir") or ".")
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in folder.glob("Pulumi.*.yaml"))
+
+
+def default_stack(program_dir: Path, project: Mapping) -> str:
+    """The only stack with a config file; `dev` among several; else the caller must choose."""
+    names = stack_names(program_dir, project)
+    if len(names) == 1:
+        return names[0]
+    if "dev" in names or not names:
+        return "dev"
+    raise ProgramError(f"several stacks ({', '.join(names)}): choose one with --stack")
+
+
+def load_config(program_dir: Path, project: Mapping, stack: str) -> tuple[dict, list, list]:
+    """(config, secret keys, secure keys) the program sees, from Pulumi.yaml defaults + the stack file.
+
+    Secure values are encrypted by the CLI's secrets provider: they stay out of `config`, and the child
+    fails with the key's name if the program reads one.
+    """
+    name = project["name"]
+    config: dict = {}
+    secret: list = []
+    secure: list = []
+    declared = project.get("config") or {}
+    if not isinstance(declared, dict):
+        raise ProgramError("Pulumi.yaml: `config` must be a mapping")
+    for key, spec in declared.items():
+        full = _full_key(name, key)
+        if isinstance(spec, dict) and ("default" in spec or "type" in spec or "secret" in spec):
+            if "default" in spec:
+                config[full] = _config_string(spec["default"])
+            if spec.get("secret"):
+                secret.append(full)
+        else:
+            config[full] = _config_string(spec)
+    folder = program_dir / str(project.get("stackConfigDir") or ".")
+    path = folder / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = ", ".join(stack_names(program_dir, project)) or "none"
+        if stack != "dev" or known != "none":
+            raise ProgramError(f"no stack config {path} (stacks with a config file: {known})")
+        return config, secret, secure
+    doc = _read_yaml(path) or {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("config") or {}, dict):
+        raise ProgramError(f"{path}: `config` must be a mapping")
+    if doc.get("environment"):
+        raise ProgramError(f"{path}: Pulumi ESC environments cannot be resolved offline")
+    for key, value in (doc.get("config") or {}).items():
+        full = _full_key(name, str(key))
+        if _contains_secure(value):
+            config.pop(full, None)
+            secure.append(full)
+            secret.append(full)
+        else:
+            config[full] = _config_string(value)
+    return config, secret, secure
+
+
+def secret_config_values(config: Mapping[str, str], secret_keys) -> list[str]:
+    """The plain values of config keys declared secret: never to be printed."""
+    return [config[key] for key in secret_keys if config.get(key)]

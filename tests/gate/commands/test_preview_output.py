@@ -1,0 +1,106 @@
+"""`--out` is a copy of what was checked: Checkov reads a private folder of the run, and runs that
+share one `--out` never swap results (the second waits for the first, or fails clearly)."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from stateless_pack.gate import checkov_runner, render
+from stateless_pack.gate.cli import main
+from support.paths import FIXTURES
+
+GATE = FIXTURES / "gate"
+VIOLATIONS = [("CKV2_K8S_6", "checkov", "Deployment/shop/no-netpol"),
+              ("no-sticky-service", "checkov", "Service/shop/sticky"),
+              ("no-sticky-service", "crossguard", "Service/shop/sticky")]
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    registry = tmp_path / "no-waivers.yaml"
+    registry.write_text("version: 1\nwaivers: []\n")
+    monkeypatch.setenv("STATELESS_PACK_WAIVERS", str(registry))
+    monkeypatch.delenv("STATELESS_PACK_CHECKOV", raising=False)
+
+
+def findings(path: Path) -> list:
+    return sorted((f["rule"], f["engine"], f["resource"]) for f in json.loads(path.read_text())["findings"])
+
+
+def test_checkov_reads_a_private_folder_and_out_is_a_copy_of_it(capsys, tmp_path, monkeypatch):
+    seen = []
+    real = checkov_runner.scan_with_checkov
+
+    def spy(paths, **kwargs):
+        seen.append([Path(p) for p in paths])
+        seen.append(sorted(p.name for folder in seen[-1] for p in folder.glob("*.yaml")))
+        return real(paths, **kwargs)
+
+    monkeypatch.setattr(checkov_runner, "scan_with_checkov", spy)
+    out = tmp_path / "m"
+    code = main(["preview", str(GATE / "violations"), "--out", str(out), "--json", str(tmp_path / "r.json")])
+    capsys.readouterr()
+    assert code == 1 and findings(tmp_path / "r.json") == VIOLATIONS
+    (folder,), read = seen
+    assert out.resolve() not in (folder.resolve(), *folder.resolve().parents)  # never --out itself
+    assert not folder.exists()  # the private folder is gone
+    assert sorted(p.name for p in out.glob("*.yaml")) == read  # --out: exactly what Checkov read
+    assert (out / render.MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".m.")) == [".m.lock"]  # no staging left
+
+
+def test_a_second_run_into_the_same_out_fails_clearly_when_the_first_keeps_it(capsys, tmp_path, monkeypatch):
+    out = tmp_path / "m"
+    monkeypatch.setattr(render, "LOCK_WAIT_SECONDS", 1.0)
+    with open(tmp_path / ".m.lock", "a") as held:  # another run is publishing into `out`
+        fcntl.flock(held, fcntl.LOCK_EX)
+        code = main(["preview", str(GATE / "clean-app"), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2, captured.out
+    assert captured.err.startswith(f"stateless-pack preview: error: cannot write the manifests to {out}: "
+                                   f"{out} is in use by another stateless-pack run")
+    assert "Traceback" not in captured.err
+    assert "PASSED" not in captured.out and not out.exists()
+
+
+def test_a_second_run_waits_for_the_first_to_finish_with_out(capsys, tmp_path):
+    out = tmp_path / "m"
+    held = open(tmp_path / ".m.lock", "a")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    released = []
+    threading.Timer(8.0, lambda: (released.append(time.time()), held.close())).start()
+    code = main(["preview", str(GATE / "clean-app"), "--out", str(out), "--json", str(tmp_path / "r.json")])
+    capsys.readouterr()
+    assert code == 0 and released and findings(tmp_path / "r.json") == []
+    assert (out / render.MARKER).stat().st_mtime >= released[0]  # published only once the first let go
+    assert (out / "deployment_shop_web.yaml").is_file()
+
+
+def test_two_previews_of_different_programs_into_one_out_each_get_their_own_findings(tmp_path):
+    out = tmp_path / "shared"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    runs = {name: subprocess.Popen(
+        [sys.executable, "-m", "stateless_pack.gate.cli", "preview", str(GATE / name), "--out", str(out),
+         "--json", str(tmp_path / f"{name}.json")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True) for name in ("violations", "clean-app")}
+    results = {name: (p.wait(timeout=600), p.stderr.read()) for name, p in runs.items()}
+    assert results["violations"][0] == 1, results
+    assert results["clean-app"][0] == 0, results
+    assert findings(tmp_path / "violations.json") == VIOLATIONS
+    assert findings(tmp_path / "clean-app.json") == []
+    # --out holds one run's manifests, complete, never a mix of both
+    names = sorted(p.name for p in out.glob("*.yaml"))
+    assert names in (
+        ["deployment_shop_web.yaml", "networkpolicy_shop_web.yaml", "poddisruptionbudget_shop_web-pdb.yaml",
+         "service_shop_web.yaml"],
+        ["deployment_shop_no-netpol.yaml", "deployment_shop_storefront.yaml", "networkpolicy_shop_storefront.yaml",
+         "poddisruptionbudget_shop_no-netpol-pdb.yaml", "poddisruptionbudget_shop_storefront-pdb.yaml",
+         "secret_shop_session-key.yaml", "service_shop_sticky.yaml"]), names

@@ -1,0 +1,135 @@
+"""SIGTERM/SIGINT on a real `stateless-pack preview`/`scan`: exit 2 with one line, no process and no
+temporary file left behind, and no secret ever written to disk on the way."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+
+SECRET = "SIGNAL-TEST-SECRET-2b1d"
+
+
+def gate(tmp_path: Path, *args: str) -> subprocess.Popen:
+    """The command in a process of its own, with a private TMPDIR."""
+    (tmp_path / "tmp").mkdir()
+    registry = tmp_path / "waivers.yaml"
+    registry.write_text("version: 1\nwaivers: []\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "STATELESS_PACK_WAIVERS": str(registry),
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("STATELESS_PACK_CHECKOV", None)
+    return subprocess.Popen([sys.executable, "-m", "stateless_pack.gate.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def slow_program(tmp_path: Path) -> Path:
+    """Registers a resource with a secret, starts a process of its own, then takes its time."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "Pulumi.yaml").write_text("name: slow\nruntime: python\nconfig:\n  token:\n    type: string\n"
+                                      "    secret: true\n")
+    (app / "Pulumi.dev.yaml").write_text(f"config:\n  slow:token: {SECRET}\n")
+    (app / "__main__.py").write_text(textwrap.dedent("""\
+        import subprocess, time
+        import pulumi
+        import pulumi_kubernetes as k8s
+        token = pulumi.Config().require_secret("token")
+        k8s.core.v1.Secret("s", metadata={"name": "s", "namespace": "shop"}, string_data={"t": token})
+        subprocess.Popen(["sleep", "300"])
+        time.sleep(300)
+        """))
+    return app
+
+
+class SecretWatch(threading.Thread):
+    """Reads every file under a folder (but the program's own), over and over, for the secret."""
+
+    def __init__(self, folder: Path, program: Path):
+        super().__init__(daemon=True)
+        self.folder, self.program, self.leaks, self.done = folder, program, set(), threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            for path in self.folder.rglob("*"):
+                if self.program in path.parents:
+                    continue
+                try:
+                    if path.is_file() and SECRET.encode() in path.read_bytes():
+                        self.leaks.add(str(path))
+                except OSError:
+                    pass  # removed while we looked
+            time.sleep(0.02)
+
+    def stop(self) -> set:
+        self.done.set()
+        self.join()
+        return self.leaks
+
+
+def wait_for_children(process: subprocess.Popen, *needles: str, timeout: float = 120) -> list:
+    """The command's process tree once every needle is in some command line."""
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        assert process.poll() is None, process.communicate()
+        tree = psutil.Process(process.pid).children(recursive=True)
+        lines = []
+        for child in tree:
+            try:
+                lines.append(" ".join(child.cmdline()))
+            except psutil.Error:
+                pass
+        if all(any(n in line for line in lines) for n in needles):
+            return tree
+        time.sleep(0.1)
+    pytest.fail(f"never saw {needles} among the children")
+
+
+def stopped(process: subprocess.Popen, tree: list, sig: int) -> tuple[int, str]:
+    process.send_signal(sig)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("the command did not stop within 60 s of the signal")
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    assert alive == [], f"left running: {[p.pid for p in alive]}"
+    return process.returncode, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_preview_and_everything_it_started(tmp_path, sig):
+    program = slow_program(tmp_path)
+    watch = SecretWatch(tmp_path, program)  # the private TMPDIR, --out and everything else of the test
+    preview = gate(tmp_path, "preview", str(program), "--out", str(tmp_path / "m"))
+    tree = wait_for_children(preview, "program_child", "pulumi.policy", "checkov", "sleep 300")
+    code, err = stopped(preview, tree, sig)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"stateless-pack preview: error: stopped by {signal.Signals(sig).name}: the program, the policy pack "
+        "and Checkov were stopped; nothing was checked"]
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert watch.stop() == set(), "the secret was written to disk"
+
+
+def test_sigterm_stops_scan_and_checkov_with_its_workers(tmp_path):
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    for i in range(40):  # enough for Checkov to be busy when the signal comes
+        (manifests / f"svc{i}.yaml").write_text(f"apiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, "
+                                                "namespace: shop}\nspec: {sessionAffinity: ClientIP}\n")
+    scan = gate(tmp_path, "scan", str(manifests))
+    tree = wait_for_children(scan, "checkov")
+    code, err = stopped(scan, tree, signal.SIGTERM)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "stateless-pack scan: error: stopped by SIGTERM: Checkov was stopped; nothing was checked"]
+    assert list((tmp_path / "tmp").iterdir()) == []
