@@ -72,6 +72,12 @@ def test_yaml_aliases_cannot_blow_up_the_reader():
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
     [message] = findings("application.yaml", bomb)
+    assert "alias bomb" in message and "cannot be checked" in message  # the shared loader refuses it
+
+
+def test_a_file_with_too_many_settings_is_reported_not_walked():
+    many = "".join(f"key{i}: {i}\n" for i in range(config_files.MAX_SETTINGS + 1))
+    [message] = findings("application.yaml", many)
     assert f"more than {config_files.MAX_SETTINGS} settings" in message
 
 
