@@ -28,7 +28,8 @@ from stateless_pack.policies.waivers.suppressions import without_skips
 from stateless_pack.policies import checkov_checks
 from stateless_pack.policies.catalog import MANDATORY, rules
 from stateless_pack.policies.checkov_checks import PROBE_ID, SETTINGS_VARIABLE
-from stateless_pack.policies.manifest import dotted, kind_of, name_of, namespace_of
+from stateless_pack.policies.manifest import dotted, kind_of
+from stateless_pack.policies.waivers.model import ResourceRef
 
 OUR_CHECKS_DIR = Path(checkov_checks.__file__).resolve().parent
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -374,7 +375,7 @@ def _require_our_checks_ran(sources: dict, records) -> list:
         manifest = loaded.manifest
         kind = kind_of(manifest)
         expected = [PROBE_ID] + [r.checkov_id for r in rules() if not r.stack and kind in r.kinds]
-        missing += [f"{check_id} on {kind}/{namespace_of(manifest)}/{name_of(manifest)} ({loaded.file})"
+        missing += [f"{check_id} on {ResourceRef.of_manifest(manifest).display} ({loaded.file})"
                     for check_id in expected if check_id not in by_file[copy]]
     if missing:
         raise CheckovError("Checkov did not run our checks (did policies/checkov_checks load?): "

@@ -13,7 +13,7 @@ Protocol, in the engine's order (sdk/go/common/resource/plugin/analyzer_plugin.g
 initialConfig, then user overrides, `all` first; an explicit enforcement level for every policy),
 then per resource `Remediate` followed by `Analyze` on the (remediated) inputs, and `AnalyzeStack`
 at the end. Inputs are marshalled as the engine does with KeepUnknowns/KeepSecrets: secrets as
-`{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": ...}`, unknowns as
+Pulumi's secret marker (`gate/pulumi_wire.py`), unknowns as
 Pulumi's unknown sentinel strings.
 
 Every call has a deadline (`call_timeout`): a pack that hangs is a failed call, never a wait
@@ -43,19 +43,8 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, en
 
 from stateless_pack.policies.policy_config import check_properties
 from stateless_pack.gate import processes
+from stateless_pack.gate.pulumi_wire import SECRET_SIG, SIG_KEY, UNKNOWN_SENTINELS
 
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-# Pulumi's unknown sentinels (sdk/go/common/resource/plugin/rpc.go; pulumi_policy/proxy.py).
-UNKNOWN_SENTINELS = {
-    "bool": "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
-    "number": "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
-    "string": "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
-    "array": "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
-    "asset": "030794c1-ac77-496b-92df-f27374a8bd58",
-    "archive": "e48ece36-62e2-4504-bad9-02848725956a",
-    "object": "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
-}
 ENFORCEMENT_LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_TO_PROTO = {
     "advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
@@ -103,7 +92,7 @@ class Unknown:
 def encode(value: Any) -> Any:
     """A Python value as the engine marshals it (KeepUnknowns, KeepSecrets)."""
     if isinstance(value, Secret):
-        return {SECRET_SIG_KEY: SECRET_SIG, "value": encode(value.value)}
+        return {SIG_KEY: SECRET_SIG, "value": encode(value.value)}
     if isinstance(value, Unknown):
         return UNKNOWN_SENTINELS[value.type]
     if isinstance(value, Mapping):
@@ -454,6 +443,55 @@ def _drain(stream, sink: list[str], first_line: "queue.Queue | None" = None) -> 
     stream.close()
 
 
+def _start_engine_service() -> tuple[_Engine, grpc.Server, str]:
+    """The engine's own gRPC service on loopback (the pack's <engine-address>)."""
+    engine = _Engine()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=_CHANNEL_OPTIONS)
+    engine_pb2_grpc.add_EngineServicer_to_server(engine, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return engine, server, f"127.0.0.1:{port}"
+
+
+def _pack_environment(*, project: str, stack: str, organization: str, dry_run: bool,
+                      config: Mapping[str, Any] | None, env: Mapping[str, str] | None,
+                      drop_env: Iterable[str]) -> dict:
+    """What the CLI sets for a policy pack; none of the caller's own Pulumi variables."""
+    dropped = set(drop_env)
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k not in dropped}
+    child_env.update(env or {})
+    child_env.update({
+        "PULUMI_PROJECT": project, "PULUMI_STACK": stack, "PULUMI_ORGANIZATION": organization,
+        "PULUMI_DRY_RUN": "true" if dry_run else "false",
+    })
+    if config:  # the engine only sets it when there is config
+        child_env["PULUMI_CONFIG"] = json.dumps(dict(config))
+    return child_env
+
+
+def _read_port(process: subprocess.Popen, timeout: float, fail) -> tuple[int, list[str]]:
+    """The port the pack prints first (and the list its stderr drains into); `fail(reason)` raises."""
+    stdout_lines: list[str] = []
+    stderr_lines: list[str] = []
+    port_line: queue.Queue = queue.Queue()
+    threading.Thread(target=_drain, args=(process.stdout, stdout_lines, port_line), daemon=True).start()
+    threading.Thread(target=_drain, args=(process.stderr, stderr_lines), daemon=True).start()
+    try:
+        line = port_line.get(timeout=timeout)
+    except queue.Empty:
+        fail(f"printed no port within {timeout}s", stderr_lines)
+    if line is None:
+        try:
+            process.wait(timeout=5)  # let stderr drain
+        except subprocess.TimeoutExpired:
+            pass
+        fail(f"exited (code {process.poll()}) before printing its port", stderr_lines)
+    try:
+        return int(line.strip()), stderr_lines
+    except ValueError:
+        fail(f"printed {line.strip()!r} instead of its port", stderr_lines)
+
+
 def launch_pack(pack_dir: str | os.PathLike, *, project: str = "project", stack: str = "dev",
                 dry_run: bool = True, config: Mapping[str, Any] | None = None,
                 python: str = sys.executable, timeout: float = 60,
@@ -475,22 +513,9 @@ def launch_pack(pack_dir: str | os.PathLike, *, project: str = "project", stack:
     except (OSError, yaml.YAMLError) as e:
         raise PackError(f"{pack_dir / 'PulumiPolicy.yaml'} is unreadable: {e}") from e
 
-    engine = _Engine()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=_CHANNEL_OPTIONS)
-    engine_pb2_grpc.add_EngineServicer_to_server(engine, server)
-    engine_port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    engine_address = f"127.0.0.1:{engine_port}"
-
-    dropped = set(drop_env)
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k not in dropped}
-    child_env.update(env or {})
-    child_env.update({
-        "PULUMI_PROJECT": project, "PULUMI_STACK": stack, "PULUMI_ORGANIZATION": organization,
-        "PULUMI_DRY_RUN": "true" if dry_run else "false",
-    })
-    if config:  # the engine only sets it when there is config
-        child_env["PULUMI_CONFIG"] = json.dumps(dict(config))
+    engine, server, engine_address = _start_engine_service()
+    child_env = _pack_environment(project=project, stack=stack, organization=organization, dry_run=dry_run,
+                                  config=config, env=env, drop_env=drop_env)
     try:
         process = processes.popen(
             [python, "-u", "-m", "pulumi.policy", engine_address, "."], cwd=pack_dir, env=child_env,
@@ -499,32 +524,12 @@ def launch_pack(pack_dir: str | os.PathLike, *, project: str = "project", stack:
         server.stop(0)
         raise PackError(f"cannot run {python}: {e}") from e
 
-    stdout_lines: list[str] = []
-    stderr_lines: list[str] = []
-    port_line: queue.Queue = queue.Queue()
-    threading.Thread(target=_drain, args=(process.stdout, stdout_lines, port_line), daemon=True).start()
-    threading.Thread(target=_drain, args=(process.stderr, stderr_lines), daemon=True).start()
-
-    def fail(reason: str):
+    def fail(reason: str, stderr_lines: list[str]):
         processes.stop(process)
         server.stop(0)
         raise PackError(f"policy pack {pack_dir} {reason}\n--- pack stderr ---\n{''.join(stderr_lines)}")
 
-    try:
-        line = port_line.get(timeout=timeout)
-    except queue.Empty:
-        fail(f"printed no port within {timeout}s")
-    if line is None:
-        try:
-            process.wait(timeout=5)  # let stderr drain
-        except subprocess.TimeoutExpired:
-            pass
-        fail(f"exited (code {process.poll()}) before printing its port")
-    try:
-        port = int(line.strip())
-    except ValueError:
-        fail(f"printed {line.strip()!r} instead of its port")
-
+    port, stderr_lines = _read_port(process, timeout, fail)
     client = AnalyzerClient(f"127.0.0.1:{port}", project=project, stack=stack,
                             stderr=lambda: "".join(stderr_lines), workers=workers, version=version,
                             call_timeout=call_timeout)

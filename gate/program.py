@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Mapping
 
 from stateless_pack.gate import processes
-# Re-exported: what the rest of the gate uses of values and projects comes from here.
-from stateless_pack.gate.program_values import Secret, decode, redact, reveal, secret_values  # noqa: F401
+# Re-exported: what the rest of the gate uses of a project's files comes from here.
+from stateless_pack.gate.program_values import decode, secret_values
 from stateless_pack.gate.project import (  # noqa: F401
     ProgramError, default_stack, load_config, load_project, main_file, secret_config_values,
 )
 from stateless_pack.policies.redaction import redact as redact_text
 
-STACK_TYPE = "pulumi:pulumi:Stack"
 DEFAULT_TIMEOUT = 600.0
 _DRAIN_SECONDS = 5.0  # after the child's group is gone, its pipes close at once; a process that
                       # escaped the group may still hold them: stop waiting after this long

@@ -35,13 +35,12 @@ from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from stateless_pack.gate import yaml_components
-from stateless_pack.gate.program_values import (
-    ARCHIVE_SIG, ASSET_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN_VALUE, is_secret_marker,
-    secret_marker, secret_values,
+from stateless_pack.gate.program_values import is_secret_marker, secret_marker, secret_values
+from stateless_pack.gate.pulumi_wire import (
+    ARCHIVE_SIG, ASSET_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, STACK_TYPE, UNKNOWN_VALUE,
 )
 from stateless_pack.policies.redaction import redact as redact_text
 
-STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
 # Invokes behind Helm charts and kustomizations (v3 Chart, v1 Directory): they need the helm and
 # kustomize engines of the provider. "No objects" lets the program finish; the gate then refuses.

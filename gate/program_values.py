@@ -1,19 +1,14 @@
 """The values of a program's resources, with Pulumi's secret-ness kept: a secret arrives as a `Secret`
 wrapper, so that renderers and reports can redact it and the engine driver can send it as a secret,
-exactly as Pulumi would. Also Pulumi's wire markers, which the child process uses to hand values over.
+exactly as Pulumi would.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-# Pulumi's wire markers (pulumi/runtime/rpc.py): used for the child -> gate JSON as well.
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
-ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
-ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
+from stateless_pack.gate.pulumi_wire import SECRET_SIG, SIG_KEY
+from stateless_pack.policies.redaction import REDACTED
 
 
 @dataclass(frozen=True)
@@ -46,7 +41,7 @@ def reveal(value: Any) -> Any:
     return value
 
 
-def redact(value: Any, placeholder: str = "<redacted>") -> Any:
+def redact(value: Any, placeholder: str = REDACTED) -> Any:
     """The value with every `Secret` replaced by `placeholder` (for anything written or printed)."""
     if isinstance(value, Secret):
         return placeholder

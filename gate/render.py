@@ -23,7 +23,8 @@ from typing import Iterable, Iterator
 import yaml
 
 from stateless_pack.gate import processes
-from stateless_pack.gate.program import RegisteredResource, redact, reveal
+from stateless_pack.gate.program import RegisteredResource
+from stateless_pack.gate.program_values import redact, reveal
 from stateless_pack.policies.crossguard.manifests import manifests_from
 from stateless_pack.policies.redaction import REDACTED
 
@@ -45,13 +46,6 @@ class Rendered:
     manifest: dict        # with `Secret` wrappers: reveal() for rules, redacted() for output
     file: Path | None     # None until written
     partial: bool = False  # from a Patch: only the fields it changes
-
-    @property
-    def ref(self) -> str:
-        """Kind/namespace/name, as findings name resources."""
-        meta = self.manifest.get("metadata") if isinstance(self.manifest.get("metadata"), dict) else {}
-        namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) and meta.get("namespace") else "default"
-        return f"{self.manifest.get('kind')}/{namespace}/{meta.get('name')}"
 
     def revealed(self) -> dict:
         return reveal(self.manifest)

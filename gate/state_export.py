@@ -19,11 +19,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from stateless_pack.gate.program import STACK_TYPE, ProgramRun, Secret
-from stateless_pack.gate.program_values import SECRET_SIG, SIG_KEY
+from stateless_pack.gate.program import ProgramRun
+from stateless_pack.gate.program_values import Secret
+from stateless_pack.gate.pulumi_wire import SECRET_SIG, SIG_KEY, STACK_TYPE
+from stateless_pack.policies.redaction import REDACTED
 
 DEPLOYMENT_VERSION = 3
-REDACTED = "<redacted>"
 
 
 def _value(value: Any) -> Any:

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from stateless_pack.policies.catalog import rules
-from stateless_pack.gate.program import redact, reveal, run_program
+from stateless_pack.gate.program import run_program
+from stateless_pack.gate.program_values import redact, reveal
 from stateless_pack.policies.waivers.decisions import WaiverPass
 from stateless_pack.policies.waivers.loading import load_approvers, load_registry
 from stateless_pack.policies.waivers.model import ResourceRef

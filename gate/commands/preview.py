@@ -313,9 +313,10 @@ class _launched_pack:
 
 
 def _engine_value(value: Any) -> Any:
-    from stateless_pack.gate import engine, program
+    from stateless_pack.gate import engine
+    from stateless_pack.gate.program_values import Secret
 
-    if isinstance(value, program.Secret):
+    if isinstance(value, Secret):
         return engine.Secret(_engine_value(value.value))
     if isinstance(value, dict):
         return {k: _engine_value(v) for k, v in value.items()}

@@ -7,7 +7,8 @@ import textwrap
 import pytest
 
 from stateless_pack.gate.coverage import NotCheckable, require_checkable, why_not_checkable
-from stateless_pack.gate.program import ProgramError, RegisteredResource, Secret, run_program
+from stateless_pack.gate.program import ProgramError, RegisteredResource, run_program
+from stateless_pack.gate.program_values import Secret
 
 STICKY = "apiVersion: v1\nkind: Service\nmetadata: {name: sticky, namespace: shop}\nspec: {sessionAffinity: ClientIP}\n"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stateless_pack.gate.program import (ProgramError, Secret, load_config, load_project, redact, reveal,
-                                   run_program, secret_values)
+from stateless_pack.gate.program import ProgramError, load_config, load_project, run_program
+from stateless_pack.gate.program_values import Secret, redact, reveal, secret_values
 from support.paths import FIXTURES as FIXTURE_ROOT
 
 FIXTURES = FIXTURE_ROOT / "gate"

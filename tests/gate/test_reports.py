@@ -10,7 +10,9 @@ import jsonschema
 import pytest
 
 from stateless_pack.gate.findings import Finding
-from stateless_pack.gate.program import RegisteredResource, Secret
+from stateless_pack.gate.program import RegisteredResource
+from stateless_pack.gate.program_values import Secret
+from stateless_pack.policies.waivers.model import ResourceRef
 from stateless_pack.gate import render, reports
 from stateless_pack.policies.catalog import rule_by_name
 from support.paths import FIXTURES as FIXTURE_ROOT
@@ -145,7 +147,7 @@ def test_render_writes_kubernetes_objects_only_with_secrets_redacted(tmp_path):
         assert secret not in text
     assert "plain: ok" in text and "k: <redacted>" in text and "p: <redacted>" in text
     assert text.startswith("apiVersion: v1\nkind:")
-    assert {i.ref for i in items} == {"Secret/default/s", "ConfigMap/x/cm"}
+    assert {ResourceRef.of_manifest(i.manifest).display for i in items} == {"Secret/default/s", "ConfigMap/x/cm"}
     assert items[0].revealed()["data"]["k"] == "UEFTUw=="  # rules still see the real values
 
 

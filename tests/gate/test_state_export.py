@@ -9,7 +9,7 @@ import pytest
 
 from stateless_pack.gate import state_export
 from stateless_pack.gate.program import run_program
-from stateless_pack.gate.program_values import SECRET_SIG, SIG_KEY
+from stateless_pack.gate.pulumi_wire import SECRET_SIG, SIG_KEY
 from support.paths import FIXTURES as FIXTURE_ROOT
 
 FIXTURES = FIXTURE_ROOT / "gate"

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from stateless_pack.gate.program_values import SECRET_SIG, SIG_KEY, is_secret_marker, secret_marker
+from stateless_pack.gate.program_values import is_secret_marker, secret_marker
+from stateless_pack.gate.pulumi_wire import SECRET_SIG, SIG_KEY
 from stateless_pack.gate.yaml_components import (
     CONFIG_FILE, CONFIG_GROUP, SKIP_AWAIT, ExpansionError, expand, type_token,
 )
