@@ -20,18 +20,12 @@ from stateless_pack.gate.engine import PackError, Resource, launch_pack
 from stateless_pack.gate.manifest_files import load_manifests
 from stateless_pack.gate.program import ProgramError, run_program
 from support.paths import FIXTURES
+from support.isolation import isolated  # noqa: F401 - an autouse fixture
 
 GATE = FIXTURES / "gate"
 HANGING_PACK = GATE / "hanging-pack"
 SERVICE = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {sessionAffinity: ClientIP}\n"
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    registry = tmp_path / "no-waivers.yaml"
-    registry.write_text("version: 1\nwaivers: []\n")
-    monkeypatch.setenv("STATELESS_PACK_WAIVERS", str(registry))
-    monkeypatch.delenv("STATELESS_PACK_CHECKOV", raising=False)
 
 
 def alive(pid_file: Path) -> bool:

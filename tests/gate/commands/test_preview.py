@@ -11,6 +11,7 @@ import pytest
 
 from stateless_pack.gate.cli import main
 from support.paths import FIXTURES as FIXTURE_ROOT
+from support.isolation import isolated  # noqa: F401 - an autouse fixture
 
 FIXTURES = FIXTURE_ROOT / "gate"
 SECRETS = ("s3cr3t-greeting-from-config", "plain-session-key-in-stringdata")
@@ -21,14 +22,6 @@ def preview(capsys, *args):
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No registry or Checkov from the developer's environment; an empty registry by default."""
-    registry = tmp_path / "no-waivers.yaml"
-    registry.write_text("version: 1\nwaivers: []\n")
-    monkeypatch.setenv("STATELESS_PACK_WAIVERS", str(registry))
-    monkeypatch.delenv("STATELESS_PACK_CHECKOV", raising=False)
 
 
 @pytest.fixture(scope="module")

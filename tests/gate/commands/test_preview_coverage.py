@@ -10,18 +10,12 @@ import pytest
 
 from stateless_pack.gate.cli import main
 from support.paths import FIXTURES
+from support.isolation import isolated  # noqa: F401 - an autouse fixture
 
 EXPANDED = FIXTURES / "gate" / "expanded"
 OURS = {"no-sticky-service", "no-persistent-volume-claims", "readiness-probe", "read-only-root-filesystem",
         "min-replicas", "pdb-coverage", "no-host-path"}
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    registry = tmp_path / "no-waivers.yaml"
-    registry.write_text("version: 1\nwaivers: []\n")
-    monkeypatch.setenv("STATELESS_PACK_WAIVERS", str(registry))
-    monkeypatch.delenv("STATELESS_PACK_CHECKOV", raising=False)
 
 
 @pytest.fixture(scope="module")

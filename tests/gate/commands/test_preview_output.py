@@ -16,19 +16,13 @@ import pytest
 from stateless_pack.gate import checkov_runner, render
 from stateless_pack.gate.cli import main
 from support.paths import FIXTURES
+from support.isolation import isolated  # noqa: F401 - an autouse fixture
 
 GATE = FIXTURES / "gate"
 VIOLATIONS = [("CKV2_K8S_6", "checkov", "Deployment/shop/no-netpol"),
               ("no-sticky-service", "checkov", "Service/shop/sticky"),
               ("no-sticky-service", "crossguard", "Service/shop/sticky")]
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    registry = tmp_path / "no-waivers.yaml"
-    registry.write_text("version: 1\nwaivers: []\n")
-    monkeypatch.setenv("STATELESS_PACK_WAIVERS", str(registry))
-    monkeypatch.delenv("STATELESS_PACK_CHECKOV", raising=False)
 
 
 def findings(path: Path) -> list:

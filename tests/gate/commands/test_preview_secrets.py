@@ -10,19 +10,13 @@ from pathlib import Path
 import pytest
 
 from stateless_pack.gate.cli import main
+from support.isolation import isolated  # noqa: F401 - an autouse fixture
 
 LONG = "it's\n\"sticky\"\\x"  # quotes, a newline, a backslash: repr() and JSON escape each differently
 SHORT = "q7"
 KEY_NAME = "hidden-key-name-5e1f"
 TOKEN = "tok-3f9a-SECRET"
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    registry = tmp_path / "no-waivers.yaml"
-    registry.write_text("version: 1\nwaivers: []\n")
-    monkeypatch.setenv("STATELESS_PACK_WAIVERS", str(registry))
-    monkeypatch.delenv("STATELESS_PACK_CHECKOV", raising=False)
 
 
 def program(tmp_path: Path, body: str) -> Path:
