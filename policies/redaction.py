@@ -15,15 +15,11 @@ import re
 from collections.abc import Mapping
 from typing import Any, Callable, Iterable
 
+from stateless_pack.policies.credentials import may_hold_credential
 from stateless_pack.policies.manifest import get, kind_of
 
 REDACTED = "<redacted>"
 
-_CREDENTIAL_KEY = re.compile(
-    r"pass(word|wd)?|secret|token|api[-_]?key|private[-_]?key|access[-_]?key|credential|auth|"
-    r"dsn|conn(ection)?[-_]?str|_url$|_uri$|^url$|^uri$", re.IGNORECASE)
-# References to credentials (secretKeyRef, secretName, imagePullSecrets...) are names, not values.
-_REFERENCE_KEY = re.compile(r"(Ref|Refs|Name|Secrets)$|^secret$")
 URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 # Guessed values (not marked secret) shorter than this would redact ordinary words in messages.
 _MIN_GUESSED_LENGTH = 3
@@ -47,10 +43,10 @@ def sensitive_values(manifest: Any) -> set[str]:
     def walk(value: Any) -> None:
         if isinstance(value, Mapping):
             env_name = value.get("name")
-            if isinstance(env_name, str) and "value" in value and _CREDENTIAL_KEY.search(env_name):
+            if isinstance(env_name, str) and "value" in value and may_hold_credential(env_name, as_key=False):
                 leaves(value["value"])  # env var / name-value pair with a credential-like name
             for k, v in value.items():
-                if isinstance(k, str) and _CREDENTIAL_KEY.search(k) and not _REFERENCE_KEY.search(k):
+                if isinstance(k, str) and may_hold_credential(k):
                     leaves(v)
                 else:
                     walk(v)

@@ -502,3 +502,17 @@ def test_sarif_lines_of_resources_and_fields_in_a_multi_document_file(capsys, tm
         ("no-sticky-service", "checkov", "Service/shop/other"): (24, 20),
     }
     assert all(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("all.yaml") for r in results)
+
+
+def test_annotations_written_as_a_list_cannot_hide_a_skip(capsys, tmp_path):
+    """Checkov reads annotations given as a list of one-key mappings: the waiver pass reads them the
+    same way, and Checkov itself never gets the skip (it still reports the check)."""
+    (tmp_path / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: checkout\n  namespace: shop\n  annotations:\n"
+        "  - checkov.io/skip1: CKV_STL_1=W-0001\n  - team: shop\n"
+        "spec:\n  selector: {app: checkout}\n  sessionAffinity: ClientIP\n  ports: [{port: 80}]\n")
+    code, report, _ = scan(capsys, tmp_path)
+    assert code == 1
+    blocking = {(f["rule"], f["engine"], f["path"]) for f in report["findings"] if f["blocking"]}
+    assert ("unbacked-suppression", "waivers", 'metadata.annotations["checkov.io/skip1"]') in blocking
+    assert ("no-sticky-service", "checkov", "spec.sessionAffinity") in blocking
