@@ -34,7 +34,7 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from stateless_pack.gate import yaml_components
+from stateless_pack.gate import output_wait, yaml_components
 from stateless_pack.gate.program_values import (
     ARCHIVE_SIG, ASSET_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN_VALUE, is_secret_marker,
     secret_marker, secret_values,
@@ -273,6 +273,7 @@ def _configure(spec: dict, recording: Recording) -> None:
     logger.propagate = False
     logger.addHandler(ErrorLog(recording))
     _guard_secure_config(spec["secure_keys"])
+    output_wait.install()  # the SDK's wait for pending outputs is quadratic in their number
     monitor = Monitor(Recorder(recording))
     settings.configure(mocks.MockSettings(
         monitor=monitor, engine=mocks.MockEngine(logger),
