@@ -80,10 +80,13 @@ def run_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = Non
 
 def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = None,
                       external_checks: bool = True, checkov: CheckovProcess | None = None,
-                      rule_settings: dict | None = None, timeout: float = TIMEOUT_SECONDS) -> CheckovScan:
+                      rule_settings: dict | None = None, timeout: float = TIMEOUT_SECONDS,
+                      loaded: list[LoadedManifest] | None = None) -> CheckovScan:
     """Failed and suppressed Checkov checks over the manifest files/folders `paths`; raises
-    `CheckovError` if a file cannot be handed to Checkov or Checkov fails."""
-    manifests, problems = load_manifests([str(p) for p in paths])
+    `CheckovError` if a file cannot be handed to Checkov or Checkov fails. `loaded`: the manifests
+    of `paths` as `load_manifests` reads them, already in memory (the gate rendered them): the files
+    are not read again."""
+    manifests, problems = (loaded, []) if loaded is not None else load_manifests([str(p) for p in paths])
     if problems:  # Checkov would silently skip these files
         if checkov is not None:
             checkov.close()
@@ -157,12 +160,14 @@ def checkov_command(checkov_bin: Path, paths: list[Path], external_checks: bool,
 
 
 # What the `checkov` console script runs, but with the command line read from stdin: the
-# interpreter imports Checkov (about 5 s, most of a small scan) before the manifests exist.
+# interpreter imports Checkov (about 5 s, most of a small scan) before the manifests exist. Its
+# console copy of the JSON report (the file has it; 33 MB at 1,000 resources) goes nowhere.
 _PRESTARTED_MAIN = """\
-import json, sys, warnings
+import json, os, sys, warnings
 from checkov.main import Checkov
 argv = json.loads(sys.stdin.readline())
 sys.argv = [sys.argv[1]] + argv
+sys.stdout = open(os.devnull, "w")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", category=SyntaxWarning)
     sys.exit(Checkov(argv).run())

@@ -162,8 +162,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
                 _require_covered(run)
                 rendered = _render(run, work)
                 progress(f"rendered {len(rendered)} manifest(s); running Checkov and the pack")
-                checkov_future = pool.submit(_checkov, work / "manifests", checkov,
-                                             any(not item.partial for item in rendered))
+                checkov_future = pool.submit(_checkov, work / "manifests", checkov, rendered)
                 diagnostics, pack_info = _analyze(pack, run)
                 _require_clean_pack_logs(pack)
             # the pack has stopped (its memory is free) while Checkov, the longest stage, finishes
@@ -397,12 +396,22 @@ def _require_clean_pack_logs(pack) -> None:
         raise GateError("the policy pack logged errors:\n" + "\n".join(errors))
 
 
-def _checkov(folder: Path, checkov, any_manifest: bool):
+def _checkov(folder: Path, checkov, rendered: list):
     from stateless_pack.gate import checkov_runner
 
-    if not any_manifest:  # nothing rendered: Checkov would have nothing to scan
+    whole = [item for item in rendered if not item.partial]  # patches are in another folder
+    if not whole:  # nothing rendered: Checkov would have nothing to scan
         return checkov_runner.CheckovScan([], [])
-    return checkov_runner.scan_with_checkov([str(folder)], checkov=checkov)
+    return checkov_runner.scan_with_checkov([str(folder)], checkov=checkov, loaded=_as_loaded(whole))
+
+
+def _as_loaded(rendered: list) -> list | None:
+    """The rendered manifests as Checkov's loader would read them back from their files (in file
+    order), without reading them; None if one of them needs the loader (see `as_loaded`)."""
+    from stateless_pack.gate.manifest_files import as_loaded
+
+    loaded = [as_loaded(item.redacted(), str(item.file)) for item in sorted(rendered, key=lambda i: i.file.name)]
+    return None if any(item is None for item in loaded) else loaded
 
 
 def _scrub(findings: list[Finding], secrets: Iterable[Any]) -> list[Finding]:
