@@ -1,0 +1,172 @@
+"""Checkov fed while the program runs: `checkov -d FOLDER` whose Kubernetes runner checks each file as it arrives.
+
+Run by the interpreter of Checkov's own environment, never imported by the gate (it imports Checkov):
+`python checkov_worker.py CHECKOV_BIN`, started before the gate has anything to scan. Its stdin
+carries one JSON value per line: the Checkov command line (as `checkov_runner.checkov_command`
+builds it), then any batches of file names inside its `--directory` folder, as the gate writes them
+while the program still registers resources, then `null`: the folder is complete.
+
+It is `checkov` itself (`Checkov(argv).run()`: the same configuration, filters, checks, report file
+and exit code). With no batch, nothing else changes. With batches, one thing changes inside its
+Kubernetes runner (`StreamedRunner`, for Checkov STREAMED_VERSION): Checkov's parser reads each
+batch and its resource checks run on it as it arrives; what needs every file (the graph and its
+checks, `CKV2_K8S_*`, which connect resources across files) runs once the folder is complete. Every
+step is Checkov's own code, in the order Checkov's runner takes it file by file; files of the
+folder no batch named are read at the end, so the report is that of one `checkov -d` over the
+whole folder (tests/gate/test_checkov_stream.py compares the two). Any other Checkov version waits
+for the folder and runs unchanged.
+
+The console copy of the JSON report goes to /dev/null (the report file has it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from typing import Iterator
+
+import checkov.main
+from checkov.common.output.report import Report, merge_reports
+from checkov.common.runners.base_runner import filter_ignored_paths
+from checkov.common.util.data_structures_utils import pickle_deepcopy
+from checkov.common.util.env_vars_config import env_vars_config
+from checkov.kubernetes import runner as kubernetes_runner
+from checkov.kubernetes.checks.resource.registry import registry
+from checkov.kubernetes.kubernetes_utils import (
+    K8_POSSIBLE_ENDINGS, _parse_file, build_definitions_context, should_include_path,
+)
+from checkov.runner_filter import RunnerFilter
+from checkov.version import version as checkov_version
+
+STREAMED_VERSION = "3.3.30"  # the runner below follows this version's Kubernetes runner step by step
+
+
+def batches(stream) -> Iterator[list[str]]:
+    """The file names of each batch, until `null`; the gate gone (end of input) ends the run."""
+    for line in stream:
+        names = json.loads(line)
+        if names is None:
+            return
+        yield names
+    os._exit(3)  # no `null`: the gate stopped, nothing must be reported as scanned
+
+
+def peeked(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
+    yield first
+    yield from rest
+
+
+def folder_files(root_folder: str, excluded_paths: list[str] | None) -> list[str]:
+    """The files `checkov -d root_folder` reads (kubernetes_utils.get_folder_definitions' walk)."""
+    files = []
+    for root, d_names, f_names in os.walk(root_folder):
+        filter_ignored_paths(root, d_names, excluded_paths)
+        filter_ignored_paths(root, f_names, excluded_paths)
+        for file in f_names:
+            full_path = os.path.join(root, file)
+            if os.path.splitext(file)[1] in K8_POSSIBLE_ENDINGS and \
+                    should_include_path(full_path, env_vars_config.IGNORE_HIDDEN_DIRECTORIES):
+                files.append(full_path)
+    return files
+
+
+class StreamedRunner(kubernetes_runner.Runner):
+    """Checkov's Kubernetes runner (`Runner.run` of STREAMED_VERSION), file batch by file batch."""
+
+    def __init__(self, file_batches: Iterator[list[str]]):
+        super().__init__()
+        self.file_batches = file_batches
+        self.seen: set[str] = set()  # the files checked so far
+
+    def run(self, root_folder, external_checks_dir=None, files=None, runner_filter=None,
+            collect_skip_comments=True):
+        runner_filter = runner_filter or RunnerFilter()
+        self.pbar.turn_off_progress_bar()  # never a terminal here
+        report = Report(self.check_type)
+        for directory in external_checks_dir or []:
+            registry.load_external_checks(directory)
+            if self.graph_registry:
+                self.graph_registry.load_external_checks(directory)
+        self.definitions, self.definitions_raw, self.context = {}, {}, {}
+        checked: dict = {}
+        graph_definitions: dict = {}
+        for names in self.file_batches:
+            paths = [os.path.join(root_folder, name) for name in names]
+            self._check_files(paths, root_folder, runner_filter, report, checked, graph_definitions,
+                              collect_skip_comments)
+        self._check_rest(root_folder, runner_filter, report, checked, graph_definitions, collect_skip_comments)
+        self.definitions = checked
+        self._check_graph(root_folder, runner_filter, report, graph_definitions)
+        return report
+
+    def _check_files(self, paths, root_folder, runner_filter, report, checked, graph_definitions,
+                     collect_skip_comments) -> None:
+        """What Runner.run does for every file, for these: parse, context, List items spread, the
+        graph's own copy, the resource checks."""
+        definitions, definitions_raw = {}, {}
+        for result in map(_parse_file, paths):  # get_files_definitions, in this process
+            if result:
+                path, parse_result = result
+                if parse_result:
+                    definitions[path], definitions_raw[path] = parse_result
+        self.definitions_raw.update(definitions_raw)
+        self.context.update(build_definitions_context(definitions, definitions_raw))
+        self.definitions = definitions
+        self.spread_list_items()
+        graph_definitions.update(pickle_deepcopy(definitions))
+        self.check_definitions(root_folder, runner_filter, report, collect_skip_comments=collect_skip_comments)
+        checked.update(definitions)
+        self.seen.update(paths)
+
+    def _check_rest(self, root_folder, runner_filter, report, checked, graph_definitions,
+                    collect_skip_comments) -> None:
+        """Files of the folder no batch named; a named file outside it is an error."""
+        listed = folder_files(root_folder, runner_filter.excluded_paths)
+        outside = self.seen - set(listed)
+        if outside:
+            raise RuntimeError(f"files streamed to Checkov are not in {root_folder}: {sorted(outside)[:5]}")
+        rest = [path for path in listed if path not in self.seen]
+        if rest:
+            self._check_files(rest, root_folder, runner_filter, report, checked, graph_definitions,
+                              collect_skip_comments)
+
+    def _check_graph(self, root_folder, runner_filter, report, graph_definitions) -> None:
+        """The rest of Runner.run: the graph over every file, its resources and its checks."""
+        if not self.graph_manager:
+            return
+        local_graph = self.graph_manager.build_graph_from_definitions(graph_definitions)
+        for vertex in local_graph.vertices:
+            file_abs_path = kubernetes_runner._get_entity_abs_path(root_folder, vertex.path)
+            report.add_resource(f'{file_abs_path}:{vertex.id}')
+        self.graph_manager.save_graph(local_graph)
+        merge_reports(report, self.get_graph_checks_report(root_folder, runner_filter))
+        if runner_filter.run_image_referencer:
+            raise RuntimeError("the streamed runner does not run Checkov's image referencer")
+
+
+def streams(argv: list[str]) -> bool:
+    """This Checkov and command line are what StreamedRunner follows: one folder, no single files."""
+    return checkov_version == STREAMED_VERSION and argv.count("--directory") == 1 and "--file" not in argv
+
+
+def main() -> int:
+    argv = json.loads(sys.stdin.readline())
+    sys.argv = [sys.argv[1]] + argv
+    sys.stdout = open(os.devnull, "w")
+    file_batches = batches(sys.stdin)
+    first = next(file_batches, None)
+    if first is not None and streams(argv):
+        runner = StreamedRunner(peeked(first, file_batches))
+        checkov.main.DEFAULT_RUNNERS[:] = [runner if type(r) is kubernetes_runner.Runner else r
+                                           for r in checkov.main.DEFAULT_RUNNERS]
+    elif first is not None:
+        for _ in file_batches:  # any other Checkov: the folder complete, then Checkov as it is
+            pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=SyntaxWarning)
+        return checkov.main.Checkov(argv).run() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""A streamed Checkov (gate/checkov_worker.py) gives exactly the report of one `checkov -d` over the folder:
+the same records (check id, resource, file, result, evaluated keys), graph checks included."""
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stateless_pack.gate import checkov_runner
+from stateless_pack.gate.checkov_runner import CheckovProcess, checkov_command
+from stateless_pack.gate.manifest_files import load_manifests
+from support.paths import FIXTURES, REPO, checkov_bin
+
+# Resources for Checkov's graph checks: a NetworkPolicy for some pods only (CKV2_K8S_6), RBAC
+# bindings to roles that can and cannot exec into pods or read secrets (CKV2_K8S_1..5).
+GRAPH = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: covered, namespace: shop, labels: {app: covered}}
+spec:
+  selector: {matchLabels: {app: covered}}
+  template:
+    metadata: {labels: {app: covered}}
+    spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: uncovered, namespace: shop}
+spec:
+  selector: {matchLabels: {app: uncovered}}
+  template:
+    metadata: {labels: {app: uncovered}}
+    spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: covered, namespace: shop}
+spec: {podSelector: {matchLabels: {app: covered}}, policyTypes: [Ingress]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bare, namespace: other, labels: {app: bare}}
+spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: exec}
+rules: [{apiGroups: [""], resources: [pods/exec, secrets], verbs: [create, get, list]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: exec}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: exec}
+subjects: [{kind: ServiceAccount, name: ops, namespace: shop}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: read, namespace: shop}
+rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: read, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: read}
+subjects: [{kind: User, name: jane}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: dangling, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: missing}
+subjects: [{kind: ServiceAccount, name: ops, namespace: shop}]
+"""
+
+
+def manifests(tmp_path: Path) -> list[dict]:
+    (tmp_path / "graph.yaml").write_text(GRAPH)
+    loaded, problems = load_manifests([str(tmp_path / "graph.yaml")] + [
+        str(FIXTURES / "scan" / folder) for folder in ("clean", "samples", "violating")])
+    assert not problems
+    return [m.manifest for m in loaded]
+
+
+def records(reports: list[dict]) -> set:
+    """Every record, its file by name (the two runs read the same names in different folders), its
+    evaluated keys as a set (Checkov's graph checks list them in a different order on every run)."""
+    return {(result, r["check_id"], r["resource"], Path(r["file_abs_path"]).name, r["check_result"]["result"],
+             tuple(sorted(r["check_result"].get("evaluated_keys") or [])), tuple(r["file_line_range"]))
+            for report in reports for result in ("passed_checks", "failed_checks", "skipped_checks")
+            for r in report["results"][result]}
+
+
+def whole_folder_run(folder: Path) -> list[dict]:
+    """`checkov -d folder` as a plain command (Checkov's own runner), with the gate's options."""
+    checkov = CheckovProcess(checkov_bin())
+    try:
+        return checkov.scan([folder], True)
+    finally:
+        checkov.close()
+
+
+@pytest.mark.parametrize("streamed_at_the_end", [0, 5])
+def test_a_streamed_scan_has_the_records_of_one_whole_folder_run(tmp_path, streamed_at_the_end):
+    documents = manifests(tmp_path)
+    streamed = CheckovProcess.prestart(checkov_bin(), streamed=True)
+    try:
+        assert streamed.streamed
+        early = documents[:len(documents) - streamed_at_the_end]
+        for start in range(0, len(early), 4):  # batches, as the gate's feed writes them
+            streamed.add_inputs(early[start:start + 4])
+        for document in documents[len(early):]:  # written to the folder, never named in a batch
+            (streamed.input_folder / f"late-{len(list(streamed.input_folder.iterdir()))}.yaml").write_text(
+                yaml.dump(document))
+        shutil.copytree(streamed.input_folder, tmp_path / "same")
+        reports = streamed.scan([streamed.input_folder], True)
+    finally:
+        streamed.close()
+    whole = whole_folder_run(tmp_path / "same")
+    assert records(reports) == records(whole)
+    assert [r["summary"] for r in reports] == [r["summary"] for r in whole]
+    graph = {(r[1], r[2], r[4]) for r in records(whole) if r[1].startswith("CKV2_K8S")}
+    assert {("CKV2_K8S_6", "Pod.shop.covered.app-covered", "PASSED"),
+            ("CKV2_K8S_6", "Pod.shop.uncovered.app-uncovered", "FAILED"),
+            ("CKV2_K8S_2", "ClusterRoleBinding.default.exec", "FAILED")} <= graph
+
+
+def test_the_worker_reads_lists_and_multi_document_files_as_checkov_does(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "graph.yaml").write_text(GRAPH)  # several documents in one file
+    for source in (FIXTURES / "scan" / "clean" / "service-list.yaml", FIXTURES / "scan" / "samples" / "nginx.yaml"):
+        shutil.copy(source, folder / source.name)
+    checkov = CheckovProcess(checkov_bin())
+    try:
+        command = checkov_command(checkov.checkov_bin, [folder], True, str(tmp_path / "out"))
+        lines = [command[1:], ["graph.yaml"], ["service-list.yaml"], None]  # nginx.yaml: read at the end
+        worker = subprocess.run(
+            [str(checkov.checkov_bin.parent / "python"), str(checkov_runner.WORKER), str(checkov.checkov_bin)],
+            input="".join(json.dumps(line) + "\n" for line in lines), text=True, capture_output=True,
+            cwd=checkov.work_dir, env=checkov.env, timeout=600)
+    finally:
+        checkov.close()
+    assert worker.returncode == 0, worker.stderr
+    streamed = checkov_runner.parse_reports((tmp_path / "out" / "results_json.json").read_text())
+    assert records(streamed) == records(whole_folder_run(folder))
+
+
+def test_a_worker_whose_gate_went_away_reports_nothing(tmp_path):
+    checkov = CheckovProcess(checkov_bin())
+    try:
+        command = checkov_command(checkov.checkov_bin, [checkov.input_folder], True, str(tmp_path / "out"))
+        worker = subprocess.run(
+            [str(checkov.checkov_bin.parent / "python"), str(checkov_runner.WORKER), str(checkov.checkov_bin)],
+            input=json.dumps(command[1:]) + "\n" + json.dumps([]) + "\n", text=True, capture_output=True,
+            cwd=checkov.work_dir, env=checkov.env, timeout=600)  # no `null`: the input just ends
+    finally:
+        checkov.close()
+    assert worker.returncode != 0 and not (tmp_path / "out").exists()
+
+
+def test_the_streamed_runner_follows_the_pinned_checkov():
+    tree = ast.parse((REPO / "gate" / "checkov_worker.py").read_text())
+    version = next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                   and getattr(node.targets[0], "id", "") == "STREAMED_VERSION")
+    assert f"checkov=={version}\n" in (REPO / "gate" / "checkov-requirements.txt").read_text()
