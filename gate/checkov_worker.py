@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import warnings
+from collections import defaultdict
 from typing import Iterator
 
 import checkov.main
@@ -33,6 +34,11 @@ from checkov.common.util.data_structures_utils import pickle_deepcopy
 from checkov.common.util.env_vars_config import env_vars_config
 from checkov.kubernetes import runner as kubernetes_runner
 from checkov.kubernetes.checks.resource.registry import registry
+from checkov.kubernetes.graph_builder.graph_components.edge_builders.LabelSelectorEdgeBuilder import (
+    LabelSelectorEdgeBuilder,
+)
+from checkov.kubernetes.graph_builder.local_graph import KubernetesLocalGraph
+from checkov.kubernetes.kubernetes_graph_flags import K8sGraphFlags
 from checkov.kubernetes.kubernetes_utils import (
     K8_POSSIBLE_ENDINGS, _parse_file, build_definitions_context, should_include_path,
 )
@@ -69,6 +75,57 @@ def folder_files(root_folder: str, excluded_paths: list[str] | None) -> list[str
                     should_include_path(full_path, env_vars_config.IGNORE_HIDDEN_DIRECTORIES):
                 files.append(full_path)
     return files
+
+
+def _plain(labels) -> bool:
+    return isinstance(labels, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+
+
+class LabelIndexedEdges:
+    """LabelSelectorEdgeBuilder with its candidates looked up by label instead of tried one by one.
+
+    For every vertex with labels, Checkov's builder tries every other vertex's selector: n² steps,
+    9 s of the graph at 5,000 resources. Here a selector of plain labels is filed under one of its
+    (key, value) pairs, and a vertex only tries the selectors filed under one of its own labels
+    (and those not filed: not plain); each candidate is then judged by Checkov's own
+    `find_connections`, in Checkov's order. A selector matches only if all its pairs are among the
+    vertex's labels, the filed one too, so no connection is lost; vertices whose labels are not
+    plain try every selector, as in Checkov."""
+
+    should_search_for_edges = staticmethod(LabelSelectorEdgeBuilder.should_search_for_edges)
+
+    def __init__(self):
+        self._vertices: list | None = None
+        self._filed: dict = defaultdict(list)  # (key, value) -> indexes of selectors with that pair
+        self._unfiled: list[int] = []
+
+    def _file(self, vertices: list) -> None:
+        self._vertices, self._filed, self._unfiled = vertices, defaultdict(list), []
+        for index, vertex in enumerate(vertices):
+            selector = vertex.metadata.selector.match_labels if vertex.metadata else None
+            if selector and _plain(selector):
+                self._filed[next(iter(selector.items()))].append(index)
+            elif selector:
+                self._unfiled.append(index)
+
+    def find_connections(self, vertex, vertices: list) -> list[int]:
+        labels = vertex.metadata.labels if vertex.metadata else None
+        if not _plain(labels):
+            return LabelSelectorEdgeBuilder.find_connections(vertex, vertices)
+        if vertices is not self._vertices:
+            self._file(vertices)
+        candidates = set(self._unfiled).union(*(self._filed.get(pair, ()) for pair in labels.items()))
+        return [index for index in sorted(candidates)
+                if LabelSelectorEdgeBuilder.find_connections(vertex, [vertices[index]])]
+
+
+class IndexedLocalGraph(KubernetesLocalGraph):
+    """Checkov's Kubernetes graph, its label selector edges found through `LabelIndexedEdges`."""
+
+    def __init__(self, definitions):
+        super().__init__(definitions)
+        self.edge_builders = [LabelIndexedEdges() if builder is LabelSelectorEdgeBuilder else builder
+                              for builder in self.edge_builders]
 
 
 class StreamedRunner(kubernetes_runner.Runner):
@@ -135,7 +192,10 @@ class StreamedRunner(kubernetes_runner.Runner):
         """The rest of Runner.run: the graph over every file, its resources and its checks."""
         if not self.graph_manager:
             return
-        local_graph = self.graph_manager.build_graph_from_definitions(graph_definitions)
+        # KubernetesGraphManager.build_graph_from_definitions, with the indexed graph
+        local_graph = IndexedLocalGraph(graph_definitions)
+        self.graph_manager.graph_flags = self.graph_manager.graph_flags or K8sGraphFlags()
+        local_graph.build_graph(render_variables=False, graph_flags=self.graph_manager.graph_flags)
         for vertex in local_graph.vertices:
             file_abs_path = kubernetes_runner._get_entity_abs_path(root_folder, vertex.path)
             report.add_resource(f'{file_abs_path}:{vertex.id}')

@@ -47,6 +47,44 @@ kind: Pod
 metadata: {name: bare, namespace: other, labels: {app: bare}}
 spec: {containers: [{name: c, image: nginx}]}
 ---
+apiVersion: v1
+kind: Service
+metadata: {name: covered, namespace: shop, labels: {app: covered, tier: web}}
+spec: {selector: {app: covered}, ports: [{port: 80}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: versioned, namespace: shop, labels: {app: versioned, version: 2}}
+spec:
+  selector: {matchLabels: {app: versioned, version: 2}}
+  template:
+    metadata: {labels: {app: versioned, version: 2, tier: web}}
+    spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: odd-selector, namespace: other}
+spec: {selector: {matchLabels: {app: bare}}, podSelector: {matchLabels: {app: nobody}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: layered, namespace: shop}
+spec:
+  selector: {matchLabels: {app: layered}}
+  template:
+    metadata: {labels: {tier: backend, zone: a, app: layered}}
+    spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: backend, namespace: shop}
+spec: {selector: {zone: a, tier: backend}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: unlabelled, namespace: other, labels: {}}
+spec: {containers: [{name: c, image: nginx}]}
+---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata: {name: exec}
@@ -167,3 +205,38 @@ def test_the_streamed_runner_follows_the_pinned_checkov():
     version = next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
                    and getattr(node.targets[0], "id", "") == "STREAMED_VERSION")
     assert f"checkov=={version}\n" in (REPO / "gate" / "checkov-requirements.txt").read_text()
+
+
+# Run by Checkov's interpreter: Checkov's graph and the worker's indexed graph over the same files.
+COMPARE_EDGES = """
+import json, runpy, sys
+from checkov.common.util.data_structures_utils import pickle_deepcopy
+from checkov.kubernetes.graph_builder.local_graph import KubernetesLocalGraph
+from checkov.kubernetes.kubernetes_graph_flags import K8sGraphFlags
+from checkov.kubernetes.kubernetes_utils import _parse_file
+worker = runpy.run_path(sys.argv[1])
+definitions = {}
+for path in sys.argv[2:]:
+    definitions[path] = _parse_file(path)[1][0]
+graphs = []
+for graph_class in (KubernetesLocalGraph, worker["IndexedLocalGraph"]):
+    graph = graph_class(pickle_deepcopy(definitions))
+    graph.build_graph(render_variables=False, graph_flags=K8sGraphFlags())
+    graphs.append([(e.origin, e.dest, e.label) for e in graph.edges])
+print(json.dumps(graphs))
+"""
+
+
+def test_the_indexed_graph_has_checkov_s_edges_in_checkov_s_order(tmp_path):
+    for index, document in enumerate(manifests(tmp_path)):
+        (tmp_path / f"{index:03d}.yaml").write_text(yaml.dump(document))
+    files = sorted(str(f) for f in tmp_path.glob("[0-9]*.yaml"))
+    python = checkov_bin().parent / "python"
+    result = subprocess.run([str(python), "-c", COMPARE_EDGES, str(checkov_runner.WORKER), *files],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    checkov_edges, indexed_edges = json.loads(result.stdout.splitlines()[-1])
+    assert indexed_edges == checkov_edges
+    labels = {label for _, _, label in checkov_edges}
+    layered = "Pod.shop.layered.app-layered.tier-backend.zone-a"  # its selectors match on later labels
+    assert len(checkov_edges) > 10 and {layered, "Service.shop.covered"} <= labels
