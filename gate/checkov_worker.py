@@ -16,7 +16,8 @@ folder no batch named are read at the end, so the report is that of one `checkov
 whole folder (tests/gate/test_checkov_stream.py compares the two). Any other Checkov version waits
 for the folder and runs unchanged.
 
-The console copy of the JSON report goes to /dev/null (the report file has it).
+The JSON report is written to its file as Checkov encodes it (`ReportFile`): Checkov would first
+make two copies of it in memory, one for the console (500 MB at 5,000 resources, the peak of the run).
 """
 from __future__ import annotations
 
@@ -28,10 +29,14 @@ from collections import defaultdict
 from typing import Iterator
 
 import checkov.main
+from checkov.common.bridgecrew.platform_integration import bc_integration
 from checkov.common.output.report import Report, merge_reports
+from checkov.common.runners.runner_registry import RunnerRegistry
 from checkov.common.runners.base_runner import filter_ignored_paths
 from checkov.common.util.data_structures_utils import pickle_deepcopy
 from checkov.common.util.env_vars_config import env_vars_config
+from checkov.common.util.json_utils import CustomJSONEncoder
+from checkov.common.util.type_forcers import convert_str_to_bool
 from checkov.kubernetes import runner as kubernetes_runner
 from checkov.kubernetes.checks.resource.registry import registry
 from checkov.kubernetes.graph_builder.graph_components.edge_builders.LabelSelectorEdgeBuilder import (
@@ -205,6 +210,39 @@ class StreamedRunner(kubernetes_runner.Runner):
             raise RuntimeError("the streamed runner does not run Checkov's image referencer")
 
 
+class ReportFile(checkov.main.Checkov):
+    """`checkov`, writing its JSON report file as it encodes it, without the console copy, for
+    `--output json --output-file-path DIR` (what the gate asks for); Checkov's own output otherwise."""
+
+    def print_results(self, runner_registry, url=None, created_baseline_path=None, baseline=None):
+        config = self.config
+        if config.output != ["json"] or not config.output_file_path or "," in config.output_file_path \
+                or convert_str_to_bool(os.getenv("CHECKOV_NO_OUTPUT", "False")):
+            return super().print_results(runner_registry, url, created_baseline_path, baseline)
+        return write_json_report(runner_registry, self.scan_reports, config, url)
+
+
+def write_json_report(runner_registry, scan_reports, config, url) -> int:
+    """RunnerRegistry.print_reports for the JSON output alone: the same report, the same file, the
+    same exit code."""
+    if getattr(config, "skip_resources_without_violations", False):
+        for report in scan_reports:
+            report.extra_resources = set()
+    reports, exit_codes = [], []
+    for report in scan_reports:
+        if not report.is_empty():
+            reports.append(report.get_dict(is_quiet=config.quiet, url=url, s3_setup_failed=bc_integration.s3_setup_failed,
+                                           support_path=bc_integration.support_repo_path))
+        exit_codes.append(report.get_exit_code(runner_registry.get_fail_thresholds(config, report.check_type)))
+    if config.compact and reports:
+        RunnerRegistry.strip_code_blocks_from_json(reports)
+    output = reports[0] if len(reports) == 1 else reports or Report("").get_summary()
+    os.makedirs(config.output_file_path, exist_ok=True)
+    with open(os.path.join(config.output_file_path, "results_json.json"), "w") as handle:
+        json.dump(output, handle, cls=CustomJSONEncoder)
+    return 1 if 1 in exit_codes else 0
+
+
 def streams(argv: list[str]) -> bool:
     """This Checkov and command line are what StreamedRunner follows: one folder, no single files."""
     return checkov_version == STREAMED_VERSION and argv.count("--directory") == 1 and "--file" not in argv
@@ -225,7 +263,7 @@ def main() -> int:
             pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=SyntaxWarning)
-        return checkov.main.Checkov(argv).run() or 0
+        return ReportFile(argv).run() or 0
 
 
 if __name__ == "__main__":
