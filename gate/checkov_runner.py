@@ -193,6 +193,7 @@ class CheckovProcess:
         self._process: subprocess.Popen | None = None
         self._stream: list[str] | None = None  # the command line a streamed Checkov got
         self._inputs = 0
+        self._complete = False  # a streamed Checkov was told it has every input file
         self.input_folder.mkdir()
 
     @classmethod
@@ -237,6 +238,8 @@ class CheckovProcess:
     def add_inputs(self, manifests: list[dict]) -> list[Path]:
         """Write each manifest, skip annotations left out, as the next file of `input_folder` (a
         streamed Checkov starts on it at once); returns the files."""
+        if self._complete and manifests:
+            raise CheckovError("Checkov was told it had every input file: no manifest can be added now")
         files = []
         for manifest in manifests:
             copy = self.input_folder / f"{self._inputs:05d}.yaml"
@@ -246,6 +249,13 @@ class CheckovProcess:
         if self.streamed and files:
             self._send([file.name for file in files])
         return files
+
+    def complete_inputs(self) -> None:
+        """A streamed Checkov has every input file: what needs all of them (its graph checks) starts
+        now, while the caller prepares the rest; `scan` waits for the result."""
+        if self.streamed and not self._complete:
+            self._send(None)
+            self._complete = True
 
     def _send(self, value) -> None:
         """One line to the prestarted Checkov; one that stopped reading fails at `scan`."""
@@ -279,7 +289,7 @@ class CheckovProcess:
                 stdout, stderr = self._process.communicate("", timeout=self.timeout)
             else:  # the command line (unless it has it), then the end of the input files
                 lines = "" if self.streamed else json.dumps(command[1:]) + "\n"
-                self._process.communicate(lines + "null\n", timeout=self.timeout)
+                self._process.communicate(lines + ("" if self._complete else "null\n"), timeout=self.timeout)
                 stdout, stderr = "", self._stderr_path.read_text(encoding="utf-8", errors="replace")
             processes.stop(self._process)  # workers it left behind, if any
             return self._process.returncode, stdout, stderr
@@ -407,11 +417,14 @@ def _require_our_checks_ran(sources: dict, records) -> list:
     clean. Each manifest is its own file (`sources`: real path of Checkov's copy -> the manifest),
     so records are matched by file.
     """
-    by_file: dict = {}
+    named: dict = {}
     for _, record in records:
         file = record.get("file_abs_path")
         if file:
-            by_file.setdefault(os.path.realpath(file), set()).add(record.get("check_id"))
+            named.setdefault(file, set()).add(record.get("check_id"))
+    by_file: dict = {}
+    for file, ids in named.items():  # each file's real path once, not once per record
+        by_file.setdefault(os.path.realpath(file), set()).update(ids)
     missing, unevaluated = [], []
     for copy, loaded in sources.items():
         if copy not in by_file:

@@ -205,6 +205,9 @@ def _checked(args, target: _Target, policy_config, work: Path, progress: Callabl
                 _close(feed)
                 secrets += run.secrets()
                 _require_covered(run)
+                if not checkov_feed.abandoned:  # Checkov's graph checks and AnalyzeStack run while the gate renders
+                    checkovs[-1].complete_inputs()
+                stack_future = pool.submit(_analyze, pack, run, pack_feed)
                 rendered = _render(run, work)
                 progress(f"rendered {len(rendered)} manifest(s); finishing Checkov and the pack")
                 if checkov_feed.abandoned and checkovs[-1].streamed:  # Checkov's own way, over the folder
@@ -213,7 +216,7 @@ def _checked(args, target: _Target, policy_config, work: Path, progress: Callabl
                                                             rule_settings=policy_config.rule_settings()))
                 checkov_future = pool.submit(_checkov, work / "manifests", checkovs[-1], rendered,
                                              checkov_feed.copies(rendered))
-                diagnostics, pack_info = _analyze(pack, run, pack_feed)
+                diagnostics, pack_info = _result(stack_future, "the policy pack failed")
                 _require_clean_pack_logs(pack)
             # the pack has stopped (its memory is free) while Checkov finishes its graph checks
             return run, rendered, _result(checkov_future, "Checkov failed"), diagnostics, pack_info

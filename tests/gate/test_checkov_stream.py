@@ -241,3 +241,18 @@ def test_the_indexed_graph_has_checkov_s_edges_in_checkov_s_order(tmp_path):
     labels = {label for _, _, label in checkov_edges}
     layered = "Pod.shop.layered.app-layered.tier-backend.zone-a"  # its selectors match on later labels
     assert len(checkov_edges) > 10 and {layered, "Service.shop.covered"} <= labels
+
+
+def test_a_streamed_checkov_told_it_has_every_input_takes_no_more(tmp_path):
+    documents = manifests(tmp_path)
+    streamed = CheckovProcess.prestart(checkov_bin(), streamed=True)
+    try:
+        streamed.add_inputs(documents[:3])
+        streamed.complete_inputs()  # its graph checks start now
+        with pytest.raises(checkov_runner.CheckovError, match="every input file"):
+            streamed.add_inputs(documents[3:4])
+        shutil.copytree(streamed.input_folder, tmp_path / "same")
+        reports = streamed.scan([streamed.input_folder], True)
+    finally:
+        streamed.close()
+    assert records(reports) == records(whole_folder_run(tmp_path / "same"))
