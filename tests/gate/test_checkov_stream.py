@@ -228,8 +228,42 @@ print(json.dumps(graphs))
 """
 
 
+# Network policies only the edge comparison sees (they would cover every pod of the graph checks):
+# a selector on a later label, an empty selector (every pod), none at all; pods without labels.
+MORE_EDGES = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: zone-a, namespace: shop}
+spec: {podSelector: {matchLabels: {zone: a}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: every-pod, namespace: shop}
+spec: {podSelector: {matchLabels: {}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: no-selector, namespace: shop}
+spec: {policyTypes: [Ingress]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: no-labels, namespace: shop}
+spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: numbered, namespace: shop, labels: {zone: a, rank: 1}}
+spec: {containers: [{name: c, image: nginx}]}
+"""
+
+
 def test_the_indexed_graph_has_checkov_s_edges_in_checkov_s_order(tmp_path):
-    for index, document in enumerate(manifests(tmp_path)):
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "edges.yaml").write_text(MORE_EDGES)
+    more, problems = load_manifests([str(tmp_path / "more" / "edges.yaml")])
+    assert not problems
+    for index, document in enumerate(manifests(tmp_path) + [m.manifest for m in more]):
         (tmp_path / f"{index:03d}.yaml").write_text(yaml.dump(document))
     files = sorted(str(f) for f in tmp_path.glob("[0-9]*.yaml"))
     python = checkov_bin().parent / "python"
@@ -241,6 +275,8 @@ def test_the_indexed_graph_has_checkov_s_edges_in_checkov_s_order(tmp_path):
     labels = {label for _, _, label in checkov_edges}
     layered = "Pod.shop.layered.app-layered.tier-backend.zone-a"  # its selectors match on later labels
     assert len(checkov_edges) > 10 and {layered, "Service.shop.covered"} <= labels
+    policies = {label for _, _, label in checkov_edges if label.startswith("NetworkPolicy.shop.")}
+    assert {"NetworkPolicy.shop.zone-a", "NetworkPolicy.shop.every-pod", "NetworkPolicy.shop.covered"} <= policies
 
 
 def test_a_streamed_checkov_told_it_has_every_input_takes_no_more(tmp_path):
