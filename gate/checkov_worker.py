@@ -11,10 +11,13 @@ and exit code). With no batch, nothing else changes. With batches, one thing cha
 Kubernetes runner (`StreamedRunner`, for Checkov STREAMED_VERSION): Checkov's parser reads each
 batch and its resource checks run on it as it arrives; what needs every file (the graph and its
 checks, `CKV2_K8S_*`, which connect resources across files) runs once the folder is complete. Every
-step is Checkov's own code, in the order Checkov's runner takes it file by file; files of the
-folder no batch named are read at the end, so the report is that of one `checkov -d` over the
-whole folder (tests/gate/test_checkov_stream.py compares the two). Any other Checkov version waits
-for the folder and runs unchanged.
+step is Checkov's own code, in the order Checkov's runner takes it file by file, with three things
+made faster: its YAML loader runs on libyaml's parser (the same documents and lines, 6x faster), and
+the two edge builders that try every pair of resources find their candidates through an index
+(`IndexedLocalGraph`). Files of the folder no batch named are read at the end, so the report is
+that of one `checkov -d` over the whole folder (tests/gate/test_checkov_stream.py compares the two,
+and the edges of the two graphs). Any other Checkov version waits for the folder and runs
+unchanged.
 
 The JSON report is written to its file as it is encoded (`ReportFile`): Checkov would first make two
 copies of it in memory, one indented for the console (265 MB at 5,000 resources, the peak of its run).
@@ -29,6 +32,7 @@ from collections import defaultdict
 from typing import Iterator
 
 import checkov.main
+import yaml
 from checkov.common.bridgecrew.platform_integration import bc_integration
 from checkov.common.output.report import Report, merge_reports
 from checkov.common.runners.runner_registry import RunnerRegistry
@@ -38,6 +42,7 @@ from checkov.common.util.env_vars_config import env_vars_config
 from checkov.common.util.json_utils import CustomJSONEncoder
 from checkov.common.util.type_forcers import convert_str_to_bool
 from checkov.kubernetes import runner as kubernetes_runner
+from checkov.kubernetes.parser import k8_yaml
 from checkov.kubernetes.checks.resource.registry import registry
 from checkov.kubernetes.graph_builder.graph_components.edge_builders.LabelSelectorEdgeBuilder import (
     LabelSelectorEdgeBuilder,
@@ -84,6 +89,13 @@ def folder_files(root_folder: str, excluded_paths: list[str] | None) -> list[str
                     should_include_path(full_path, env_vars_config.IGNORE_HIDDEN_DIRECTORIES):
                 files.append(full_path)
     return files
+
+
+def use_libyaml() -> None:
+    """Checkov's YAML loader (k8_yaml.SafeLineLoader: every mapping gets its start and end line) on
+    libyaml's parser instead of PyYAML's pure-Python one: the same nodes and marks, 6x faster."""
+    if yaml.__with_libyaml__:
+        k8_yaml.SafeLineLoader = type("SafeLineLoader", (yaml.CSafeLoader, k8_yaml.SafeLineLoader), {})
 
 
 def _plain(labels) -> bool:
@@ -311,6 +323,7 @@ def main() -> int:
     file_batches = batches(sys.stdin)
     first = next(file_batches, None)
     if first is not None and streams(argv):
+        use_libyaml()
         runner = StreamedRunner(peeked(first, file_batches))
         checkov.main.DEFAULT_RUNNERS[:] = [runner if type(r) is kubernetes_runner.Runner else r
                                            for r in checkov.main.DEFAULT_RUNNERS]

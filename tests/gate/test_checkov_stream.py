@@ -292,3 +292,37 @@ def test_a_streamed_checkov_told_it_has_every_input_takes_no_more(tmp_path):
     finally:
         streamed.close()
     assert records(reports) == records(whole_folder_run(tmp_path / "same"))
+
+
+# Run by Checkov's interpreter: Checkov's YAML loader as it is, then on libyaml's parser (the worker's).
+COMPARE_LOADERS = """
+import json, runpy, sys
+from pathlib import Path
+from checkov.kubernetes.parser import k8_yaml
+worker = runpy.run_path(sys.argv[1])
+def load(path):
+    try:
+        return repr(k8_yaml.load(Path(path)))
+    except Exception as exc:
+        return type(exc).__name__
+plain = [load(path) for path in sys.argv[2:]]
+worker["use_libyaml"]()
+print(json.dumps([k8_yaml.SafeLineLoader.__mro__[1].__name__, plain == [load(path) for path in sys.argv[2:]]]))
+"""
+
+
+def test_checkov_s_yaml_loader_on_libyaml_reads_the_same_documents_and_lines(tmp_path):
+    (tmp_path / "graph.yaml").write_text(GRAPH)
+    (tmp_path / "more.yaml").write_text(MORE_EDGES)
+    (tmp_path / "odd.yaml").write_text(
+        "# a comment\napiVersion: v1\nkind: ConfigMap\nmetadata: &m {name: odd, labels: {a: 'x'}}\n"
+        "data:\n  script: |\n    echo \"ünïcode\"\n    exit 0\n  other: *m\n  folded: >\n    one\n    two\n"
+        "---\n\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: \"a\\tb\"}\n")
+    files = [str(f) for f in sorted(tmp_path.glob("*.yaml"))] + [
+        str(f) for f in sorted((REPO / "tests" / "fixtures").rglob("*.yaml"))]
+    python = checkov_bin().parent / "python"
+    result = subprocess.run([str(python), "-c", COMPARE_LOADERS, str(checkov_runner.WORKER), *files],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == ["CSafeLoader", True]
+    assert len(files) > 100
