@@ -10,7 +10,6 @@ rendered folder as a whole.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 from stateless_pack.gate import render
@@ -24,19 +23,20 @@ class CheckovFeed:
         self.checkov = checkov
         self.abandoned = not checkov.streamed
         self._pending: list[tuple[tuple, dict]] = []
-        self._files: dict[tuple, Path] = {}  # (id of the resource, index of its manifest) -> input file
+        self._files: dict[tuple, Path] = {}  # item key (`render.item_keys`) -> input file
 
     def add(self, resource) -> None:
         if self.abandoned:
             return
-        for index, item in enumerate(render.manifests([resource])):
+        items = render.manifests([resource])
+        for key, item in zip(render.item_keys(items), items):
             if item.partial:
                 continue
             manifest = item.redacted()
             if as_loaded(manifest, "") is None:
                 self.abandoned = True
                 return
-            self._pending.append(((id(resource), index), manifest))
+            self._pending.append((key, manifest))
         if len(self._pending) >= BATCH:
             self.flush()
 
@@ -51,11 +51,5 @@ class CheckovFeed:
         them, in order); empty once abandoned."""
         if self.abandoned:
             return {}
-        index: dict = defaultdict(int)
-        out = {}
-        for item in rendered:
-            key = (id(item.resource), index[id(item.resource)])
-            index[id(item.resource)] += 1
-            if key in self._files:
-                out[item.file] = self._files[key]
-        return out
+        return {item.file: self._files[key] for key, item in zip(render.item_keys(rendered), rendered)
+                if key in self._files}

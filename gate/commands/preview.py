@@ -179,12 +179,14 @@ def _checked(args, target: _Target, policy_config, work: Path, progress: Callabl
 
     Checkov's interpreter imports Checkov while the program runs and checks each manifest as the
     program registers it (`streamed`, gate/checkov_feed.py); the pack analyzes each resource as it
-    is registered too (gate/pack_feed.py). What needs all of them (Checkov's graph checks, the
-    pack's AnalyzeStack, coverage, rendering) runs once the program has ended."""
+    is registered too (gate/pack_feed.py), and its manifests are written (gate/render_feed.py). What
+    needs all of them (Checkov's graph checks, the pack's AnalyzeStack, coverage, the manifests'
+    names) runs once the program has ended."""
     from stateless_pack.gate import program as programs
     from stateless_pack.gate.checkov_feed import CheckovFeed
     from stateless_pack.gate.checkov_runner import CheckovProcess
     from stateless_pack.gate.pack_feed import PackFeed
+    from stateless_pack.gate.render_feed import RenderFeed
     from stateless_pack.gate.resource_feed import ResourceFeed
 
     checkovs = [CheckovProcess.prestart(target.checkov_bin, rule_settings=policy_config.rule_settings(),
@@ -192,8 +194,9 @@ def _checked(args, target: _Target, policy_config, work: Path, progress: Callabl
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool, ExitStack() as feeds:
         try:
             checkov_feed, pack_feed = CheckovFeed(checkovs[0]), PackFeed()
+            render_feed = RenderFeed(work / "streamed")
             feeds.callback(pack_feed.close)
-            feed = ResourceFeed(checkov_feed, pack_feed)
+            feed = ResourceFeed(checkov_feed, pack_feed, render_feed)
             feeds.callback(feed.stop)
             progress(f"running {target.program_dir} (stack {target.stack}) under mocks; starting the policy pack")
             program_future = pool.submit(programs.run_program, target.program_dir, target.stack,
@@ -208,7 +211,7 @@ def _checked(args, target: _Target, policy_config, work: Path, progress: Callabl
                 if not checkov_feed.abandoned:  # Checkov's graph checks and AnalyzeStack run while the gate renders
                     checkovs[-1].complete_inputs()
                 stack_future = pool.submit(_analyze, pack, run, pack_feed)
-                rendered = _render(run, work)
+                rendered = _render(run, work, render_feed.files)
                 progress(f"rendered {len(rendered)} manifest(s); finishing Checkov and the pack")
                 if checkov_feed.abandoned and checkovs[-1].streamed:  # Checkov's own way, over the folder
                     checkovs[-1].close()
@@ -241,11 +244,11 @@ def _require_covered(run) -> None:
         raise GateError(str(exc)) from None
 
 
-def _render(run, work: Path) -> list:
+def _render(run, work: Path, written: dict) -> list:
     from stateless_pack.gate import render
 
     try:
-        return render.render(render.manifests(run.resources), work / "manifests", work / "patches")
+        return render.render(render.manifests(run.resources), work / "manifests", work / "patches", written)
     except (render.RenderError, OSError) as exc:
         raise GateError(f"cannot write the manifests: {exc}") from None
 
