@@ -326,3 +326,33 @@ def test_checkov_s_yaml_loader_on_libyaml_reads_the_same_documents_and_lines(tmp
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == ["CSafeLoader", True]
     assert len(files) > 100
+
+
+# Run by Checkov's interpreter: the worker's report text against json.dumps (what Checkov writes).
+COMPARE_REPORT_TEXT = """
+import io, json, runpy, sys
+from checkov.common.util.json_utils import CustomJSONEncoder
+worker = runpy.run_path(sys.argv[1])
+report = json.load(open(sys.argv[2]))
+same = []
+for value in (report, [report, report], {"passed": 0, "failed": 0}, [], {"a": {1: "x", "b": [1.5, None]}}):
+    text = io.StringIO()
+    worker["write_json"](text, value, CustomJSONEncoder().encode)
+    same.append(text.getvalue() == json.dumps(value, cls=CustomJSONEncoder))
+print(json.dumps(same))
+"""
+
+
+def test_the_worker_writes_the_text_checkov_writes(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "graph.yaml").write_text(GRAPH)
+    checkov = CheckovProcess(checkov_bin())
+    try:
+        checkov.scan([tmp_path / "in"], True)
+        report = Path(checkov.work_dir) / "out" / "results_json.json"
+        result = subprocess.run([str(checkov_bin().parent / "python"), "-c", COMPARE_REPORT_TEXT,
+                                 str(checkov_runner.WORKER), str(report)], capture_output=True, text=True, timeout=600)
+    finally:
+        checkov.close()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [True] * 5
