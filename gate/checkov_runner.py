@@ -258,12 +258,20 @@ class CheckovProcess:
             self._complete = True
 
     def _send(self, value) -> None:
-        """One line to the prestarted Checkov; one that stopped reading fails at `scan`."""
+        """One line to the prestarted Checkov; one that stopped reading fails at `scan` (its exit
+        code and stderr say why): its input is closed, what could not be written dropped."""
+        stream = self._process.stdin
+        if stream is None:
+            return
         try:
-            self._process.stdin.write(json.dumps(value) + "\n")
-            self._process.stdin.flush()
+            stream.write(json.dumps(value) + "\n")
+            stream.flush()
         except (OSError, ValueError):
-            pass
+            self._process.stdin = None
+            try:
+                stream.close()  # flushes again, fails again, but closes the pipe
+            except (OSError, ValueError):
+                pass
 
     def scan(self, paths: list[Path], external_checks: bool) -> list[dict]:
         """Run Checkov over `paths` and return its Kubernetes reports (see `parse_reports`).

@@ -6,6 +6,8 @@ import ast
 import json
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -356,3 +358,34 @@ def test_the_worker_writes_the_text_checkov_writes(tmp_path):
         checkov.close()
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == [True] * 5
+
+
+def fake_venv_checkov(tmp_path: Path, body: str) -> Path:
+    """A `checkov` in a virtual environment whose `python` runs `body` instead of the worker."""
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    python = tmp_path / "venv" / "bin" / "python"
+    python.write_text(f"#!{sys.executable}\nimport sys, time\n{body}")
+    python.chmod(0o755)
+    checkov = tmp_path / "venv" / "bin" / "checkov"
+    checkov.write_text("#!/bin/sh\nexit 3\n")
+    checkov.chmod(0o755)
+    return checkov
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("sys.stdin.readline()\nsys.stderr.write('Traceback ...\\nKeyError: boom\\n')\nsys.exit(1)\n",
+     r"(?s)Checkov failed \(exit 1\).*KeyError: boom"),  # it crashed while the gate was still streaming
+    ("time.sleep(300)\n", r"did not finish within 2s \(--timeout-checkov\)"),
+])
+def test_a_streamed_checkov_that_crashes_or_hangs_is_a_failed_scan(tmp_path, body, expected):
+    streamed = CheckovProcess.prestart(fake_venv_checkov(tmp_path, body), streamed=True, timeout=2)
+    try:
+        assert streamed.streamed
+        time.sleep(0.5)
+        streamed.add_inputs(manifests(tmp_path)[:3])  # a reader that went away: no error yet
+        with pytest.raises(checkov_runner.CheckovError, match=expected):
+            streamed.scan([streamed.input_folder], True)
+    finally:
+        streamed.close()
+    assert streamed._process.poll() is not None and not Path(streamed.work_dir).exists()
