@@ -1,7 +1,9 @@
 """Running Checkov (its built-in Kubernetes checks and our `CKV_STL_*` checks) and reading its findings.
 
 Checkov lives in its own virtual environment (`gate/checkov_env.py`: it pins `packaging<24`, Pulumi
-needs `packaging>=26`), so it runs as a command. The run is offline and deterministic: no policy download,
+needs `packaging>=26`), so it runs as a command, or as `gate/checkov_worker.py` run by its own
+interpreter (prestarted; streamed: it checks input files while the caller still writes them; see
+`CheckovProcess`). The run is offline and deterministic: no policy download,
 no update check, no platform API, no user-level Checkov config or CHECKOV-related environment
 variables. Anything that goes wrong (no binary, a crash, unreadable output, a file Checkov skipped,
 one of our checks that did not run) raises `CheckovError`: a broken Checkov never passes the gate.

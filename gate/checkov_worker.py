@@ -7,17 +7,16 @@ builds it), then any batches of file names inside its `--directory` folder, as t
 while the program still registers resources, then `null`: the folder is complete.
 
 It is `checkov` itself (`Checkov(argv).run()`: the same configuration, filters, checks, report file
-and exit code). With no batch, nothing else changes. With batches, one thing changes inside its
-Kubernetes runner (`StreamedRunner`, for Checkov STREAMED_VERSION): Checkov's parser reads each
-batch and its resource checks run on it as it arrives; what needs every file (the graph and its
-checks, `CKV2_K8S_*`, which connect resources across files) runs once the folder is complete. Every
-step is Checkov's own code, in the order Checkov's runner takes it file by file, with three things
-made faster: its YAML loader runs on libyaml's parser (the same documents and lines, 6x faster), and
-the two edge builders that try every pair of resources find their candidates through an index
-(`IndexedLocalGraph`). Files of the folder no batch named are read at the end, so the report is
-that of one `checkov -d` over the whole folder (tests/gate/test_checkov_stream.py compares the two,
-and the edges of the two graphs). Any other Checkov version waits for the folder and runs
-unchanged.
+and exit code). With no batch, its Kubernetes runner is Checkov's own. With batches, that runner is
+`StreamedRunner` (for Checkov STREAMED_VERSION): Checkov's parser reads each batch and its resource
+checks run on it as it arrives; what needs every file (the graph and its checks, `CKV2_K8S_*`,
+which connect resources across files) runs once the folder is complete. Every step is Checkov's own
+code, in the order Checkov's runner takes it file by file, and three are made faster: its YAML
+loader runs on libyaml's parser (the same documents and lines, 6x faster), and its two edge builders
+that try every pair of resources find their candidates through an index (`IndexedLocalGraph`).
+Files of the folder no batch named are read at the end, so the report is that of one `checkov -d`
+over the whole folder (tests/gate/test_checkov_stream.py compares the two, and the edges of the two
+graphs). Any other Checkov version waits for the folder and runs unchanged.
 
 The JSON report is written to its file record by record (`ReportFile`): Checkov would first make two
 copies of it in memory, one indented for the console (265 MB at 5,000 resources, the peak of its

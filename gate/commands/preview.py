@@ -183,42 +183,32 @@ def _checked(args, target: _Target, policy_config, work: Path, progress: Callabl
     needs all of them (Checkov's graph checks, the pack's AnalyzeStack, coverage, the manifests'
     names) runs once the program has ended."""
     from stateless_pack.gate import program as programs
-    from stateless_pack.gate.checkov_feed import CheckovFeed
     from stateless_pack.gate.checkov_runner import CheckovProcess
-    from stateless_pack.gate.pack_feed import PackFeed
-    from stateless_pack.gate.render_feed import RenderFeed
-    from stateless_pack.gate.resource_feed import ResourceFeed
 
     checkovs = [CheckovProcess.prestart(target.checkov_bin, rule_settings=policy_config.rule_settings(),
                                         timeout=args.timeout_checkov, streamed=True)]
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool, ExitStack() as feeds:
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool, ExitStack() as stopping:
         try:
-            checkov_feed, pack_feed = CheckovFeed(checkovs[0]), PackFeed()
-            render_feed = RenderFeed(work / "streamed")
-            feeds.callback(pack_feed.close)
-            feed = ResourceFeed(checkov_feed, pack_feed, render_feed)
-            feeds.callback(feed.stop)
+            feeds = _Feeds.start(checkovs[0], work, stopping)
             progress(f"running {target.program_dir} (stack {target.stack}) under mocks; starting the policy pack")
             program_future = pool.submit(programs.run_program, target.program_dir, target.stack,
-                                         args.timeout_program, on_resource=feed.put)
+                                         args.timeout_program, on_resource=feeds.all.put)
             with _launched_pack(target.pack_dir, target.project, target.stack, target.config, target.location,
                                 policy_config.pack_overrides(), args.timeout_pack) as pack:
-                pack_feed.start(pack.client)
+                feeds.pack.start(pack.client)
                 run = _result(program_future, "the program failed")
-                _close(feed)
+                feeds.close()
                 secrets += run.secrets()
                 _require_covered(run)
-                if not checkov_feed.abandoned:  # Checkov's graph checks and AnalyzeStack run while the gate renders
+                if not feeds.checkov.abandoned:  # Checkov's graph checks and AnalyzeStack run while the gate renders
                     checkovs[-1].complete_inputs()
-                stack_future = pool.submit(_analyze, pack, run, pack_feed)
-                rendered = _render(run, work, render_feed.files)
+                stack_future = pool.submit(_analyze, pack, run, feeds.pack)
+                rendered = _render(run, work, feeds.render.files)
                 progress(f"rendered {len(rendered)} manifest(s); finishing Checkov and the pack")
-                if checkov_feed.abandoned and checkovs[-1].streamed:  # Checkov's own way, over the folder
-                    checkovs[-1].close()
-                    checkovs.append(CheckovProcess.prestart(target.checkov_bin, timeout=args.timeout_checkov,
-                                                            rule_settings=policy_config.rule_settings()))
+                if feeds.checkov.abandoned and checkovs[-1].streamed:  # Checkov's own way, over the folder
+                    checkovs.append(_whole_folder_checkov(checkovs[-1], target, args, policy_config))
                 checkov_future = pool.submit(_checkov, work / "manifests", checkovs[-1], rendered,
-                                             checkov_feed.copies(rendered))
+                                             feeds.checkov.copies(rendered))
                 diagnostics, pack_info = _result(stack_future, "the policy pack failed")
                 _require_clean_pack_logs(pack)
             # the pack has stopped (its memory is free) while Checkov finishes its graph checks
@@ -228,11 +218,44 @@ def _checked(args, target: _Target, policy_config, work: Path, progress: Callabl
                 checkov.close()
 
 
-def _close(feed) -> None:
-    try:
-        feed.close()
-    except Exception as exc:  # a file Checkov's input needs could not be written
-        raise GateError(f"cannot hand the manifests on: {exc}") from exc
+@dataclass
+class _Feeds:
+    """What takes the program's resources as it registers them: Checkov's input files, the pack,
+    the rendered manifests; `all` hands each resource to the three."""
+    checkov: Any
+    pack: Any
+    render: Any
+    all: Any
+
+    @classmethod
+    def start(cls, checkov, work: Path, stopping: ExitStack) -> "_Feeds":
+        from stateless_pack.gate.checkov_feed import CheckovFeed
+        from stateless_pack.gate.pack_feed import PackFeed
+        from stateless_pack.gate.render_feed import RenderFeed
+        from stateless_pack.gate.resource_feed import ResourceFeed
+
+        checkov_feed, pack_feed, render_feed = CheckovFeed(checkov), PackFeed(), RenderFeed(work / "streamed")
+        stopping.callback(pack_feed.close)
+        feeds = cls(checkov_feed, pack_feed, render_feed, ResourceFeed(checkov_feed, pack_feed, render_feed))
+        stopping.callback(feeds.all.stop)
+        return feeds
+
+    def close(self) -> None:
+        """Every resource announced so far handed on."""
+        try:
+            self.all.close()
+        except Exception as exc:  # a manifest or an input file for Checkov could not be written
+            raise GateError(f"cannot hand the manifests on: {exc}") from exc
+
+
+def _whole_folder_checkov(streamed, target: _Target, args, policy_config):
+    """A manifest Checkov's loader would expand or report ended the stream: the streamed Checkov is
+    stopped, a new one scans the rendered folder as a whole, Checkov's own way."""
+    from stateless_pack.gate.checkov_runner import CheckovProcess
+
+    streamed.close()
+    return CheckovProcess.prestart(target.checkov_bin, rule_settings=policy_config.rule_settings(),
+                                   timeout=args.timeout_checkov)
 
 
 def _require_covered(run) -> None:
