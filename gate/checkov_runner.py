@@ -1,7 +1,9 @@
 """Running Checkov (its built-in Kubernetes checks and our `CKV_STL_*` checks) and reading its findings.
 
 Checkov lives in its own virtual environment (`gate/checkov_env.py`: it pins `packaging<24`, Pulumi
-needs `packaging>=26`), so it runs as a command. The run is offline and deterministic: no policy download,
+needs `packaging>=26`), so it runs as a command, or as `gate/checkov_worker.py` run by its own
+interpreter (prestarted; streamed: it checks input files while the caller still writes them; see
+`CheckovProcess`). The run is offline and deterministic: no policy download,
 no update check, no platform API, no user-level Checkov config or CHECKOV-related environment
 variables. Anything that goes wrong (no binary, a crash, unreadable output, a file Checkov skipped,
 one of our checks that did not run) raises `CheckovError`: a broken Checkov never passes the gate.
@@ -81,22 +83,26 @@ def run_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = Non
 
 def scan_with_checkov(paths: list[str], *, checkov_bin: str | os.PathLike | None = None,
                       external_checks: bool = True, checkov: CheckovProcess | None = None,
-                      rule_settings: dict | None = None, timeout: float = TIMEOUT_SECONDS) -> CheckovScan:
+                      rule_settings: dict | None = None, timeout: float = TIMEOUT_SECONDS,
+                      loaded: list[LoadedManifest] | None = None, copies: list | None = None) -> CheckovScan:
     """Failed and suppressed Checkov checks over the manifest files/folders `paths`; raises
-    `CheckovError` if a file cannot be handed to Checkov or Checkov fails."""
-    manifests, problems = load_manifests([str(p) for p in paths])
+    `CheckovError` if a file cannot be handed to Checkov or Checkov fails. `loaded`: the manifests
+    of `paths` as `load_manifests` reads them, already in memory (the gate rendered them): the files
+    are not read again; `copies`: see `scan_manifests`."""
+    manifests, problems = (loaded, []) if loaded is not None else load_manifests([str(p) for p in paths])
     if problems:  # Checkov would silently skip these files
         if checkov is not None:
             checkov.close()
         raise CheckovError("cannot hand these manifests to Checkov: "
                            + "; ".join(f"{p.where}: {p.message}" for p in problems))
     return scan_manifests(manifests, checkov_bin=checkov_bin, external_checks=external_checks, checkov=checkov,
-                          rule_settings=rule_settings, timeout=timeout)
+                          rule_settings=rule_settings, timeout=timeout, copies=copies)
 
 
 def scan_manifests(manifests: list[LoadedManifest], *, checkov_bin: str | os.PathLike | None = None,
                    external_checks: bool = True, checkov: CheckovProcess | None = None,
-                   rule_settings: dict | None = None, timeout: float = TIMEOUT_SECONDS) -> CheckovScan:
+                   rule_settings: dict | None = None, timeout: float = TIMEOUT_SECONDS,
+                   copies: list | None = None) -> CheckovScan:
     """Checkov over loaded manifests; findings name each manifest's own file and line.
 
     Checkov reads private copies, one manifest per file in its own working folder, without skip
@@ -104,7 +110,9 @@ def scan_manifests(manifests: list[LoadedManifest], *, checkov_bin: str | os.Pat
     everything: its graph checks (e.g. CKV2_K8S_6, pods without a NetworkPolicy) connect resources
     across files and even namespaces, so a split scan would change its results. `checkov`: a
     `CheckovProcess.prestart()`ed run to use (it wins over `checkov_bin`, `rule_settings` and
-    `timeout`). `rule_settings`: {rule name: properties} for our checks.
+    `timeout`). `rule_settings`: {rule name: properties} for our checks. `copies`: for each
+    manifest, the input file `checkov` already has for it (`add_inputs`: the gate streams them while
+    the program runs), or None.
     """
     if checkov is None:
         checkov = CheckovProcess(checkov_bin if checkov_bin is not None else _found_checkov(),
@@ -113,8 +121,8 @@ def scan_manifests(manifests: list[LoadedManifest], *, checkov_bin: str | os.Pat
     try:
         if not (checkov_bin.is_file() and os.access(checkov_bin, os.X_OK)):
             raise CheckovError(f"Checkov not found at {checkov_bin}: run `stateless-pack checkov install`")
-        sources = _write_inputs(manifests, Path(checkov.work_dir) / "in")
-        reports = checkov.scan([Path(checkov.work_dir) / "in"], external_checks) if sources else []
+        sources = _inputs(checkov, manifests, copies)
+        reports = checkov.scan([checkov.input_folder], external_checks) if sources else []
     finally:
         checkov.close()
     records = [(result, record) for report in reports for result, record in _records(report)]
@@ -133,15 +141,16 @@ def scan_manifests(manifests: list[LoadedManifest], *, checkov_bin: str | os.Pat
     return CheckovScan(findings, suppressions, [(loaded.file, loaded.line) for loaded in unevaluated])
 
 
-def _write_inputs(manifests: list[LoadedManifest], folder: Path) -> dict[str, LoadedManifest]:
-    """One file per manifest in `folder`, skips left out; {real path of the copy: its manifest}."""
-    folder.mkdir(parents=True, exist_ok=True)
-    sources = {}
-    for index, loaded in enumerate(manifests):
-        copy = folder / f"{index:05d}.yaml"
-        copy.write_text(yaml.dump(without_skips(loaded.manifest), Dumper=_DUMPER, sort_keys=False),
-                        encoding="utf-8")
-        sources[os.path.realpath(copy)] = loaded
+def _inputs(checkov: CheckovProcess, manifests: list[LoadedManifest], copies: list | None
+            ) -> dict[str, LoadedManifest]:
+    """Checkov's input file of each manifest, written now unless `copies` names one it already has;
+    {real path of the file: its manifest}. Checkov must have no other input file."""
+    copies = list(copies) if copies is not None else [None] * len(manifests)
+    written = iter(checkov.add_inputs([m.manifest for m, copy in zip(manifests, copies) if copy is None]))
+    files = [copy if copy is not None else next(written) for copy in copies]
+    sources = {os.path.realpath(file): loaded for file, loaded in zip(files, manifests)}
+    if checkov.input_folder.is_dir() and len(sources) != len(list(checkov.input_folder.iterdir())):
+        raise CheckovError("Checkov has input files for manifests it was not asked to scan")
     return sources
 
 
@@ -157,27 +166,21 @@ def checkov_command(checkov_bin: Path, paths: list[Path], external_checks: bool,
     return command
 
 
-# What the `checkov` console script runs, but with the command line read from stdin: the
-# interpreter imports Checkov (about 5 s, most of a small scan) before the manifests exist.
-_PRESTARTED_MAIN = """\
-import json, sys, warnings
-from checkov.main import Checkov
-argv = json.loads(sys.stdin.readline())
-sys.argv = [sys.argv[1]] + argv
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", category=SyntaxWarning)
-    sys.exit(Checkov(argv).run())
-"""
+# Run by a prestarted Checkov's interpreter: `checkov` with its command line and input files read
+# from stdin (Checkov is imported, about 5 s of a small scan, before the manifests exist).
+WORKER = Path(__file__).resolve().with_name("checkov_worker.py")
 
 
 class CheckovProcess:
     """One Checkov run in a private working folder (empty HOME and cwd: no user or folder
     `.checkov.yaml` changes what runs), with the offline environment, in a process group of its own
-    (`close` stops Checkov's workers too), within `timeout` seconds.
+    (`close` stops Checkov's workers too), within `timeout` seconds of `scan`.
 
     `prestart()` launches the interpreter of a Checkov installed in a virtual environment right away
-    and hands it the command line later (`scan`); any other Checkov executable (a pipx shim, a
-    wrapper script) runs as a plain command at `scan` time.
+    (`gate/checkov_worker.py`) and hands it the command line later (`scan`); `streamed`, it gets its
+    command line at once and starts on each input file as `add_inputs` writes it, while the caller
+    still prepares the rest (the graph checks wait for `scan`). Any other Checkov executable (a pipx
+    shim, a wrapper script) runs as a plain command at `scan` time.
     """
 
     def __init__(self, checkov_bin: str | os.PathLike, *, rule_settings: dict | None = None,
@@ -191,20 +194,27 @@ class CheckovProcess:
         self.env.update(_OFFLINE_VARIABLES, HOME=str(self._work), TMPDIR=str(_checkov_tmp()))
         self.env[SETTINGS_VARIABLE] = json.dumps(rule_settings or {})  # never the caller's own
         self._process: subprocess.Popen | None = None
+        self._stream: list[str] | None = None  # the command line a streamed Checkov got
+        self._inputs = 0
+        self._complete = False  # a streamed Checkov was told it has every input file
+        self.input_folder.mkdir()
 
     @classmethod
     def prestart(cls, checkov_bin: str | os.PathLike, *, rule_settings: dict | None = None,
-                 timeout: float = TIMEOUT_SECONDS) -> "CheckovProcess":
+                 timeout: float = TIMEOUT_SECONDS, streamed: bool = False) -> "CheckovProcess":
         checkov = cls(checkov_bin, rule_settings=rule_settings, timeout=timeout)
-        python = checkov.checkov_bin.parent / "python"
         if _is_venv_checkov(checkov.checkov_bin):
             try:
-                checkov._process = processes.popen(
-                    [str(python), "-c", _PRESTARTED_MAIN, str(checkov.checkov_bin)], cwd=checkov.work_dir,
-                    env=checkov.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    text=True)
+                with open(checkov._stderr_path, "w") as stderr:  # a file: never a full pipe
+                    checkov._process = processes.popen(
+                        [str(checkov.checkov_bin.parent / "python"), str(WORKER), str(checkov.checkov_bin)],
+                        cwd=checkov.work_dir, env=checkov.env, stdin=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL, stderr=stderr, text=True)
             except OSError:
                 checkov._process = None  # scan() starts it the plain way and reports any error
+        if streamed and checkov._process is not None:
+            checkov._stream = checkov._command([checkov.input_folder], True)
+            checkov._send(checkov._stream[1:])
         return checkov
 
     @property
@@ -212,16 +222,71 @@ class CheckovProcess:
         """The private working folder: cwd, HOME and output of the run (removed by `close`)."""
         return str(self._work)
 
+    @property
+    def input_folder(self) -> Path:
+        """Where `add_inputs` writes."""
+        return self._work / "in"
+
+    @property
+    def streamed(self) -> bool:
+        return self._stream is not None
+
+    @property
+    def _stderr_path(self) -> Path:
+        return self._work / "checkov.stderr"
+
+    def _command(self, paths: list[Path], external_checks: bool) -> list[str]:
+        return checkov_command(self.checkov_bin, paths, external_checks, os.path.join(self.work_dir, "out"))
+
+    def add_inputs(self, manifests: list[dict]) -> list[Path]:
+        """Write each manifest, skip annotations left out, as the next file of `input_folder` (a
+        streamed Checkov starts on it at once); returns the files."""
+        if self._complete and manifests:
+            raise CheckovError("Checkov was told it had every input file: no manifest can be added now")
+        files = []
+        for manifest in manifests:
+            copy = self.input_folder / f"{self._inputs:05d}.yaml"
+            copy.write_text(yaml.dump(without_skips(manifest), Dumper=_DUMPER, sort_keys=False), encoding="utf-8")
+            self._inputs += 1
+            files.append(copy)
+        if self.streamed and files:
+            self._send([file.name for file in files])
+        return files
+
+    def complete_inputs(self) -> None:
+        """A streamed Checkov has every input file: what needs all of them (its graph checks) starts
+        now, while the caller prepares the rest; `scan` waits for the result."""
+        if self.streamed and not self._complete:
+            self._send(None)
+            self._complete = True
+
+    def _send(self, value) -> None:
+        """One line to the prestarted Checkov; one that stopped reading fails at `scan` (its exit
+        code and stderr say why): its input is closed, what could not be written dropped."""
+        stream = self._process.stdin
+        if stream is None:
+            return
+        try:
+            stream.write(json.dumps(value) + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            self._process.stdin = None
+            try:
+                stream.close()  # flushes again, fails again, but closes the pipe
+            except (OSError, ValueError):
+                pass
+
     def scan(self, paths: list[Path], external_checks: bool) -> list[dict]:
         """Run Checkov over `paths` and return its Kubernetes reports (see `parse_reports`).
         One scan per instance; `close()` afterwards."""
-        output_dir = os.path.join(self.work_dir, "out")
-        returncode, stdout, stderr = self._execute(
-            checkov_command(self.checkov_bin, paths, external_checks, output_dir))
+        command = self._command(paths, external_checks)
+        if self.streamed and command != self._stream:
+            raise CheckovError("a streamed Checkov scans its own input folder, with our checks")
+        returncode, stdout, stderr = self._execute(command)
         if returncode != 0:
             raise CheckovError(f"Checkov failed (exit {returncode}): {_tail(stderr or stdout)}")
         try:
-            with open(os.path.join(output_dir, "results_json.json"), encoding="utf-8") as handle:
+            with open(os.path.join(self.work_dir, "out", "results_json.json"), encoding="utf-8") as handle:
                 return parse_reports(handle.read())
         except OSError as err:
             raise CheckovError(f"Checkov wrote no results ({err}): {_tail(stderr)}") from err
@@ -232,10 +297,11 @@ class CheckovProcess:
                 self._process = processes.popen(command, cwd=self.work_dir, env=self.env, text=True,
                                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                 stderr=subprocess.PIPE)
-                command_line = ""
-            else:
-                command_line = json.dumps(command[1:]) + "\n"
-            stdout, stderr = self._process.communicate(command_line, timeout=self.timeout)
+                stdout, stderr = self._process.communicate("", timeout=self.timeout)
+            else:  # the command line (unless it has it), then the end of the input files
+                lines = "" if self.streamed else json.dumps(command[1:]) + "\n"
+                self._process.communicate(lines + ("" if self._complete else "null\n"), timeout=self.timeout)
+                stdout, stderr = "", self._stderr_path.read_text(encoding="utf-8", errors="replace")
             processes.stop(self._process)  # workers it left behind, if any
             return self._process.returncode, stdout, stderr
         except OSError as err:
@@ -362,11 +428,14 @@ def _require_our_checks_ran(sources: dict, records) -> list:
     clean. Each manifest is its own file (`sources`: real path of Checkov's copy -> the manifest),
     so records are matched by file.
     """
-    by_file: dict = {}
+    named: dict = {}
     for _, record in records:
         file = record.get("file_abs_path")
         if file:
-            by_file.setdefault(os.path.realpath(file), set()).add(record.get("check_id"))
+            named.setdefault(file, set()).add(record.get("check_id"))
+    by_file: dict = {}
+    for file, ids in named.items():  # each file's real path once, not once per record
+        by_file.setdefault(os.path.realpath(file), set()).update(ids)
     missing, unevaluated = [], []
     for copy, loaded in sources.items():
         if copy not in by_file:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 
@@ -264,6 +264,30 @@ def _load_document(loader, node, file: str, manifests: list, problems: list) -> 
     _collect(document, node, file, manifests, problems)
 
 
+def as_loaded(document: Any, file: str) -> LoadedManifest | None:
+    """What `load_file` reads back from a file that holds just `document` as `yaml.dump` wrote it
+    (the gate's own rendering), without reading it: the manifest, from line 1, its field lines read
+    when first asked for. None when the loader would do more than read it back (a List it expands,
+    a document it reports: not a manifest, nested deeper than MAX_DEPTH): read that file instead."""
+    if not isinstance(document, dict) or _is_list_kind(document) or _missing_identity(document) \
+            or _deeper_than(document, MAX_DEPTH):
+        return None
+    return LoadedManifest(document, file, 1, FieldLines.of_file(file))
+
+
+def _deeper_than(value: Any, depth: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        current, level = stack.pop()
+        if level > depth:
+            return True
+        if isinstance(current, dict):
+            stack.extend((child, level + 1) for pair in current.items() for child in pair)
+        elif isinstance(current, list):
+            stack.extend((child, level + 1) for child in current)
+    return False
+
+
 def _too_deep(node) -> yaml.Node | None:
     """The first node nested deeper than MAX_DEPTH (walked without recursion), else None."""
     stack, seen = [(node, 0)], set()
@@ -303,11 +327,15 @@ def _collect(document, node, file: str, manifests: list, problems: list) -> None
         for i, item in enumerate(items or []):
             _collect(item, item_nodes[i] if i < len(item_nodes) else node, file, manifests, problems)
         return
-    missing = [key for key in ("apiVersion", "kind") if not isinstance(document.get(key), str) or not document[key]]
+    missing = _missing_identity(document)
     if missing:
         problems.append(ManifestProblem(file, line, f"not a Kubernetes manifest: no {' or '.join(missing)}"))
         return
     manifests.append(LoadedManifest(document, file, line, FieldLines.of_node(node)))
+
+
+def _missing_identity(document: dict) -> list[str]:
+    return [key for key in ("apiVersion", "kind") if not isinstance(document.get(key), str) or not document[key]]
 
 
 def _items_nodes(node) -> list:

@@ -3,7 +3,8 @@
 The program runs in a child process (`gate/program_child.py`) in a process group of its own: Pulumi
 keeps its runtime state in process globals, and a program may crash, exit, print or start processes
 of its own; none of that may touch the gate. The spec (with the config, secret values in plaintext)
-goes to the child over its stdin and the answer comes back over a pipe: nothing of it is written to
+goes to the child over its stdin and the resources come back over a pipe, each as it is registered
+(`on_resource` gets them while the program still runs), then the answer: nothing of it is written to
 disk. When the child exits, whatever it left running in its group is killed, so a leftover process
 holding its output open cannot keep the gate waiting. This module turns the answer into
 `RegisteredResource`s.
@@ -20,7 +21,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from stateless_pack.gate import processes
 # Re-exported: what the rest of the gate uses of a project's files comes from here.
@@ -68,8 +69,11 @@ class ProgramRun:
 # --- running -------------------------------------------------------------------------------------
 
 def run_program(program_dir: str | os.PathLike, stack: str | None = None,
-                timeout: float = DEFAULT_TIMEOUT, python: str | None = None) -> ProgramRun:
-    """Run the program under mocks in a child process and return what it registered."""
+                timeout: float = DEFAULT_TIMEOUT, python: str | None = None,
+                on_resource: Callable[[RegisteredResource], None] | None = None) -> ProgramRun:
+    """Run the program under mocks in a child process and return what it registered.
+    `on_resource` gets each resource as soon as it is registered (on another thread; it must not
+    raise), the same objects the run returns; a run that fails may have announced some."""
     program_dir = Path(program_dir).resolve()
     if not program_dir.is_dir():
         raise ProgramError(f"{program_dir} is not a folder")
@@ -79,27 +83,68 @@ def run_program(program_dir: str | os.PathLike, stack: str | None = None,
     config, secret_keys, secure_keys = load_config(program_dir, project, stack)
     spec = {"project": project["name"], "stack": stack, "main": str(main),
             "config": config, "secret_keys": secret_keys, "secure_keys": secure_keys}
-    answer, stderr, returncode = _run_child(python or sys.executable, program_dir, spec, timeout, main)
-    result = _parse(answer)
+    answer = _Answer(on_resource)
+    stderr, returncode = _run_child(python or sys.executable, program_dir, spec, timeout, main, answer)
+    result = answer.result()
     if result is None or "error" in result:
         secrets = secret_config_values(config, secret_keys) + [str(s) for s in (result or {}).get("secrets", [])]
         detail = (result or {}).get("error") or _tail(stderr) or f"exit code {returncode}"
         raise ProgramError(f"program {main} failed (stack {stack}):\n{redact_text(detail, secrets)}")
-    resources = [RegisteredResource(
+    return ProgramRun(project=project["name"], stack=stack, program_dir=program_dir, main=main,
+                      resources=_ordered(answer.resources), config=config, secret_keys=tuple(secret_keys))
+
+
+def _registered(r: dict) -> RegisteredResource:
+    return RegisteredResource(
         type=r["type"], name=r["name"], urn=r["urn"], custom=r["custom"], inputs=decode(r["inputs"]),
         parent=r["parent"], dependencies=tuple(r["dependencies"]),
         property_dependencies={k: tuple(v) for k, v in r["property_dependencies"].items()},
-        provider=r["provider"], id=r["id"]) for r in result["resources"]]
-    return ProgramRun(project=project["name"], stack=stack, program_dir=program_dir, main=main,
-                      resources=_ordered(resources), config=config, secret_keys=tuple(secret_keys))
+        provider=r["provider"], id=r["id"])
 
 
-def _parse(answer: bytes) -> dict | None:
-    try:
-        result = json.loads(answer.decode("utf-8")) if answer else None
-    except ValueError:  # cut short: the child died while writing
-        return None
-    return result if isinstance(result, dict) else None
+class _Answer(threading.Thread):
+    """Reads the child's answer pipe to its end: the resources as they come (each handed to
+    `on_resource`), then the answer. A line cut short (the child died while writing) or a count
+    that does not match leaves no answer: the run failed."""
+
+    def __init__(self, on_resource: Callable[[RegisteredResource], None] | None):
+        super().__init__(daemon=True)
+        self.on_resource, self.resources, self.answer = on_resource, [], None
+        self.broken = False
+
+    def read(self, stream) -> None:
+        self.stream = stream
+        self.start()
+
+    def run(self) -> None:
+        with self.stream:
+            for line in self.stream:
+                if self.broken or self.answer is not None:
+                    continue  # drain: nothing after the answer counts
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    self.broken = True
+                    continue
+                self._take(message)
+
+    def _take(self, message) -> None:
+        if isinstance(message, dict) and isinstance(message.get("resource"), dict):
+            resource = _registered(message["resource"])
+            self.resources.append(resource)
+            if self.on_resource is not None:
+                self.on_resource(resource)
+        elif isinstance(message, dict):
+            self.answer = message
+        else:
+            self.broken = True
+
+    def result(self) -> dict | None:
+        self.join(_DRAIN_SECONDS)
+        answer = None if self.broken or self.is_alive() else self.answer
+        if answer is not None and "error" not in answer and answer.get("done") != len(self.resources):
+            return None
+        return answer
 
 
 class _Drain(threading.Thread):
@@ -128,8 +173,9 @@ def _feed(stream, data: bytes) -> None:
         pass  # the child died before reading its spec: its exit says why
 
 
-def _run_child(python: str, program_dir: Path, spec: dict, timeout: float, main: Path) -> tuple[bytes, str, int]:
-    """(answer, stderr, exit code) of the child; the spec goes over stdin, the answer over a pipe."""
+def _run_child(python: str, program_dir: Path, spec: dict, timeout: float, main: Path,
+               answer: _Answer) -> tuple[str, int]:
+    """(stderr, exit code) of the child; the spec goes over stdin, `answer` reads the answer pipe."""
     read_end, write_end = os.pipe()
     try:
         child = processes.popen(
@@ -141,7 +187,8 @@ def _run_child(python: str, program_dir: Path, spec: dict, timeout: float, main:
         raise ProgramError(f"cannot start {python}: {err}") from None
     finally:
         os.close(write_end)
-    answer, out, err = _Drain(os.fdopen(read_end, "rb")), _Drain(child.stdout), _Drain(child.stderr)
+    answer.read(os.fdopen(read_end, "rb"))
+    out, err = _Drain(child.stdout), _Drain(child.stderr)
     threading.Thread(target=_feed, args=(child.stdin, json.dumps(spec).encode()), daemon=True).start()
     try:
         child.wait(timeout=timeout)
@@ -150,7 +197,7 @@ def _run_child(python: str, program_dir: Path, spec: dict, timeout: float, main:
     finally:
         processes.stop(child)  # and whatever it left running in its group
     out.text()
-    return answer.text(), err.text().decode("utf-8", "replace"), child.returncode
+    return err.text().decode("utf-8", "replace"), child.returncode
 
 
 def _ordered(resources: list) -> list:

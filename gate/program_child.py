@@ -1,8 +1,9 @@
 """The child process of `gate/program.py`: hosts a user's Pulumi program under the gate's mocks.
 
 Run as `python -m stateless_pack.gate.program_child RESULT_FD`. It reads the run's spec (project,
-stack, program, config) as JSON from stdin and writes one JSON answer to the pipe RESULT_FD: the
-resources the program registered, or its (redacted) error. Nothing goes through the disk: the config
+stack, program, config) as JSON from stdin and writes JSON lines to the pipe RESULT_FD: each resource
+as the program registers it (`{"resource": ...}`: the gate checks it while the program still runs),
+then the answer: `{"done": <number of resources>}` or the (redacted) error. Nothing goes through the disk: the config
 and the resources carry secret values in plaintext. Pulumi keeps its runtime state in process
 globals, and a program may crash, exit or print: that is why this is a process of its own.
 
@@ -24,7 +25,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pulumi
 import pulumi.config as pulumi_config_api
@@ -34,7 +35,7 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from stateless_pack.gate import yaml_components
+from stateless_pack.gate import output_wait, yaml_components
 from stateless_pack.gate.program_values import is_secret_marker, secret_marker, secret_values
 from stateless_pack.gate.pulumi_wire import (
     ARCHIVE_SIG, ASSET_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, STACK_TYPE, UNKNOWN_VALUE,
@@ -121,8 +122,9 @@ def mark_secret_data(type_: str, inputs: dict) -> dict:
 class Recording:
     """Everything the child learns while the program runs."""
 
-    def __init__(self, spec: dict):
+    def __init__(self, spec: dict, sink: Callable[[dict], None] | None = None):
         self.project, self.stack = spec["project"], spec["stack"]
+        self.sink = sink  # gets each record as it is made
         self.default_namespace = spec["config"].get("kubernetes:namespace") or "default"
         self.records: list[dict] = []
         self.errors: list[str] = []      # pulumi.log.error messages: they fail a real run too
@@ -144,6 +146,8 @@ class Recording:
     def record(self, entry: dict) -> None:
         with self.lock:
             self.records.append(entry)
+            if self.sink is not None:
+                self.sink(entry)
 
     def secrets(self) -> list[str]:
         with self.lock:
@@ -272,6 +276,7 @@ def _configure(spec: dict, recording: Recording) -> None:
     logger.propagate = False
     logger.addHandler(ErrorLog(recording))
     _guard_secure_config(spec["secure_keys"])
+    output_wait.install()  # the SDK's wait for pending outputs is quadratic in their number
     monitor = Monitor(Recorder(recording))
     settings.configure(mocks.MockSettings(
         monitor=monitor, engine=mocks.MockEngine(logger),
@@ -282,9 +287,10 @@ def _configure(spec: dict, recording: Recording) -> None:
     pulumi_config.set_all_config(spec["config"], spec["secret_keys"])
 
 
-def run(spec: dict) -> dict:
-    """Run the program; the answer: {"resources": [...]} or {"error": text, "secrets": [...]}."""
-    recording = Recording(spec)
+def run(spec: dict, sink: Callable[[dict], None] | None = None) -> dict:
+    """Run the program, handing each resource to `sink` as it is recorded; the answer:
+    {"done": number of resources} or {"error": text, "secrets": [...]}."""
+    recording = Recording(spec, sink)
     try:
         _configure(spec, recording)
         main = Path(spec["main"])
@@ -300,7 +306,7 @@ def run(spec: dict) -> dict:
         elif recording.problems:
             error = "cannot expand offline:\n" + "\n".join(recording.problems)
         else:
-            return {"resources": recording.records}
+            return {"done": len(recording.records)}
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from a program fail too
         lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
         error = "".join(lines[-12:]).rstrip()
@@ -314,9 +320,12 @@ def main(argv: list[str]) -> int:
     spec = json.loads(sys.stdin.read())
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # the program reads nothing: stdin carried the spec
-    answer = run(spec)
     with os.fdopen(result_fd, "w", encoding="utf-8") as out:
-        out.write(json.dumps(answer))
+        def send(message: dict) -> None:  # one line each: the gate reads them as they come
+            out.write(json.dumps(message) + "\n")
+            out.flush()
+
+        send(run(spec, lambda entry: send({"resource": entry})))
     return 0
 
 

@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import yaml
 
@@ -93,24 +93,44 @@ def _file_name(manifest: dict, taken: set) -> str:
     return name
 
 
+def rendered_text(item: Rendered) -> str:
+    """What `render` writes for `item`: its redacted manifest as YAML."""
+    return yaml.dump(item.redacted(), Dumper=_DUMPER, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True)
+
+
+def item_keys(items: list[Rendered]) -> list[tuple]:
+    """(id of its resource, its place among that resource's manifests) for each item: the same key
+    for the same manifest of the same resources, whichever others are rendered with it."""
+    seen: dict[int, int] = {}
+    keys = []
+    for item in items:
+        place = seen.get(id(item.resource), 0)
+        seen[id(item.resource)] = place + 1
+        keys.append((id(item.resource), place))
+    return keys
+
+
 def render(items: Iterable[Rendered], folder: str | Path = DEFAULT_OUT,
-           patches: str | Path | None = None) -> list[Rendered]:
+           patches: str | Path | None = None, written: Mapping[tuple, Path] | None = None) -> list[Rendered]:
     """Write each manifest (redacted): whole ones into `folder`, partial ones into `patches`
-    (default: `folder/patches`). Returns the items with their files."""
-    folder = Path(folder)
+    (default: `folder/patches`). Returns the items with their files. `written`: {item key
+    (`item_keys`): a file that already holds its `rendered_text`}, moved into place instead."""
+    items, folder = list(items), Path(folder)
     patches = Path(patches) if patches is not None else folder / PATCHES
     taken: dict[Path, set] = {folder: set(), patches: set()}
-    written = []
-    for item in items:
+    done = []
+    for key, item in zip(item_keys(items), items):
         target = patches if item.partial else folder
         target.mkdir(parents=True, exist_ok=True)
         path = target / _file_name(item.manifest, taken[target])
-        text = yaml.dump(item.redacted(), Dumper=_DUMPER, sort_keys=False, default_flow_style=False,
-                         allow_unicode=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(Rendered(item.resource, item.manifest, path, item.partial))
+        if written and key in written:
+            os.replace(written[key], path)
+        else:
+            path.write_text(rendered_text(item), encoding="utf-8")
+        done.append(Rendered(item.resource, item.manifest, path, item.partial))
     folder.mkdir(parents=True, exist_ok=True)  # Checkov's folder exists even when all were patches
-    return written
+    return done
 
 
 # ---- --out: a copy of what was checked --------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 Stages (overlapped where they do not depend on each other):
   program under mocks  ||  pack launch + GetAnalyzerInfo + Configure  ||  Checkov's imports
+      as each resource is registered: Remediate+Analyze  ||  Checkov's resource checks on its manifests
   coverage: a resource the gate cannot expand offline (a Helm chart, a kustomization) ends the run
   render manifests into this run's private folder
-  Checkov over that folder  ||  Remediate+Analyze per resource, then AnalyzeStack
+  Checkov's graph checks over that folder  ||  AnalyzeStack
   --out replaced by a copy of what was checked (under a lock: one run at a time publishes)
   our rules over the manifests, Checkov's findings, the waiver pass; the pack cross-checked; one report.
-Checkov must see every manifest in one run (its graph checks connect resources across files), so
-it cannot start scanning before the program has registered its last resource (README, "Benchmark").
+Checkov's result is that of one run over every manifest (its graph checks connect resources across
+files): only its resource checks start while the program runs (gate/checkov_worker.py; README,
+"Benchmark").
 
 The pack and the gate read the same waiver registry (the gate hands the pack the path it located)
 and the same policy configuration (`--policy-pack-config`: the pack gets it in `Configure`, the gate
@@ -33,7 +35,7 @@ import sys
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -119,7 +121,6 @@ def run(args: argparse.Namespace) -> int:
 
 def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, secrets: list | None = None) -> int:
     from stateless_pack.gate import program as programs
-    from stateless_pack.gate.checkov_runner import CheckovProcess
     from stateless_pack.policies.waivers.decisions import WaiverPass
     from stateless_pack.policies.waivers.locating import approvers_path, load_located, locate_registry
     from stateless_pack.policies.waivers.model import utc_today
@@ -147,35 +148,114 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
     registry, problems = load_located(location, approvers_path(pack_dir), today)
     waivers = WaiverPass(registry, problems, today, stack=stack)
 
-    # Checkov's interpreter imports Checkov while the program runs (see CheckovProcess.prestart).
-    checkov = CheckovProcess.prestart(checkov_bin, rule_settings=policy_config.rule_settings(),
-                                      timeout=args.timeout_checkov)
-    with processes.private_folder("stateless-pack-preview-") as work, \
-            ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool:
-        try:
-            progress(f"running {program_dir} (stack {stack}) under mocks; starting the policy pack")
-            program_future = pool.submit(programs.run_program, program_dir, stack, args.timeout_program)
-            with _launched_pack(pack_dir, project["name"], stack, config, location,
-                                policy_config.pack_overrides(), args.timeout_pack) as pack:
-                run = _result(program_future, "the program failed")
-                secrets += run.secrets()
-                _require_covered(run)
-                rendered = _render(run, work)
-                progress(f"rendered {len(rendered)} manifest(s); running Checkov and the pack")
-                checkov_future = pool.submit(_checkov, work / "manifests", checkov,
-                                             any(not item.partial for item in rendered))
-                diagnostics, pack_info = _analyze(pack, run)
-                _require_clean_pack_logs(pack)
-            # the pack has stopped (its memory is free) while Checkov, the longest stage, finishes
-            scan = _result(checkov_future, "Checkov failed")
-        finally:
-            checkov.close()
+    with processes.private_folder("stateless-pack-preview-") as work:
+        run, rendered, scan, diagnostics, pack_info = _checked(
+            args, _Target(program_dir, project["name"], stack, config, location, pack_dir, checkov_bin),
+            policy_config, work, progress, secrets)
         progress(f"publishing the checked manifests to {args.out}; applying waivers")
         with _published(rendered, work, Path(args.out), stack) as (subjects, by_location):
             findings = _findings(subjects, by_location, scan, diagnostics, pack_info, waivers, policy_config,
                                  secrets)
             report = _report(args, out, run, findings, subjects, location, pack_dir, policy_config, secrets)
     return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What the stages run on: the program, its stack and config, the registry, the pack, Checkov."""
+    program_dir: Path
+    project: str
+    stack: str
+    config: dict
+    location: Any
+    pack_dir: Path
+    checkov_bin: Path
+
+
+def _checked(args, target: _Target, policy_config, work: Path, progress: Callable[[str], None],
+             secrets: list) -> tuple:
+    """The program run, its manifests rendered, Checkov's scan and the pack's diagnostics:
+    (run, rendered, scan, diagnostics, pack info).
+
+    Checkov's interpreter imports Checkov while the program runs and checks each manifest as the
+    program registers it (`streamed`, gate/checkov_feed.py); the pack analyzes each resource as it
+    is registered too (gate/pack_feed.py), and its manifests are written (gate/render_feed.py). What
+    needs all of them (Checkov's graph checks, the pack's AnalyzeStack, coverage, the manifests'
+    names) runs once the program has ended."""
+    from stateless_pack.gate import program as programs
+    from stateless_pack.gate.checkov_runner import CheckovProcess
+
+    checkovs = [CheckovProcess.prestart(target.checkov_bin, rule_settings=policy_config.rule_settings(),
+                                        timeout=args.timeout_checkov, streamed=True)]
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gate") as pool, ExitStack() as stopping:
+        try:
+            feeds = _Feeds.start(checkovs[0], work, stopping)
+            progress(f"running {target.program_dir} (stack {target.stack}) under mocks; starting the policy pack")
+            program_future = pool.submit(programs.run_program, target.program_dir, target.stack,
+                                         args.timeout_program, on_resource=feeds.all.put)
+            with _launched_pack(target.pack_dir, target.project, target.stack, target.config, target.location,
+                                policy_config.pack_overrides(), args.timeout_pack) as pack:
+                feeds.pack.start(pack.client)
+                run = _result(program_future, "the program failed")
+                feeds.close()
+                secrets += run.secrets()
+                _require_covered(run)
+                if not feeds.checkov.abandoned:  # Checkov's graph checks and AnalyzeStack run while the gate renders
+                    checkovs[-1].complete_inputs()
+                stack_future = pool.submit(_analyze, pack, run, feeds.pack)
+                rendered = _render(run, work, feeds.render.files)
+                progress(f"rendered {len(rendered)} manifest(s); finishing Checkov and the pack")
+                if feeds.checkov.abandoned and checkovs[-1].streamed:  # Checkov's own way, over the folder
+                    checkovs.append(_whole_folder_checkov(checkovs[-1], target, args, policy_config))
+                checkov_future = pool.submit(_checkov, work / "manifests", checkovs[-1], rendered,
+                                             feeds.checkov.copies(rendered))
+                diagnostics, pack_info = _result(stack_future, "the policy pack failed")
+                _require_clean_pack_logs(pack)
+            # the pack has stopped (its memory is free) while Checkov finishes its graph checks
+            return run, rendered, _result(checkov_future, "Checkov failed"), diagnostics, pack_info
+        finally:
+            for checkov in checkovs:
+                checkov.close()
+
+
+@dataclass
+class _Feeds:
+    """What takes the program's resources as it registers them: Checkov's input files, the pack,
+    the rendered manifests; `all` hands each resource to the three."""
+    checkov: Any
+    pack: Any
+    render: Any
+    all: Any
+
+    @classmethod
+    def start(cls, checkov, work: Path, stopping: ExitStack) -> "_Feeds":
+        from stateless_pack.gate.checkov_feed import CheckovFeed
+        from stateless_pack.gate.pack_feed import PackFeed
+        from stateless_pack.gate.render_feed import RenderFeed
+        from stateless_pack.gate.resource_feed import ResourceFeed
+
+        checkov_feed, pack_feed, render_feed = CheckovFeed(checkov), PackFeed(), RenderFeed(work / "streamed")
+        stopping.callback(pack_feed.close)
+        feeds = cls(checkov_feed, pack_feed, render_feed, ResourceFeed(checkov_feed, pack_feed, render_feed))
+        stopping.callback(feeds.all.stop)
+        return feeds
+
+    def close(self) -> None:
+        """Every resource announced so far handed on."""
+        try:
+            self.all.close()
+        except Exception as exc:  # a manifest or an input file for Checkov could not be written
+            raise GateError(f"cannot hand the manifests on: {exc}") from exc
+
+
+def _whole_folder_checkov(streamed, target: _Target, args, policy_config):
+    """A manifest Checkov's loader would expand or report ended the stream: the streamed Checkov is
+    stopped, a new one scans the rendered folder as a whole, Checkov's own way."""
+    from stateless_pack.gate.checkov_runner import CheckovProcess
+
+    streamed.close()
+    return CheckovProcess.prestart(target.checkov_bin, rule_settings=policy_config.rule_settings(),
+                                   timeout=args.timeout_checkov)
 
 
 def _require_covered(run) -> None:
@@ -187,11 +267,11 @@ def _require_covered(run) -> None:
         raise GateError(str(exc)) from None
 
 
-def _render(run, work: Path) -> list:
+def _render(run, work: Path, written: dict) -> list:
     from stateless_pack.gate import render
 
     try:
-        return render.render(render.manifests(run.resources), work / "manifests", work / "patches")
+        return render.render(render.manifests(run.resources), work / "manifests", work / "patches", written)
     except (render.RenderError, OSError) as exc:
         raise GateError(f"cannot write the manifests: {exc}") from None
 
@@ -312,35 +392,19 @@ class _launched_pack:
         self.pack.close()
 
 
-def _engine_value(value: Any) -> Any:
-    from stateless_pack.gate import engine
-    from stateless_pack.gate.program_values import Secret
-
-    if isinstance(value, Secret):
-        return engine.Secret(_engine_value(value.value))
-    if isinstance(value, dict):
-        return {k: _engine_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_engine_value(v) for v in value]
-    return value
-
-
 def engine_resources(run) -> list:
     """The program's registered resources as the engine sends them to an analyzer."""
-    from stateless_pack.gate import engine
+    from stateless_pack.gate.pack_feed import engine_resource
 
-    return [engine.Resource(type=r.type, name=r.name, properties=_engine_value(r.inputs),
-                            urn=r.urn, parent=r.parent, dependencies=r.dependencies,
-                            property_dependencies=r.property_dependencies)
-            for r in run.resources]
+    return [engine_resource(r) for r in run.resources]
 
 
-def _analyze(pack, run) -> tuple[list, Any]:
-    """Every registered resource through Remediate+Analyze, then AnalyzeStack once."""
-    resources = engine_resources(run)
+def _analyze(pack, run, pack_feed) -> tuple[list, Any]:
+    """Every registered resource through Remediate+Analyze (`pack_feed` sent them as they were
+    registered), then AnalyzeStack once."""
     try:
-        per_resource = pack.client.analyze_many(resources)
-        stack_diagnostics = pack.client.analyze_stack(resources)
+        per_resource = pack_feed.results(run.resources)
+        stack_diagnostics = pack.client.analyze_stack(engine_resources(run))
     except Exception as exc:
         raise GateError(f"the policy pack failed: {exc}") from exc
     return [d for ds in per_resource for d in ds] + list(stack_diagnostics), pack.client.get_analyzer_info()
@@ -398,12 +462,27 @@ def _require_clean_pack_logs(pack) -> None:
         raise GateError("the policy pack logged errors:\n" + "\n".join(errors))
 
 
-def _checkov(folder: Path, checkov, any_manifest: bool):
+def _checkov(folder: Path, checkov, rendered: list, copies: dict):
+    """Checkov over the rendered folder; `copies`: {rendered file: the input file Checkov already
+    has for it} (streamed while the program ran)."""
     from stateless_pack.gate import checkov_runner
 
-    if not any_manifest:  # nothing rendered: Checkov would have nothing to scan
+    whole = sorted((item for item in rendered if not item.partial), key=lambda i: i.file.name)  # file order
+    if not whole:  # nothing rendered (patches are in another folder): Checkov would have nothing to scan
         return checkov_runner.CheckovScan([], [])
-    return checkov_runner.scan_with_checkov([str(folder)], checkov=checkov)
+    loaded = _as_loaded(whole)
+    return checkov_runner.scan_with_checkov(
+        [str(folder)], checkov=checkov, loaded=loaded,
+        copies=[copies.get(item.file) for item in whole] if loaded is not None else None)
+
+
+def _as_loaded(rendered: list) -> list | None:
+    """The rendered manifests as Checkov's loader would read them back from their files, without
+    reading them; None if one of them needs the loader (see `as_loaded`)."""
+    from stateless_pack.gate.manifest_files import as_loaded
+
+    loaded = [as_loaded(item.redacted(), str(item.file)) for item in rendered]
+    return None if any(item is None for item in loaded) else loaded
 
 
 def _scrub(findings: list[Finding], secrets: Iterable[Any]) -> list[Finding]:

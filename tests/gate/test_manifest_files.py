@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from stateless_pack.gate.commands.scan import problem_finding
 from stateless_pack.gate.findings import Subject
 from stateless_pack.gate.manifest_files import (
-    EMPTY, ERROR, MAX_DEPTH, SKIPPED, FieldLines, load_file, load_manifests,
+    EMPTY, ERROR, MAX_DEPTH, SKIPPED, FieldLines, as_loaded, load_file, load_manifests,
 )
 from stateless_pack.gate.rule_findings import rule_findings
 from stateless_pack.policies.waivers.model import ResourceRef
@@ -257,3 +257,59 @@ def test_random_files_never_make_a_violation_disappear(tmp_path_factory, entries
         if what in ("file", "fifo", "dangling") and extension.lower() in (".yaml", ".yml", ".json"):
             assert path in reported or any(os.path.samefile(path, r) for r in reported if os.path.exists(r)
                                            and os.path.exists(path)), path
+
+
+# ---- the gate's own rendering, without reading it back ---------------------------------------------
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                    st.text(max_size=12), st.sampled_from(["yes", "on", "0x10", "1e3", "~", "- a", "a: b", "#c"]))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                      st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+                      max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["Service", "ConfigMap", "Deployment"]), spec=VALUES,
+       metadata=st.dictionaries(st.text(max_size=8), VALUES, max_size=3))
+def test_as_loaded_is_what_the_loader_reads_back_from_the_rendered_file(tmp_path, kind, spec, metadata):
+    document = {"apiVersion": "v1", "kind": kind, "metadata": metadata, "spec": spec}
+    file = tmp_path / "m.yaml"
+    file.write_text(yaml.dump(document, Dumper=yaml.CSafeDumper, sort_keys=False, default_flow_style=False,
+                              allow_unicode=True), encoding="utf-8")  # as gate/render.py writes it
+    (read,), problems = load_file(str(file))
+    loaded = as_loaded(document, str(file))
+    assert not problems
+    assert (loaded.manifest, loaded.file, loaded.line) == (read.manifest, read.file, read.line)
+    assert loaded.lines.line_of("spec") == read.lines.line_of("spec")
+
+
+def nested(levels: int) -> dict:
+    """A ConfigMap whose `data` holds mappings `levels` deep."""
+    document = {"apiVersion": "v1", "kind": "ConfigMap", "data": {}}
+    inner = document["data"]
+    for _ in range(levels):
+        inner["d"] = {}
+        inner = inner["d"]
+    return document
+
+
+@pytest.mark.parametrize("document", [
+    {"apiVersion": "v1", "kind": "List", "items": []},                       # the loader expands it
+    {"apiVersion": "v1", "kind": "ConfigMapList", "items": [{"apiVersion": "v1", "kind": "ConfigMap"}]},
+    {"kind": "ConfigMap", "metadata": {"name": "no-api-version"}},            # the loader reports it
+    {"apiVersion": "v1", "kind": "", "metadata": {"name": "empty-kind"}},
+    nested(MAX_DEPTH),
+    ["not", "a", "mapping"],
+])
+def test_as_loaded_leaves_what_the_loader_would_expand_or_report_to_the_loader(tmp_path, document):
+    assert as_loaded(document, str(tmp_path / "m.yaml")) is None
+
+
+@pytest.mark.parametrize("levels", range(MAX_DEPTH - 3, MAX_DEPTH + 2))
+def test_as_loaded_refuses_exactly_the_depths_the_loader_reports(tmp_path, levels):
+    document, file = nested(levels), tmp_path / "m.yaml"
+    file.write_text(yaml.dump(document, sort_keys=False))
+    read, problems = load_file(str(file))
+    loaded = as_loaded(document, str(file))
+    assert (loaded is None) == bool(problems)
+    assert loaded is None or [loaded.manifest] == [m.manifest for m in read]

@@ -51,6 +51,16 @@ def test_checkov_reads_a_private_folder_and_out_is_a_copy_of_it(capsys, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".m.")) == [".m.lock"]  # no staging left
 
 
+def test_checkov_gets_the_rendered_manifests_without_reading_them_back(capsys, tmp_path, monkeypatch):
+    def no_reading(paths, **kwargs):
+        raise AssertionError(f"read back: {paths}")
+
+    monkeypatch.setattr(checkov_runner, "load_manifests", no_reading)
+    code = main(["preview", str(GATE / "violations"), "--out", str(tmp_path / "m"), "--json", str(tmp_path / "r.json")])
+    capsys.readouterr()
+    assert code == 1 and findings(tmp_path / "r.json") == VIOLATIONS
+
+
 def test_a_second_run_into_the_same_out_fails_clearly_when_the_first_keeps_it(capsys, tmp_path, monkeypatch):
     out = tmp_path / "m"
     monkeypatch.setattr(render, "LOCK_WAIT_SECONDS", 1.0)
