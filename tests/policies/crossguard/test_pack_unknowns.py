@@ -113,8 +113,10 @@ def test_secret_wrapping_every_leaf_changes_no_decision_and_hides_every_value(pr
     wrapped = preview.client.analyze(resource)
     assert plain and [(d.policy_name, d.enforcement_level, d.urn) for d in wrapped] == [
         (d.policy_name, d.enforcement_level, d.urn) for d in plain]
+    again = preview.client.analyze(resource)  # the pack's conversions now come from its cache
+    assert [d.message for d in again] == [d.message for d in wrapped]
     # the engine marked every value secret: the message (after the policy's own description) shows none
-    said = [d.message[len(d.description):] for d in wrapped]
+    said = [d.message[len(d.description):] for d in wrapped + again]
     assert "Service/shop/web: sessionAffinity is ClientIP" in plain[0].message
     assert all("ClientIP" not in text and "shop" not in text and "<redacted>" in text for text in said)
 
