@@ -10,7 +10,6 @@ call (`request_memo.call_secrets`) besides those found at credential-bearing pos
 """
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +27,7 @@ from pulumi_policy import (
 from stateless_pack.policies import catalog
 from stateless_pack.policies.crossguard import request_memo, waiver_policies
 from stateless_pack.policies.crossguard.manifests import cached_manifests
+from stateless_pack.policies.gc_tuning import collect_rarely
 from stateless_pack.policies.crossguard.reporting import Reporter, report
 from stateless_pack.policies.crossguard.run_waivers import ref_of, set_pack_dir
 from stateless_pack.policies.redaction import sensitive_values
@@ -35,12 +35,6 @@ from stateless_pack.policies.rule import ADVISORY, MANDATORY, Rule
 
 PACK_NAME = "stateless-pack"
 _LEVELS = {MANDATORY: EnforcementLevel.MANDATORY, ADVISORY: EnforcementLevel.ADVISORY}
-# The pack allocates a tree of objects per request and keeps the converted requests for
-# AnalyzeStack (request_memo.py); with Python's default thresholds (700, 10, 10) the cyclic
-# collector walked them over and over: a third of the pack's time at 5,000 resources. Reference
-# counting frees nearly all of them (about 14 objects per resource end in cycles), so the
-# collector can run rarely.
-GC_THRESHOLDS = (50_000, 20, 20)
 _SEVERITY = {"sessions": Severity.HIGH, "storage": Severity.HIGH,
              "resilience": Severity.MEDIUM, "data-store": Severity.CRITICAL}
 
@@ -113,6 +107,6 @@ def build_policies(pack_dir: str | os.PathLike | None = None) -> list:
     """One CrossGuard policy per catalog rule, plus the waiver policies (built once, at pack start).
     `pack_dir`: the pack folder (its own approvers.yaml, if any, names the approvers)."""
     set_pack_dir(pack_dir)
-    gc.set_threshold(*GC_THRESHOLDS)
+    collect_rarely()  # policies/gc_tuning.py: a third of the pack's time at 5,000 resources
     request_memo.install()  # the SDK's per-policy property conversion, once per call instead
     return [policy_for(rule) for rule in catalog.rules()] + waiver_policies.policies()
