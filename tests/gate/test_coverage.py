@@ -2,28 +2,19 @@
 the gate's mocks (gate/program.py) and gate/coverage.py."""
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
 from stateless_pack.gate.coverage import NotCheckable, require_checkable, why_not_checkable
 from stateless_pack.gate.program import ProgramError, RegisteredResource, run_program
 from stateless_pack.gate.program_values import Secret
+from support.programs import pulumi_program
 
 STICKY = "apiVersion: v1\nkind: Service\nmetadata: {name: sticky, namespace: shop}\nspec: {sessionAffinity: ClientIP}\n"
 
 
-def program(tmp_path, body: str, files: dict | None = None):
-    (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\n")
-    (tmp_path / "__main__.py").write_text(textwrap.dedent(body))
-    for name, text in (files or {}).items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    return tmp_path
-
-
 def test_yaml_v2_children_are_registered_under_their_component(tmp_path):
-    run = run_program(program(tmp_path, f"""\
+    run = run_program(pulumi_program(tmp_path, f"""\
         import pulumi_kubernetes as k8s
         k8s.yaml.v2.ConfigGroup("edge", yaml={STICKY!r})
         k8s.yaml.v2.ConfigFile("file", file="manifests/svc.yaml")
@@ -43,7 +34,7 @@ def test_yaml_v2_children_are_registered_under_their_component(tmp_path):
 
 
 def test_secret_objects_in_lists_and_patches_keep_their_data_secret(tmp_path):
-    run = run_program(program(tmp_path, """\
+    run = run_program(pulumi_program(tmp_path, """\
         import pulumi_kubernetes as k8s
         k8s.core.v1.SecretList("l", items=[{"metadata": {"name": "a"}, "string_data": {"k": "IN-A-LIST"}}])
         k8s.core.v1.SecretPatch("p", metadata={"name": "b"}, string_data={"k": "IN-A-PATCH"})
@@ -57,14 +48,14 @@ def test_secret_objects_in_lists_and_patches_keep_their_data_secret(tmp_path):
 
 def test_a_component_the_gate_cannot_expand_fails_the_program_run_clearly(tmp_path):
     with pytest.raises(ProgramError, match="(?s)cannot expand offline.*a URL cannot be fetched offline"):
-        run_program(program(tmp_path, """\
+        run_program(pulumi_program(tmp_path, """\
             import pulumi_kubernetes as k8s
             k8s.yaml.v2.ConfigGroup("remote", files=["https://example.org/app.yaml"])
             """))
 
 
 def test_helm_and_kustomize_are_refused_with_a_remedy(tmp_path):
-    run = run_program(program(tmp_path, """\
+    run = run_program(pulumi_program(tmp_path, """\
         import pulumi_kubernetes as k8s
         k8s.helm.v4.Chart("redis", chart="oci://registry.example.org/charts/redis")
         k8s.helm.v3.Chart("old", k8s.helm.v3.ChartOpts(chart="nginx", fetch_opts={"repo": "https://charts.example.org"}))

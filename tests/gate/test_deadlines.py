@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from stateless_pack.gate.manifest_files import load_manifests
 from stateless_pack.gate.program import ProgramError, run_program
 from support.paths import FIXTURES
 from support.isolation import isolated  # noqa: F401 - an autouse fixture
+from support.programs import pulumi_program
 
 GATE = FIXTURES / "gate"
 HANGING_PACK = GATE / "hanging-pack"
@@ -42,11 +42,7 @@ def processes_in(folder: Path) -> list:
 
 
 def app(tmp_path: Path, body: str) -> Path:
-    folder = tmp_path / "app"
-    folder.mkdir()
-    (folder / "Pulumi.yaml").write_text("name: slow\nruntime: python\n")
-    (folder / "__main__.py").write_text(textwrap.dedent(body))
-    return folder
+    return pulumi_program(tmp_path / "app", body, name="slow")
 
 
 # ---- the pack ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pulumi.runtime import stack as pulumi_stack
 
 from stateless_pack.gate import output_wait
 from stateless_pack.gate.program import ProgramError, run_program
+from support.programs import pulumi_program
 
 
 class CountingFuture(asyncio.Future):
@@ -122,14 +123,8 @@ def test_other_waits_are_asyncio_s_own():
 
 # ---- in the program's child ---------------------------------------------------------------------
 
-def program(tmp_path, body: str):
-    (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\n")
-    (tmp_path / "__main__.py").write_text(body)
-    return tmp_path
-
-
 def test_the_child_waits_with_it(tmp_path):
-    run = run_program(program(tmp_path, (
+    run = run_program(pulumi_program(tmp_path, (
         "import pulumi\nfrom pulumi.runtime import stack\n"
         "if stack.asyncio.wait.__module__ != 'stateless_pack.gate.output_wait':\n"
         "    pulumi.log.error('the SDK waits with ' + stack.asyncio.wait.__module__)\n")))
@@ -137,7 +132,7 @@ def test_the_child_waits_with_it(tmp_path):
 
 
 def test_resources_registered_while_outputs_settle_are_all_recorded(tmp_path):
-    run = run_program(program(tmp_path, (
+    run = run_program(pulumi_program(tmp_path, (
         "import pulumi, pulumi_kubernetes as k8s\n"
         "def later(i):\n"
         "    k8s.core.v1.ConfigMap(f'late-{i}', metadata={'name': f'late-{i}'}, data={'i': str(i)})\n"
@@ -149,7 +144,7 @@ def test_resources_registered_while_outputs_settle_are_all_recorded(tmp_path):
 
 def test_an_output_that_fails_while_settling_fails_the_program(tmp_path):
     with pytest.raises(ProgramError, match="apply 17 failed"):
-        run_program(program(tmp_path, (
+        run_program(pulumi_program(tmp_path, (
             "import pulumi\n"
             "def check(i):\n"
             "    if i == 17:\n"

@@ -7,6 +7,7 @@ import pytest
 
 from stateless_pack.gate.program import ProgramError, run_program
 from support.paths import FIXTURES
+from support.programs import pulumi_program
 
 # The program registers "second" only once the gate has seen "first" (it waits for a file the gate's
 # callback creates): without streaming it gives up after 20 s and fails.
@@ -31,12 +32,6 @@ pulumi.Output.from_input(asyncio.ensure_future(announced())).apply(
 """
 
 
-def program(tmp_path, body: str):
-    (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\n")
-    (tmp_path / "__main__.py").write_text(body)
-    return tmp_path
-
-
 def test_resources_arrive_while_the_program_runs(tmp_path, monkeypatch):
     seen_file = tmp_path / "first-seen"
     monkeypatch.setenv("FIRST_SEEN", str(seen_file))
@@ -47,7 +42,7 @@ def test_resources_arrive_while_the_program_runs(tmp_path, monkeypatch):
         if resource.name == "first":
             seen_file.touch()
 
-    run = run_program(program(tmp_path, WAITS_FOR_THE_GATE), on_resource=on_resource)
+    run = run_program(pulumi_program(tmp_path, WAITS_FOR_THE_GATE), on_resource=on_resource)
     assert [r.name for r in seen] == ["p-dev", "first", "second"]
     assert sorted(map(id, seen)) == sorted(map(id, run.resources))  # the very objects of the run
 
@@ -67,7 +62,7 @@ def test_every_resource_of_a_run_is_announced_once(tmp_path):
 ])
 def test_a_run_that_fails_after_announcing_resources_still_fails(tmp_path, body, expected):
     with pytest.raises(ProgramError, match=expected):
-        run_program(program(tmp_path, body), on_resource=lambda resource: None)
+        run_program(pulumi_program(tmp_path, body), on_resource=lambda resource: None)
 
 
 RESOURCE = ('{"resource": {"type": "pulumi:pulumi:Stack", "name": "p-dev", "urn": "urn:pulumi:dev::p::'
@@ -92,9 +87,9 @@ def fake_child(tmp_path, answer: str) -> str:
 ])
 def test_an_answer_that_does_not_add_up_is_a_failed_run(tmp_path, answer):
     with pytest.raises(ProgramError, match="failed"):
-        run_program(program(tmp_path, ""), python=fake_child(tmp_path, answer))
+        run_program(pulumi_program(tmp_path, ""), python=fake_child(tmp_path, answer))
 
 
 def test_a_fake_child_whose_answer_adds_up_is_a_run(tmp_path):
-    run = run_program(program(tmp_path, ""), python=fake_child(tmp_path, RESOURCE + '{"done": 1}\n'))
+    run = run_program(pulumi_program(tmp_path, ""), python=fake_child(tmp_path, RESOURCE + '{"done": 1}\n'))
     assert [r.name for r in run.resources] == ["p-dev"]

@@ -3,7 +3,6 @@ provider would, List items, Patches as partial manifests, and Helm/kustomize ref
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from stateless_pack.gate.cli import main
 from support.paths import FIXTURES
 from support.isolation import isolated  # noqa: F401 - an autouse fixture
+from support.programs import pulumi_program
 
 EXPANDED = FIXTURES / "gate" / "expanded"
 OURS = {"no-sticky-service", "no-persistent-volume-claims", "readiness-probe", "read-only-root-filesystem",
@@ -67,11 +67,7 @@ def test_children_carry_the_providers_names_and_a_patch_is_not_blamed_for_what_i
 
 
 def _program(tmp_path: Path, body: str) -> Path:
-    app = tmp_path / "app"
-    app.mkdir()
-    (app / "Pulumi.yaml").write_text("name: charts\nruntime: python\n")
-    (app / "__main__.py").write_text(textwrap.dedent(body))
-    return app
+    return pulumi_program(tmp_path / "app", body, name="charts")
 
 
 @pytest.mark.parametrize("body, what, remedy", [

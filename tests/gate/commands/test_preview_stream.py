@@ -6,19 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
-
 from stateless_pack.gate import checkov_runner
 from stateless_pack.gate.cli import main
+from support.isolation import isolated  # noqa: F401 - an autouse fixture
 from support.paths import REPO
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    registry = tmp_path / "no-waivers.yaml"
-    registry.write_text("version: 1\nwaivers: []\n")
-    monkeypatch.setenv("STATELESS_PACK_WAIVERS", str(registry))
-    monkeypatch.delenv("STATELESS_PACK_CHECKOV", raising=False)
 
 
 def synthetic_stack(folder, units: int):
