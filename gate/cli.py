@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import metadata
 
 from stateless_pack.gate.commands import checkov, config, explain, pack, preview, scan, waivers
+from stateless_pack.gate.exit_codes import EXIT_FAILED
 
 SUBCOMMANDS = (preview, scan, explain, config, waivers, checkov, pack)
 
@@ -21,7 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     for module in SUBCOMMANDS:
         module.register(sub)  # each sets `func` on its parser via set_defaults
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # the reader went away (`scan ... | head`): the report was not delivered
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        try:
+            print("stateless-pack: the output was closed before the report was written",
+                  file=sys.stderr)
+        except OSError:
+            pass
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

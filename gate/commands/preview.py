@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"stateless-pack preview: error: {exc}", file=sys.stderr)
     except GateError as exc:
         print(f"stateless-pack preview: error: {redact(str(exc), secrets)}", file=sys.stderr)
+    except BrokenPipeError:
+        raise  # the reader went away: gate/cli.py says so, without a traceback
     except Exception:  # a bug in the gate is a failed gate, never a pass
         print("stateless-pack preview: internal error:\n" + redact(traceback.format_exc(), secrets),
               file=sys.stderr)

@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"stateless-pack scan: error: {exc}", file=sys.stderr)
     except (CheckovError, checkov_env.CheckovNotFound) as exc:
         print(f"stateless-pack scan: error: Checkov failed: {exc}", file=sys.stderr)
+    except BrokenPipeError:
+        raise  # the reader went away: gate/cli.py says so, without a traceback
     except Exception:  # a bug in the scan is a failed scan, never a pass
         print("stateless-pack scan: internal error:\n" + traceback.format_exc(), file=sys.stderr)
     return EXIT_FAILED
