@@ -82,6 +82,7 @@ class Report:
     rules: Mapping[str, RuleHelp] = field(default_factory=dict)
     title: str = "stateless-pack"
     meta: Mapping = field(default_factory=dict)        # program, stack, ... for JSON
+    resources: int | None = None                       # resources judged by any engine (None: those in `checked`)
 
     @property
     def blocking(self) -> list:
@@ -101,14 +102,20 @@ def _sorted(findings: Iterable[Finding]) -> list:
 
 # --- terminal table ------------------------------------------------------------------------------
 
-def summary_line(findings: Sequence[Finding]) -> str:
+def summary_line(report: Report) -> str:
+    """The verdict, with how many resources had findings out of how many were checked (a run
+    that checked nothing must not look like a clean one)."""
+    findings = report.findings
     blocking = sum(f.blocking for f in findings)
     waived = sum(bool(f.waiver) for f in findings)
     advisory = len(findings) - blocking - waived
-    resources = len({f.resource for f in findings})
+    with_findings = {f.resource for f in findings}
+    checked = report.resources
+    if checked is None:
+        checked = len(with_findings | {c.resource for c in report.checked})
     verdict = "BLOCKED" if blocking else "PASSED"
     return (f"{verdict}: {blocking} blocking, {advisory} advisory, {waived} waived finding(s) "
-            f"on {resources} resource(s)")
+            f"on {len(with_findings)} of {checked} resource(s) checked")
 
 
 _STATUS_COLORS = {"BLOCK": "red", "WARN": "yellow", "WAIVED": "cyan"}
@@ -151,7 +158,7 @@ def print_table(report: Report, out: IO[str], width: int = 110, color: bool = Fa
                     out.write(f"{indent}{line}\n")
             if f.waiver:
                 out.write(f"{indent}waiver: {f.waiver}\n")
-    summary = summary_line(report.findings)
+    summary = summary_line(report)
     out.write(f"\n{paint(summary, 'red' if report.blocking else 'green', color)}\n")
 
 
@@ -167,6 +174,7 @@ def to_json(report: Report) -> dict:
             "advisory": sum(not f.blocking and not f.waiver for f in findings),
             "waived": sum(bool(f.waiver) for f in findings),
             "passed": not any(f.blocking for f in findings),
+            **({"resources": report.resources} if report.resources is not None else {}),
         },
         "findings": [f.to_dict() for f in sorted(findings, key=lambda f: f.resource)],
     }

@@ -326,7 +326,7 @@ def _report(args, out, run, findings: list[Finding], subjects: list, location, p
     scrub = redactor(secrets)
     checked = [replace(c, resource=scrub(c.resource)) for c in reports.checked_pairs(subjects, policy_config)]
     report = reports.Report(
-        findings=findings, checked=checked, rules=reports.rule_help(),
+        findings=findings, checked=checked, rules=reports.rule_help(), resources=len(subjects),
         title=f"stateless-pack preview: {run.project} (stack {run.stack})",
         meta={"command": "preview", "program": str(run.program_dir), "project": run.project,
               "stack": run.stack, "manifests": str(Path(args.out)), "pack": str(pack_dir),

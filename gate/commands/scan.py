@@ -122,7 +122,7 @@ def scan(args: argparse.Namespace, *, out, progress=None) -> int:
     findings = apply_levels(apply_waivers(_waiver_pass(args), findings, subjects), config)
     report = reports.Report(
         findings=findings, checked=reports.checked_pairs(subjects, config), rules=reports.rule_help(),
-        title=f"stateless-pack scan: {len(loaded)} manifest(s) from {', '.join(args.paths)}",
+        resources=len(subjects), title=f"stateless-pack scan: {len(loaded)} manifest(s) from {', '.join(args.paths)}",
         meta={"command": "scan", "paths": list(args.paths), "manifests": len(loaded),
               "waivers": args.waivers or "", "policy_config": config.source})
     write_report(report, args.format, args.output, out)

@@ -45,7 +45,21 @@ def test_table_groups_by_resource_with_status_and_summary():
     assert text.index("Service/shop/a") < text.index("Deployment/shop/web")  # blocking first
     assert "BLOCK  no-sticky-service" in text and "WAIVED" in text and "WARN" in text
     assert "waiver: W-0001" in text
-    assert text.rstrip().endswith("BLOCKED: 1 blocking, 1 advisory, 1 waived finding(s) on 3 resource(s)")
+    assert text.rstrip().endswith("BLOCKED: 1 blocking, 1 advisory, 1 waived finding(s) on 3 of 3 resource(s) checked")
+
+
+def test_the_summary_counts_the_resources_checked_without_findings():
+    checked = [reports.Checked("Deployment/shop/clean", "no-sticky-service"),
+               reports.Checked("Service/shop/a", "no-host-path")]
+    out = io.StringIO()
+    reports.print_table(make_report(findings=[], checked=checked), out)
+    assert out.getvalue().rstrip().endswith("PASSED: 0 blocking, 0 advisory, 0 waived finding(s) on 0 of 2 resource(s) checked")
+    out = io.StringIO()
+    reports.print_table(make_report(checked=checked), out)
+    assert out.getvalue().rstrip().endswith("on 3 of 4 resource(s) checked")
+    out = io.StringIO()  # the command knows how many resources every engine judged
+    reports.print_table(reports.Report(findings=FINDINGS, checked=checked, resources=19), out)
+    assert out.getvalue().rstrip().endswith("on 3 of 19 resource(s) checked")
 
 
 def test_table_without_findings_passes():

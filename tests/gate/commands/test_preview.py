@@ -49,7 +49,8 @@ def test_clean_program_passes(capsys, tmp_path):
     assert code == 0, out + err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["findings"] == [] and report["summary"]["passed"] is True
-    assert "PASSED" in out
+    assert report["summary"]["resources"] == 4  # the four manifests below: a clean run says what it checked
+    assert "PASSED" in out and "on 0 of 4 resource(s) checked" in out
     assert sorted(p.name for p in (tmp_path / "m").glob("*.yaml")) == [
         "deployment_shop_web.yaml", "networkpolicy_shop_web.yaml",
         "poddisruptionbudget_shop_web-pdb.yaml", "service_shop_web.yaml"]
