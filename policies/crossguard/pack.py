@@ -11,8 +11,6 @@ call (`request_memo.call_secrets`) besides those found at credential-bearing pos
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -30,6 +28,7 @@ from stateless_pack.policies.crossguard.manifests import cached_manifests
 from stateless_pack.policies.gc_tuning import collect_rarely
 from stateless_pack.policies.crossguard.reporting import Reporter, report
 from stateless_pack.policies.crossguard.run_waivers import ref_of, set_pack_dir
+from stateless_pack.policies.crossguard.settings import rule_settings
 from stateless_pack.policies.redaction import sensitive_values
 from stateless_pack.policies.rule import ADVISORY, MANDATORY, Rule
 
@@ -37,16 +36,6 @@ PACK_NAME = "stateless-pack"
 _LEVELS = {MANDATORY: EnforcementLevel.MANDATORY, ADVISORY: EnforcementLevel.ADVISORY}
 _SEVERITY = {"sessions": Severity.HIGH, "storage": Severity.HIGH,
              "resilience": Severity.MEDIUM, "data-store": Severity.CRITICAL}
-
-
-def _config(rule: Rule, configured: Mapping[str, Any]) -> dict:
-    """Policy config as the rule expects it: Struct doubles back to ints for integer settings."""
-    cfg = dict(configured or {})
-    for key, schema in rule.config_schema.items():
-        value = cfg.get(key)
-        if schema.get("type") == "integer" and isinstance(value, float) and value.is_integer():
-            cfg[key] = int(value)
-    return cfg
 
 
 def _sensitive(manifest) -> set:
@@ -61,7 +50,7 @@ def _resource_validation(rule: Rule):
             return  # most policies, for most resources: nothing more to do
         reporter = Reporter(report_violation)
         for manifest in judged:
-            violations = rule.run(manifest, _config(rule, args.get_config()))
+            violations = rule.run(manifest, rule_settings(rule, args.get_config()))
             if not violations:
                 continue  # the common case: skip identity and redaction work
             ref, sensitive = ref_of(manifest, args.urn), _sensitive(manifest)
@@ -80,7 +69,7 @@ def _stack_validation(rule: Rule):
                 manifests.extend(found)
                 owners.extend(resource for _ in found)
         reporter = Reporter(report_violation)
-        for index, violation in rule.run(manifests, _config(rule, args.get_config())):
+        for index, violation in rule.run(manifests, rule_settings(rule, args.get_config())):
             manifest = manifests[index]  # identities and redaction for violators only
             report(rule, violation, ref_of(manifest, owners[index].urn), reporter, _sensitive(manifest))
         reporter.finish()

@@ -73,6 +73,11 @@ def _content_key(value: Any) -> Hashable | None:
     return None
 
 
+def current_servicer() -> Any:
+    """The SDK servicer handling the current call on this thread (None outside a call)."""
+    return getattr(_local, "servicer", None)
+
+
 def call_secrets() -> frozenset:
     """The values marked secret in the requests of the current call (empty outside a call)."""
     return frozenset(getattr(_local, "secrets", ()))
@@ -152,6 +157,7 @@ def install() -> bool:
 
     def configure_runtime_settings(self, *args, **kwargs):
         _local.table, _local.secrets, _local.origin = {}, set(), {}  # a new call on this thread
+        _local.servicer = self
         return begin(self, *args, **kwargs)
 
     configure_runtime_settings._opens_memo = True

@@ -19,7 +19,7 @@ from pulumi_policy import (
 )
 
 from stateless_pack.policies import catalog
-from stateless_pack.policies.crossguard import messages
+from stateless_pack.policies.crossguard import messages, settings
 from stateless_pack.policies.crossguard.manifests import cached_manifests
 from stateless_pack.policies.crossguard.reporting import Reporter
 from stateless_pack.policies.crossguard.run_waivers import ref_of, run_waivers
@@ -62,7 +62,8 @@ def _unbacked(args: ResourceValidationArgs, report_violation) -> None:
 
 
 def _used_in_stack(args: StackValidationArgs, state: WaiverPass) -> set:
-    """Waivers that cover a violation of any rule (default config) or are named in this stack.
+    """Waivers that cover a violation of any rule (with the settings configured for it) or are named
+    in this stack.
 
     Recomputed from the stack so that the verdict does not depend on which calls this process saw.
     Only the rules of waivers not yet known to be used run again, and resource rules only on
@@ -81,12 +82,14 @@ def _used_in_stack(args: StackValidationArgs, state: WaiverPass) -> set:
         rule_waivers = [w for w in candidates if rule.name in w.keys]
         if not rule_waivers:
             continue
+        rule_config = settings.configured(rule)
         if rule.stack:
             whole = [i for i, p in enumerate(partial) if not p]
-            hits = [refs[whole[i]] for i, _ in rule.run([manifests[i] for i in whole])]
+            hits = [refs[whole[i]] for i, _ in rule.run([manifests[i] for i in whole], rule_config)]
         else:
             hits = [ref for ref, m, p in zip(refs, manifests, partial)
-                    if rule.applies_to(m, p) and any(w.in_scope(ref) for w in rule_waivers) and rule.run(m)]
+                    if rule.applies_to(m, p) and any(w.in_scope(ref) for w in rule_waivers)
+                    and rule.run(m, rule_config)]
         for ref in hits:
             state.waiver_for(rule.ids, ref)  # records the use
     return named

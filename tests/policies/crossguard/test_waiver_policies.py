@@ -224,3 +224,22 @@ def test_a_waiver_becomes_stale_when_its_violation_is_fixed(tmp_path_factory, ke
                                                           "stale-waiver")] == ["waiver W-0001"]
         still_sticky = [resource_of(service())]
         assert of(running.client.analyze_stack(still_sticky), "stale-waiver") == []
+
+
+def test_stale_waivers_judge_with_the_settings_configured_for_each_rule(tmp_path_factory, keys):
+    # The waiver covers an inline CSI volume; the configuration allows that driver, so nothing is
+    # waived and the waiver is stale (rerun with the rule's defaults, the driver would be refused).
+    text = "version: 1\nwaivers:\n" + waiver("W-0009", ["allowed-volume-types"], {"name": "cache"},
+                                             by=LEAD, role="platform-lead")
+    cache = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "cache", "namespace": "shop"},
+             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "cache"}},
+                      "template": {"metadata": {"labels": {"app": "cache"}}, "spec": {
+                          "containers": [{"name": "c", "image": "cache:1"}],
+                          "volumes": [{"name": "scratch", "csi": {"driver": "scratch.example.com"}}]}}}}
+    with start(tmp_path_factory, keys, text) as running:
+        assert of(running.client.analyze_stack([resource_of(cache)]), "stale-waiver") == []
+    with start(tmp_path_factory, keys, text) as running:
+        running.client.configure({"allowed-volume-types": {
+            "allowedCsiDrivers": ["secrets-store.csi.k8s.io", "scratch.example.com"]}})
+        assert [body(d).split(" (", 1)[0] for d in of(running.client.analyze_stack([resource_of(cache)]),
+                                                      "stale-waiver")] == ["waiver W-0009"]
