@@ -17,9 +17,10 @@ from stateless_pack.policies.manifest import (
 from stateless_pack.policies.rule import Rule, Violation
 from stateless_pack.policies.rules.pod_unknowns import unknown_pod
 
-# Volume types that hold no state of their own: bounded by read-only-root-filesystem (emptyDir) or
-# read-only projections of API objects.
-ALLOWED = ("emptyDir", "configMap", "secret", "downwardAPI", "projected")
+# Volume types that hold no state of their own: bounded by read-only-root-filesystem (emptyDir),
+# read-only projections of API objects, or the read-only content of an OCI image (`image`,
+# Kubernetes 1.31+: immutable, shipped like the container image itself).
+ALLOWED = ("emptyDir", "configMap", "secret", "downwardAPI", "projected", "image")
 # Judged by their own rules.
 OWN_RULE = {"persistentVolumeClaim": "no-persistent-volume-claims", "hostPath": "no-host-path"}
 # What the in-tree types are, for the message; any type not listed here is still a violation.
@@ -92,8 +93,8 @@ RULE = Rule(
     category="storage",
     description=(
         "Pod volumes by allowlist: without a waiver a pod template may use only `emptyDir` (bounded: "
-        "see read-only-root-filesystem), `configMap`, `secret`, `downwardAPI`, `projected`, inline "
-        "`csi` volumes of a driver in `allowedCsiDrivers`, and generic `ephemeral` volumes whose "
+        "see read-only-root-filesystem), `configMap`, `secret`, `downwardAPI`, `projected`, `image` "
+        "(read-only OCI content), inline `csi` volumes of a driver in `allowedCsiDrivers`, and generic `ephemeral` volumes whose "
         "claim template names a storage class in `scratchStorageClasses`. Every other type is "
         "persistent state and fails: each in-tree network or disk type (nfs, iscsi, rbd, cephfs, "
         "glusterfs, fc, cinder, azureDisk, azureFile, awsElasticBlockStore, gcePersistentDisk, "
