@@ -43,6 +43,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, en
 
 from stateless_pack.policies.policy_config import check_properties
 from stateless_pack.gate import processes
+from stateless_pack.policies.gate_lifetime import gate_environment
 from stateless_pack.gate.pulumi_wire import SECRET_SIG, SIG_KEY, UNKNOWN_SENTINELS
 
 ENFORCEMENT_LEVELS = ("advisory", "mandatory", "remediate", "disabled")
@@ -460,6 +461,7 @@ def _pack_environment(*, project: str, stack: str, organization: str, dry_run: b
     dropped = set(drop_env)
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k not in dropped}
     child_env.update(env or {})
+    child_env.update(gate_environment())  # the pack ends with us, even if we are killed outright
     child_env.update({
         "PULUMI_PROJECT": project, "PULUMI_STACK": stack, "PULUMI_ORGANIZATION": organization,
         "PULUMI_DRY_RUN": "true" if dry_run else "false",

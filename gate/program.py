@@ -25,6 +25,7 @@ from typing import Callable, Mapping
 
 from stateless_pack.gate import processes
 # Re-exported: what the rest of the gate uses of a project's files comes from here.
+from stateless_pack.policies.gate_lifetime import gate_environment
 from stateless_pack.gate.program_values import decode, secret_values
 from stateless_pack.gate.project import (  # noqa: F401
     ProgramError, default_stack, load_config, load_project, main_file, secret_config_values,
@@ -181,7 +182,7 @@ def _run_child(python: str, program_dir: Path, spec: dict, timeout: float, main:
         child = processes.popen(
             [python, "-m", "stateless_pack.gate.program_child", str(write_end)], cwd=program_dir,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_end,),
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **gate_environment()})
     except OSError as err:
         os.close(read_end)
         raise ProgramError(f"cannot start {python}: {err}") from None

@@ -40,6 +40,7 @@ from stateless_pack.gate.program_values import is_secret_marker, secret_marker, 
 from stateless_pack.gate.pulumi_wire import (
     ARCHIVE_SIG, ASSET_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, STACK_TYPE, UNKNOWN_VALUE,
 )
+from stateless_pack.policies.gate_lifetime import end_with_gate
 from stateless_pack.policies.gc_tuning import collect_rarely
 from stateless_pack.policies.redaction import redact as redact_text
 
@@ -317,6 +318,7 @@ def run(spec: dict, sink: Callable[[dict], None] | None = None) -> dict:
 
 def main(argv: list[str]) -> int:
     collect_rarely()  # policies/gc_tuning.py: 30% of the program's time at 5,000 resources
+    end_with_gate()  # policies/gate_lifetime.py: a gate killed outright leaves nothing running
     result_fd = int(argv[1])
     os.set_inheritable(result_fd, False)  # the program's own children must not hold the answer open
     spec = json.loads(sys.stdin.read())

@@ -25,6 +25,7 @@ from pulumi_policy import (
 from stateless_pack.policies import catalog
 from stateless_pack.policies.crossguard import request_memo, waiver_policies
 from stateless_pack.policies.crossguard.manifests import cached_manifests
+from stateless_pack.policies.gate_lifetime import end_with_gate
 from stateless_pack.policies.gc_tuning import collect_rarely
 from stateless_pack.policies.crossguard.reporting import Reporter, report
 from stateless_pack.policies.crossguard.run_waivers import ref_of, set_pack_dir
@@ -97,5 +98,6 @@ def build_policies(pack_dir: str | os.PathLike | None = None) -> list:
     `pack_dir`: the pack folder (its own approvers.yaml, if any, names the approvers)."""
     set_pack_dir(pack_dir)
     collect_rarely()  # policies/gc_tuning.py: a third of the pack's time at 5,000 resources
+    end_with_gate()  # policies/gate_lifetime.py: started by the gate, the pack ends with it
     request_memo.install()  # the SDK's per-policy property conversion, once per call instead
     return [policy_for(rule) for rule in catalog.rules()] + waiver_policies.policies()

@@ -133,3 +133,23 @@ def test_sigterm_stops_scan_and_checkov_with_its_workers(tmp_path):
     assert err.strip().splitlines() == [
         "stateless-pack scan: error: stopped by SIGTERM: Checkov was stopped; nothing was checked"]
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_sigkill_of_preview_leaves_no_pack_and_no_program_running(tmp_path):
+    # No handler runs on SIGKILL (nor on the OOM killer's): the pack, a gRPC server, would wait for
+    # calls forever and the program would run on. They watch the gate and end with it
+    # (policies/gate_lifetime.py); the streamed Checkov ends when its input closes.
+    program = slow_program(tmp_path)
+    preview = gate(tmp_path, "preview", str(program), "--out", str(tmp_path / "m"))
+    tree = wait_for_children(preview, "program_child", "pulumi.policy", "checkov", "sleep 300")
+    preview.kill()
+    preview.communicate(timeout=60)
+    _, alive = psutil.wait_procs(tree, timeout=60)
+    left = []
+    for process in alive:  # named, then not left to the next test
+        try:
+            left.append(" ".join(process.cmdline()))
+            process.kill()
+        except psutil.Error:
+            pass
+    assert left == []

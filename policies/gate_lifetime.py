@@ -1,0 +1,39 @@
+"""A process the gate started ends with the gate, even when the gate is killed outright.
+
+The gate stops its children on every path it sees (a normal end, a crash, SIGTERM, SIGINT, a
+deadline: `gate/processes.py`), but SIGKILL and the OOM killer give it no last word. The program
+under mocks would then run on to its end, and the policy pack, a gRPC server waiting for calls,
+would wait forever. The gate names itself in their environment (`GATE_PID_ENV`); each watches
+that it is still the gate's child and, once it is not, kills its own process group (itself and
+whatever it started). A pack run by the Pulumi CLI has no such variable and is left to the CLI.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+GATE_PID_ENV = "STATELESS_PACK_GATE_PID"
+POLL_SECONDS = 0.5
+
+
+def gate_environment() -> dict[str, str]:
+    """What the gate adds to a child's environment so that the child can watch it."""
+    return {GATE_PID_ENV: str(os.getpid())}
+
+
+def end_with_gate() -> bool:
+    """If the gate started this process, watch it (a daemon thread); whether it watches."""
+    named = os.environ.get(GATE_PID_ENV, "")
+    if not named.isdigit() or os.getppid() != int(named):
+        return False  # not the gate's child (the Pulumi CLI's, or a variable inherited further down)
+    gate = int(named)
+
+    def watch() -> None:
+        while os.getppid() == gate:
+            time.sleep(POLL_SECONDS)
+        os.killpg(os.getpgid(0), signal.SIGKILL)  # the gate is gone: so are we and what we started
+
+    threading.Thread(target=watch, name="end-with-gate", daemon=True).start()
+    return True
