@@ -33,7 +33,9 @@ def end_with_gate() -> bool:
     def watch() -> None:
         while os.getppid() == gate:
             time.sleep(POLL_SECONDS)
-        os.killpg(os.getpgid(0), signal.SIGKILL)  # the gate is gone: so are we and what we started
+        if os.getpgid(0) == os.getpid():  # the gate made us a group of our own (gate/processes.py)
+            os.killpg(os.getpid(), signal.SIGKILL)  # the gate is gone: so are we and what we started
+        os._exit(1)  # never a group we do not lead (it may hold whoever ran the gate)
 
     threading.Thread(target=watch, name="end-with-gate", daemon=True).start()
     return True
