@@ -41,10 +41,10 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
 
-from stateless_pack.policies.policy_config import check_properties
 from stateless_pack.gate import processes
-from stateless_pack.policies.gate_lifetime import gate_environment
 from stateless_pack.gate.pulumi_wire import SECRET_SIG, SIG_KEY, UNKNOWN_SENTINELS
+from stateless_pack.policies.gate_lifetime import gate_environment
+from stateless_pack.policies.policy_config import check_properties
 
 ENFORCEMENT_LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_TO_PROTO = {

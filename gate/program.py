@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from stateless_pack.gate import processes
-# Re-exported: what the rest of the gate uses of a project's files comes from here.
-from stateless_pack.policies.gate_lifetime import gate_environment
 from stateless_pack.gate.program_values import decode, secret_values
+# Re-exported: what the rest of the gate uses of a project's files comes from here.
 from stateless_pack.gate.project import (  # noqa: F401
     ProgramError, default_stack, load_config, load_project, main_file, secret_config_values,
 )
+from stateless_pack.policies.gate_lifetime import gate_environment
 from stateless_pack.policies.redaction import redact as redact_text
 
 DEFAULT_TIMEOUT = 600.0

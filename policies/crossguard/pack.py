@@ -25,11 +25,11 @@ from pulumi_policy import (
 from stateless_pack.policies import catalog
 from stateless_pack.policies.crossguard import request_memo, waiver_policies
 from stateless_pack.policies.crossguard.manifests import cached_manifests
-from stateless_pack.policies.gate_lifetime import end_with_gate
-from stateless_pack.policies.gc_tuning import collect_rarely
 from stateless_pack.policies.crossguard.reporting import Reporter, report
 from stateless_pack.policies.crossguard.run_waivers import ref_of, set_pack_dir
 from stateless_pack.policies.crossguard.settings import rule_settings
+from stateless_pack.policies.gate_lifetime import end_with_gate
+from stateless_pack.policies.gc_tuning import collect_rarely
 from stateless_pack.policies.redaction import sensitive_values
 from stateless_pack.policies.rule import ADVISORY, MANDATORY, Rule
 

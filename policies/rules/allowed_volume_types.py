@@ -94,8 +94,9 @@ RULE = Rule(
     description=(
         "Pod volumes by allowlist: without a waiver a pod template may use only `emptyDir` (bounded: "
         "see read-only-root-filesystem), `configMap`, `secret`, `downwardAPI`, `projected`, `image` "
-        "(read-only OCI content), inline `csi` volumes of a driver in `allowedCsiDrivers`, and generic `ephemeral` volumes whose "
-        "claim template names a storage class in `scratchStorageClasses`. Every other type is "
+        "(read-only OCI content), inline `csi` volumes of a driver in `allowedCsiDrivers`, and "
+        "generic `ephemeral` volumes whose claim template names a storage class in "
+        "`scratchStorageClasses`. Every other type is "
         "persistent state and fails: each in-tree network or disk type (nfs, iscsi, rbd, cephfs, "
         "glusterfs, fc, cinder, azureDisk, azureFile, awsElasticBlockStore, gcePersistentDisk, "
         "vsphereVolume, portworxVolume, ...), flexVolume, gitRepo, and any type this rule does not "
