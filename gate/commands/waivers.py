@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
 from datetime import date
-
 from pathlib import Path
 
-import yaml
-
 from stateless_pack.gate.waiver_signing import SigningError, ssh_sign, with_signature
-from stateless_pack.policies.strict_yaml import StrictLoader
 from stateless_pack.policies.waivers.loading import (
-    load_approvers, read_yaml, registry_entry, registry_from_document,
+    load_approvers, parse_yaml, read_text, read_yaml, registry_entry, registry_from_document,
 )
 from stateless_pack.policies.waivers.locating import (
     REGISTRY_CONFIG_KEY, REGISTRY_ENV, RegistryLocation, approvers_path, locate_registry,
@@ -234,6 +233,19 @@ def _problem(error: Exception) -> int:
     return PROBLEMS
 
 
+def _replace_text(path: Path, text: str) -> None:
+    """`path` now holds `text`, or still its old text (never a half-written registry)."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        shutil.copymode(path, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def sign_command(args) -> int:
     """Sign one waiver (valid apart from its signature) and write the signature into the registry
     file, once it verifies as every engine will verify it."""
@@ -242,14 +254,14 @@ def sign_command(args) -> int:
         location = _location(args)
         if location.path is None:
             raise SigningError(f"the registry is {location.source}, not a file: sign a registry file (--registry)")
-        approvers, text = _approvers(args), location.path.read_text(encoding="utf-8")
-        waiver = registry_entry(read_yaml(location.path), location.source, args.waiver_id, approvers,
-                                today=today, check_signature=False)
+        approvers, text = _approvers(args), read_text(location.path)  # one read: sign what is edited
+        waiver = registry_entry(parse_yaml(text, location.source), location.source, args.waiver_id,
+                                approvers, today=today, check_signature=False)
         signature = ssh_sign(canonical_text(waiver.signed_fields()), Path(args.key).expanduser())
         edited = with_signature(text, args.waiver_id, signature)
-        signed = registry_entry(yaml.load(edited, Loader=StrictLoader), location.source,  # noqa: S506
-                                args.waiver_id, approvers, today=today)
-        location.path.write_text(edited, encoding="utf-8")
+        signed = registry_entry(parse_yaml(edited, location.source), location.source, args.waiver_id,
+                                approvers, today=today)
+        _replace_text(location.path, edited)
     except (WaiverRegistryError, SigningError, OSError) as error:
         return _problem(error)
     print(f"signed: {location.source}: {signed.id} by {signed.signed_by} (key {signed.signing_key})")

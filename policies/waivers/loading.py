@@ -55,13 +55,22 @@ def checkov_builtin_ids() -> frozenset:
 
 def read_yaml(path: str | os.PathLike) -> Any:
     """Parsed document, or WaiverRegistryError naming the file (missing, unreadable, bad YAML, empty)."""
+    return parse_yaml(read_text(path), str(path))
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The file's text, or WaiverRegistryError naming it (missing, unreadable)."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise WaiverRegistryError([Problem(name, "", "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WaiverRegistryError([Problem(name, "", "", f"cannot read: {exc}")]) from None
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    """`text` (of the file `name`) parsed, or WaiverRegistryError (bad YAML, empty)."""
     try:
         doc = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
