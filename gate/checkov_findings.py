@@ -60,15 +60,15 @@ def checkov_findings(scan, by_key: dict, config: PolicyConfig | None = None) -> 
             file=subject.file if subject else s.file, urn=subject.ref.urn if subject else "",
             checkov_id=s.checkov_id, line=subject.line if subject else 0,
             subject=subject.ref if subject else None))
-    for file, line in scan.unevaluated:
+    for file, line in scan.unevaluated:  # each one a finding, whether or not a subject is found
         subject = by_key.get(subject_key(file, line))
-        if subject is not None:
-            findings.append(Finding(
-                rule=NOT_CHECKED.name, engine="checkov", level=MANDATORY, resource=subject.ref.display,
-                message="not checked by Checkov: it dropped this manifest without a word (our rules "
-                        "still checked it; Checkov's built-in checks did not)",
-                fix=NOT_CHECKED.fix, file=subject.file, urn=subject.ref.urn, line=subject.line,
-                subject=subject.ref))
+        findings.append(Finding(
+            rule=NOT_CHECKED.name, engine="checkov", level=MANDATORY,
+            resource=subject.ref.display if subject else f"{file}:{line}",
+            message="not checked by Checkov: it dropped this manifest without a word (our rules "
+                    "still checked it; Checkov's built-in checks did not)",
+            fix=NOT_CHECKED.fix, file=subject.file if subject else file, urn=subject.ref.urn if subject else "",
+            line=subject.line if subject else line, subject=subject.ref if subject else None))
     return findings
 
 
