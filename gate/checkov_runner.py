@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
+import threading
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -195,6 +197,8 @@ class CheckovProcess:
         self.env[SETTINGS_VARIABLE] = json.dumps(rule_settings or {})  # never the caller's own
         self._process: subprocess.Popen | None = None
         self._stream: list[str] | None = None  # the command line a streamed Checkov got
+        self._lines: queue.SimpleQueue = queue.SimpleQueue()  # to a streamed Checkov's stdin
+        self._writer: threading.Thread | None = None
         self._inputs = 0
         self._complete = False  # a streamed Checkov was told it has every input file
         self.input_folder.mkdir()
@@ -214,6 +218,9 @@ class CheckovProcess:
                 checkov._process = None  # scan() starts it the plain way and reports any error
         if streamed and checkov._process is not None:
             checkov._stream = checkov._command([checkov.input_folder], True)
+            checkov._writer = threading.Thread(target=_write_lines, name="checkov-input", daemon=True,
+                                               args=(checkov._process.stdin, checkov._lines))
+            checkov._writer.start()
             checkov._send(checkov._stream[1:])
         return checkov
 
@@ -261,20 +268,9 @@ class CheckovProcess:
             self._complete = True
 
     def _send(self, value) -> None:
-        """One line to the prestarted Checkov; one that stopped reading fails at `scan` (its exit
-        code and stderr say why): its input is closed, what could not be written dropped."""
-        stream = self._process.stdin
-        if stream is None:
-            return
-        try:
-            stream.write(json.dumps(value) + "\n")
-            stream.flush()
-        except (OSError, ValueError):
-            self._process.stdin = None
-            try:
-                stream.close()  # flushes again, fails again, but closes the pipe
-            except (OSError, ValueError):
-                pass
+        """One line for the streamed Checkov, written by its own thread (`_write_lines`): the gate
+        never waits on a Checkov that reads slowly or not at all (its deadline runs at `scan`)."""
+        self._lines.put(json.dumps(value) + "\n")
 
     def scan(self, paths: list[Path], external_checks: bool) -> list[dict]:
         """Run Checkov over `paths` and return its Kubernetes reports (see `parse_reports`).
@@ -298,9 +294,13 @@ class CheckovProcess:
                                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                 stderr=subprocess.PIPE)
                 stdout, stderr = self._process.communicate("", timeout=self.timeout)
-            else:  # the command line (unless it has it), then the end of the input files
-                lines = "" if self.streamed else json.dumps(command[1:]) + "\n"
-                self._process.communicate(lines + ("" if self._complete else "null\n"), timeout=self.timeout)
+            elif self.streamed:  # the end of the input files, after what is still queued
+                self.complete_inputs()
+                self._lines.put(_CLOSE)
+                self._process.wait(timeout=self.timeout)
+                stdout, stderr = "", self._stderr_path.read_text(encoding="utf-8", errors="replace")
+            else:  # the command line, then the end of the input files
+                self._process.communicate(json.dumps(command[1:]) + "\nnull\n", timeout=self.timeout)
                 stdout, stderr = "", self._stderr_path.read_text(encoding="utf-8", errors="replace")
             processes.stop(self._process)  # workers it left behind, if any
             return self._process.returncode, stdout, stderr
@@ -313,11 +313,33 @@ class CheckovProcess:
         """Stop Checkov (and its workers) if it is still running, and remove the folder."""
         if self._process is not None:
             processes.stop(self._process)
+            if self._writer is not None:  # its next write fails now: the thread closes the pipe
+                self._lines.put(_CLOSE)
+                self._writer.join(timeout=5)
             try:  # close its pipes; a process that escaped its group must not keep us here
                 self._process.communicate(timeout=5)
             except (subprocess.TimeoutExpired, ValueError, OSError):
                 pass
         processes.remove(self._work)
+
+
+_CLOSE = object()
+
+
+def _write_lines(stream, lines: queue.SimpleQueue) -> None:
+    """Write `lines` to a streamed Checkov's stdin until `_CLOSE`, then close it. A Checkov that
+    stopped reading fails at `scan` (its exit code and stderr say why); what it did not read is
+    dropped."""
+    for line in iter(lines.get, _CLOSE):
+        try:
+            stream.write(line)
+            stream.flush()
+        except (OSError, ValueError):
+            break
+    try:
+        stream.close()
+    except (OSError, ValueError):
+        pass  # flushing what it would not read failed again: the pipe is closed all the same
 
 
 def _checkov_tmp() -> Path:

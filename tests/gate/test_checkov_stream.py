@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -385,6 +386,24 @@ def test_a_streamed_checkov_that_crashes_or_hangs_is_a_failed_scan(tmp_path, bod
         time.sleep(0.5)
         streamed.add_inputs(manifests(tmp_path)[:3])  # a reader that went away: no error yet
         with pytest.raises(checkov_runner.CheckovError, match=expected):
+            streamed.scan([streamed.input_folder], True)
+    finally:
+        streamed.close()
+    assert streamed._process.poll() is not None and not Path(streamed.work_dir).exists()
+
+
+def test_a_streamed_checkov_that_stops_reading_never_holds_up_the_gate(tmp_path):
+    # It reads nothing: once its stdin pipe is full (64 KiB, some 4,700 input lines) a blocking
+    # write would stop the feed, and with it the whole gate, before --timeout-checkov even starts.
+    streamed = CheckovProcess.prestart(fake_venv_checkov(tmp_path, "time.sleep(300)\n"), streamed=True,
+                                       timeout=2)
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "shop"}}
+    added = threading.Thread(target=lambda: [streamed.add_inputs([service]) for _ in range(6000)], daemon=True)
+    try:
+        added.start()
+        added.join(timeout=120)
+        assert not added.is_alive(), "add_inputs waited on a Checkov that reads nothing"
+        with pytest.raises(checkov_runner.CheckovError, match=r"did not finish within 2s"):
             streamed.scan([streamed.input_folder], True)
     finally:
         streamed.close()
