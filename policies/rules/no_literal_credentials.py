@@ -65,10 +65,12 @@ def _workload_literals(manifest) -> Iterator[Violation]:
 
 
 def _substituted(placeholder: str, others: list[str]) -> bool:
-    """Does another key of the ConfigMap (a start script) replace `placeholder` with a variable, on one
-    line (`sed -i "s/<placeholder>/${AUTH}/" ...`)?"""
-    return any(placeholder in line and "$" in line.replace(placeholder, "")
-               for other in others for line in other.splitlines())
+    """Does another key of the ConfigMap (a start script) replace `placeholder` with a variable: a
+    sed substitution whose pattern is the placeholder and whose replacement names a variable
+    (`sed -i "s/<placeholder>/${AUTH}/" ...`, any delimiter)? The value merely appearing next to a
+    `$` (`redis-cli -a <password> ping || exit $?`) is not a substitution."""
+    substitution = re.compile(r"\bs(?P<d>[^\w\s\\])" + re.escape(placeholder) + r"(?P=d)(?P<by>[^\n]*?)(?P=d)")
+    return any("$" in found["by"] for other in others for found in substitution.finditer(other))
 
 
 def _redis_conf_passwords(text: str, others: list[str]) -> list[str]:
