@@ -1,6 +1,7 @@
 """The ConfigMaps and Secrets of a stack or scan, looked up the way a pod template refers to them.
 
-By kind, namespace and name, with their data as text (a Secret's decoded).
+By kind, namespace and name, with their data as text (a Secret's decoded; bytes that are not UTF-8
+read with replacement characters, so that a file in another encoding is still read, never skipped).
 
 Lookups are three-valued like the other stack indexes: the data (a mapping), None when the stack
 holds no such object (it is made elsewhere: nothing to check), or UNKNOWN during a preview when the
@@ -19,21 +20,26 @@ KINDS = ("ConfigMap", "Secret")
 
 
 def _decoded(value: Any) -> Any:
-    """A Secret `data` value as text (None if it is not base64 of UTF-8 text)."""
+    """A base64 value (Secret `data`, ConfigMap `binaryData`) as text (None if it is not base64,
+    which the API server refuses)."""
     if not isinstance(value, str):
         return value if value is UNKNOWN else None
     try:
-        return base64.b64decode(value, validate=True).decode("utf-8")
+        return base64.b64decode(value, validate=True).decode("utf-8", errors="replace")
     except (binascii.Error, ValueError):
         return None
 
 
-def data_of(manifest) -> Any:
+def data_of(manifest, files: bool = False) -> Any:
     """A ConfigMap's `data`, or a Secret's `data` (decoded) overlaid with its `stringData`, as the API
-    server merges them; UNKNOWN if any of it is unknown as a whole."""
+    server merges them; UNKNOWN if any of it is unknown as a whole. `files`: as a volume shows
+    them, a ConfigMap's `binaryData` too (envFrom leaves it out)."""
     data = get(manifest, "data")
     if kind_of(manifest) == "ConfigMap":
-        return UNKNOWN if data is UNKNOWN else dict(mapping(data))
+        binary = get(manifest, "binaryData") if files else None
+        if data is UNKNOWN or binary is UNKNOWN:
+            return UNKNOWN
+        return {**{key: _decoded(value) for key, value in mapping(binary).items()}, **mapping(data)}
     string_data = get(manifest, "stringData")
     if data is UNKNOWN or string_data is UNKNOWN:
         return UNKNOWN
@@ -61,8 +67,9 @@ class ConfigSources:
     def __bool__(self) -> bool:
         return bool(self._by_key) or any(self._uncertain.values())
 
-    def data(self, kind: str, namespace: Any, name: Any) -> Any:
-        """The data of the `kind` object `name` in `namespace` (see the module docstring)."""
+    def data(self, kind: str, namespace: Any, name: Any, files: bool = False) -> Any:
+        """The data of the `kind` object `name` in `namespace` (see the module docstring; `files`:
+        as a volume shows it, see `data_of`)."""
         if name is UNKNOWN or namespace is UNKNOWN:
             maybe = [key for key in self._by_key if key[0] == kind and name in (UNKNOWN, key[2])
                      and namespace in (UNKNOWN, key[1])]
@@ -70,4 +77,4 @@ class ConfigSources:
         found = self._by_key.get((kind, namespace, name)) if isinstance(name, str) else None
         if found is None:
             return UNKNOWN if self._uncertain[kind] else None
-        return data_of(found)
+        return data_of(found, files)

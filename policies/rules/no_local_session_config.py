@@ -119,7 +119,7 @@ def _file_messages(kind, name, files, data) -> Iterator[tuple[str, bool]]:
 def _mounted_files(manifest, namespace, sources) -> Iterator[Violation]:
     for vpath, volume in volumes(manifest):
         for path, kind, name, items in _volume_sources(vpath, volume):
-            data = sources.data(kind, namespace, name)
+            data = sources.data(kind, namespace, name, files=True)
             files = UNKNOWN if data is UNKNOWN else _files(items, data) if data is not None else []
             if files is UNKNOWN:
                 yield _unknown(dotted(path), f"{kind} {name!r} (its data or the files it mounts)")
