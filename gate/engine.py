@@ -47,6 +47,7 @@ from stateless_pack.policies.gate_lifetime import gate_environment
 from stateless_pack.policies.policy_config import check_properties
 
 ENFORCEMENT_LEVELS = ("advisory", "mandatory", "remediate", "disabled")
+DEFAULT_WORKERS = 4  # concurrent calls to a pack, as the engine makes them
 _LEVEL_TO_PROTO = {
     "advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
     "remediate": analyzer_pb2.REMEDIATE, "disabled": analyzer_pb2.DISABLED,
@@ -241,7 +242,7 @@ class AnalyzerClient:
     """Engine-side client of one running pack. Thread-safe: one channel, concurrent calls allowed."""
 
     def __init__(self, address: str, *, project: str = "project", stack: str = "dev",
-                 stderr: "callable | None" = None, workers: int = 4, version: str = "",
+                 stderr: "callable | None" = None, workers: int = DEFAULT_WORKERS, version: str = "",
                  call_timeout: float = CALL_TIMEOUT):
         self.address, self.project, self.stack = address, project, stack
         self.call_timeout = call_timeout
@@ -498,7 +499,7 @@ def launch_pack(pack_dir: str | os.PathLike, *, project: str = "project", stack:
                 dry_run: bool = True, config: Mapping[str, Any] | None = None,
                 python: str = sys.executable, timeout: float = 60,
                 organization: str = "organization", env: Mapping[str, str] | None = None,
-                drop_env: Iterable[str] = (), workers: int = 4,
+                drop_env: Iterable[str] = (), workers: int = DEFAULT_WORKERS,
                 call_timeout: float = CALL_TIMEOUT) -> PackProcess:
     """Start the pack as the CLI does and connect an `AnalyzerClient` to it.
 

@@ -14,7 +14,6 @@ from typing import Any
 from stateless_pack.gate import engine, program
 from stateless_pack.gate.program_values import Secret
 
-WORKERS = 4  # concurrent calls, as AnalyzerClient.analyze_many makes them
 
 
 def engine_value(value: Any) -> Any:
@@ -37,11 +36,13 @@ def engine_resource(r: program.RegisteredResource) -> engine.Resource:
 
 class PackFeed:
     def __init__(self):
-        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="gate-pack")
+        # concurrent calls, as AnalyzerClient.analyze_many makes them
+        self._pool = ThreadPoolExecutor(max_workers=engine.DEFAULT_WORKERS, thread_name_prefix="gate-pack")
         self._lock = threading.Lock()
         self._client = None
         self._waiting: list = []
         self._calls: dict[int, Future] = {}  # id of the resource -> its analysis
+        self._sent: dict[int, engine.Resource] = {}  # id of the resource -> as the engine sent it
 
     def add(self, resource) -> None:
         with self._lock:
@@ -63,7 +64,8 @@ class PackFeed:
 
     def _submit(self, resource) -> None:
         if id(resource) not in self._calls:
-            self._calls[id(resource)] = self._pool.submit(self._client.analyze, engine_resource(resource))
+            self._sent[id(resource)] = sent = engine_resource(resource)
+            self._calls[id(resource)] = self._pool.submit(self._client.analyze, sent)
 
     def results(self, resources: list) -> list[list]:
         """The diagnostics of each of `resources`, in that order (any not fed yet are sent now);
@@ -72,6 +74,10 @@ class PackFeed:
             for resource in resources:
                 self._submit(resource)
         return [self._calls[id(resource)].result() for resource in resources]
+
+    def sent(self, resources: list) -> list[engine.Resource]:
+        """`resources` as they were sent to the pack (after `results`: AnalyzeStack sends them again)."""
+        return [self._sent[id(resource)] for resource in resources]
 
     def close(self) -> None:
         """Calls not started are dropped; running ones end with the pack's channel."""

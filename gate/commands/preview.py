@@ -406,7 +406,7 @@ def _analyze(pack, run, pack_feed) -> tuple[list, Any]:
     registered), then AnalyzeStack once."""
     try:
         per_resource = pack_feed.results(run.resources)
-        stack_diagnostics = pack.client.analyze_stack(engine_resources(run))
+        stack_diagnostics = pack.client.analyze_stack(pack_feed.sent(run.resources))
     except Exception as exc:
         raise GateError(f"the policy pack failed: {exc}") from exc
     return [d for ds in per_resource for d in ds] + list(stack_diagnostics), pack.client.get_analyzer_info()
