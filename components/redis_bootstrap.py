@@ -37,6 +37,8 @@ REDIS_PEERS, SENTINEL_PEERS, REDIS_REPLICAS, AUTH_FILE, DATA_DIR, BOOTSTRAP_SECO
 """
 from __future__ import annotations
 
+from stateless_pack.components.sentinel_config import MASTER_HOST_PLACEHOLDER, MASTER_PORT_PLACEHOLDER
+
 BOOTSTRAP_ENV = ("POD_IP", "REDIS_PORT", "SENTINEL_PORT", "MASTER_NAME", "REDIS_PEERS", "SENTINEL_PEERS",
                  "REDIS_REPLICAS", "AUTH_FILE", "DATA_DIR", "BOOTSTRAP_SECONDS")
 
@@ -188,7 +190,7 @@ decision=$(until_decided decide) || exit 1
 set -- "$1" $decision
 conf="$DATA_DIR/sentinel.conf"
 {
-  sed -e "s/@MASTER_HOST@/$4/" -e "s/@MASTER_PORT@/$5/" "$1"
+  sed -e "s/""" + MASTER_HOST_PLACEHOLDER + r"""/$4/" -e "s/""" + MASTER_PORT_PLACEHOLDER + r"""/$5/" "$1"
   echo "port $SENTINEL_PORT"
   echo "bind $POD_IP"
   echo "dir $DATA_DIR"

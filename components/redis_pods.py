@@ -10,6 +10,8 @@ import pulumi_kubernetes as k8s
 from stateless_pack.components.pod_hardening import (DEFAULT_UID, Resources, container_security_context,
                                                      pod_security_context)
 
+CONFIG_PATH = "/etc/redis"  # where a Redis or Sentinel container reads its configuration (read-only)
+DATA_PATH = "/data"         # its bounded scratch folder
 CLIENT_LABEL = "stateless-pack.io/session-store-client"  # NetworkPolicies admit pods with this label
 _SELECTOR_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance")
 

@@ -36,14 +36,13 @@ import pulumi_kubernetes as k8s
 from stateless_pack.components import redis_bootstrap as bootstrap
 from stateless_pack.components.pod_hardening import Resources, scratch_volume
 from stateless_pack.components.redis_config import RedisConfig, render as render_redis
-from stateless_pack.components.redis_pods import (auth_secret, container, disruption_budget, labels_of, metadata,
-                                                  network_policy, pod_spec, secret_volume, selector_of, tcp_port)
+from stateless_pack.components.redis_pods import (CONFIG_PATH, DATA_PATH, auth_secret, container, disruption_budget,
+                                                  labels_of, metadata, network_policy, pod_spec, secret_volume,
+                                                  selector_of, tcp_port)
 from stateless_pack.components.sentinel_config import SENTINEL_PORT, SentinelConfig, render as render_sentinel
 from stateless_pack.components.session_store_args import PASSWORD_KEY, REDIS_PORT, RedisSessionStoreArgs
 
-CONFIG_PATH = "/etc/redis"
 SCRIPTS_PATH = "/opt/stateless-pack"
-DATA_PATH = "/data"
 REDIS_CONF = "redis.conf"
 SENTINEL_CONF = "sentinel.conf"
 SENTINEL_DATA_LIMIT = "16Mi"
@@ -110,17 +109,16 @@ def _bootstrap_env(name: str, args: RedisSessionStoreArgs) -> list:
 def _member(kind: str, image: str, resources: Resources, port: int, env: list, *, start: str, ready: str,
             conf: str, startup_seconds: int) -> dict:
     """The container of a Redis or Sentinel pod: its start script, probes and mounts."""
-    port_name = "redis" if kind == "redis" else "sentinel"
     return container(
         kind, image, resources, env=env,
         command=["sh", f"{SCRIPTS_PATH}/{start}", f"{CONFIG_PATH}/{conf}"],
-        ports=[{"container_port": port, "name": port_name}],
+        ports=[{"container_port": port, "name": kind}],  # named like the container: the probes use it
         readiness_probe={"exec": {"command": ["sh", f"{SCRIPTS_PATH}/{ready}"]},
                          "period_seconds": 5, "timeout_seconds": 4},
         # the bootstrap may wait for its peers: no liveness verdict before it has had its time
-        startup_probe={"tcp_socket": {"port": port_name}, "period_seconds": 5,
+        startup_probe={"tcp_socket": {"port": kind}, "period_seconds": 5,
                        "failure_threshold": startup_seconds // 5 + 2},
-        liveness_probe={"tcp_socket": {"port": port_name}, "period_seconds": 10},
+        liveness_probe={"tcp_socket": {"port": kind}, "period_seconds": 10},
         volume_mounts=[{"name": "config", "mount_path": CONFIG_PATH, "read_only": True},
                        {"name": "scripts", "mount_path": SCRIPTS_PATH, "read_only": True},
                        {"name": "data", "mount_path": DATA_PATH}])

@@ -12,14 +12,13 @@ import pulumi_kubernetes as k8s
 
 from stateless_pack.components.pod_hardening import scratch_volume
 from stateless_pack.components.redis_config import RedisConfig, render
-from stateless_pack.components.redis_pods import (auth_secret, container, labels_of, metadata, network_policy,
-                                                  pod_spec, secret_volume, selector_of, tcp_port)
+from stateless_pack.components.redis_pods import (CONFIG_PATH, DATA_PATH, auth_secret, container, labels_of,
+                                                  metadata, network_policy, pod_spec, secret_volume, selector_of,
+                                                  tcp_port)
 from stateless_pack.components.session_store_args import PASSWORD_KEY, REDIS_PORT, RedisSessionStoreArgs
 from stateless_pack.components.waiver_marks import waiver_annotations
 
-CONFIG_PATH = "/etc/redis"
 CONFIG_FILE = "redis.conf"
-DATA_PATH = "/data"
 
 
 def build(name: str, args: RedisSessionStoreArgs, client_labels: dict,
