@@ -151,7 +151,7 @@ def _inputs(checkov: CheckovProcess, manifests: list[LoadedManifest], copies: li
     written = iter(checkov.add_inputs([m.manifest for m, copy in zip(manifests, copies) if copy is None]))
     files = [copy if copy is not None else next(written) for copy in copies]
     sources = {os.path.realpath(file): loaded for file, loaded in zip(files, manifests)}
-    if checkov.input_folder.is_dir() and len(sources) != len(list(checkov.input_folder.iterdir())):
+    if len(sources) != len(list(checkov.input_folder.iterdir())):
         raise CheckovError("Checkov has input files for manifests it was not asked to scan")
     return sources
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
-from typing import IO, Iterable, Sequence
+from typing import IO, Iterable
 
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.gate_checks import GATE_CHECKS

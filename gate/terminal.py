@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Iterator
 
-_COLORS = {"red": "31", "yellow": "33", "cyan": "36", "green": "32", "bold": "1"}
+_COLORS = {"red": "31", "yellow": "33", "cyan": "36", "green": "32"}
 
 
 def _is_tty(stream) -> bool:
