@@ -7,10 +7,11 @@ from typing import Iterator
 
 from stateless_pack.policies.credentials import URL_PASSWORD, is_credential_name
 from stateless_pack.policies.manifest import (
-    UNKNOWN, WORKLOAD_KINDS, containers, dotted, env_entries, get, kind_of, pod_unknowns,
+    CONTAINER_FIELDS, UNKNOWN, WORKLOAD_KINDS, containers, dotted, env_entries, get, kind_of,
 )
 from stateless_pack.policies.rule import Rule, Violation
 from stateless_pack.policies.rules.command_line import command_words, is_reference, requirepass_values
+from stateless_pack.policies.rules.pod_unknowns import unknown_pod
 
 # redis.conf / sentinel.conf lines that hold a password.
 _REDIS_PASSWORD_LINE = re.compile(
@@ -43,14 +44,12 @@ def _env_literals(cpath, container) -> Iterator[Violation]:
                     else "a literal value, maybe a URL carrying a password")
             yield Violation(f"{where}.value", f"env {name}: its value is unknown during preview ({what})",
                             unknown=True)
-        elif isinstance(value, str) and _literal_kind(name, value):
-            yield Violation(f"{where}.value", f"env {name} holds {_literal_kind(name, value)} (value not shown)")
+        elif isinstance(value, str) and (what := _literal_kind(name, value)):
+            yield Violation(f"{where}.value", f"env {name} holds {what} (value not shown)")
 
 
 def _workload_literals(manifest) -> Iterator[Violation]:
-    for path in pod_unknowns(manifest):
-        yield Violation(dotted(path) or "spec", f"{dotted(path) or 'the pod template'} is unknown during "
-                        "preview: cannot check for literal credentials", unknown=True)
+    yield from unknown_pod(manifest, CONTAINER_FIELDS, "for literal credentials")
     for cpath, container in containers(manifest):
         yield from _env_literals(cpath, container)
         tokens = list(command_words(container))

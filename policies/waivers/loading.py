@@ -48,11 +48,6 @@ def shipped_approvers() -> Path:
     return Path(str(resources.files("stateless_pack.policies").joinpath(DEFAULT_APPROVERS_NAME)))
 
 
-def checkov_builtin_ids() -> frozenset:
-    """The Kubernetes check ids of the pinned Checkov (policies/checkov_builtin_checks.json)."""
-    return frozenset(builtin_checks())
-
-
 def read_yaml(path: str | os.PathLike) -> Any:
     """Parsed document, or WaiverRegistryError naming the file (missing, unreadable, bad YAML, empty)."""
     return parse_yaml(read_text(path), str(path))
@@ -227,7 +222,7 @@ def _check_rules(entry: _Entry, catalog_by_id: Mapping[str, Rule]) -> list[str]:
         elif rule_id in catalog_by_id:
             named.append(rule_id)
         elif is_checkov_id(rule_id) and not rule_id.startswith(OUR_CHECKOV_PREFIX):
-            if rule_id in checkov_builtin_ids():
+            if rule_id in builtin_checks():  # the pinned Checkov's Kubernetes checks
                 named.append(rule_id)
             else:
                 entry.bad(f"rules[{i}]", f"unknown Checkov id {rule_id!r}: the pinned Checkov has no "
@@ -366,7 +361,12 @@ def _entry_waiver(raw: Any, index: int, file: str, *, approvers: Approvers, cata
 
 def rule_aliases(catalog: Iterable[Rule]) -> dict[str, str]:
     """name and CKV_STL id of each catalog rule -> the rule name (our canonical key)."""
-    return {key: r.name for r in catalog for key in (r.name, r.checkov_id)}
+    return {key: r.name for key, r in _by_id(catalog).items()}
+
+
+def _by_id(catalog: Iterable[Rule]) -> dict[str, Rule]:
+    """name and CKV_STL id of each catalog rule -> the rule."""
+    return {key: r for r in catalog for key in (r.name, r.checkov_id)}
 
 
 def empty_registry(source: str = "") -> Registry:
@@ -377,7 +377,7 @@ def registry_from_document(doc: Any, source: str, approvers: Approvers, *, today
                            catalog: Iterable[Rule] | None = None) -> Registry:
     """Validate a parsed registry document (from a file or from stack config)."""
     catalog = list(catalog_rules() if catalog is None else catalog)
-    catalog_by_id = {key: r for r in catalog for key in (r.name, r.checkov_id)}
+    catalog_by_id = _by_id(catalog)
     if not isinstance(doc, Mapping):
         raise WaiverRegistryError([Problem(source, "", "", "top level must be a mapping with "
                                                            "'version' and 'waivers'")])
@@ -426,7 +426,7 @@ def registry_entry(doc: Any, source: str, waiver_id: str, approvers: Approvers, 
     if len(found) != 1:
         why = "is not in the registry" if not found else f"is listed {len(found)} times"
         raise WaiverRegistryError([Problem(source, "", "", f"waiver {waiver_id} {why}")])
-    catalog_by_id = {key: r for r in catalog_rules() for key in (r.name, r.checkov_id)}
+    catalog_by_id = _by_id(catalog_rules())
     waiver, problems = _entry_waiver(entries[found[0]], found[0], source, approvers=approvers,
                                      catalog_by_id=catalog_by_id, today=today, check_signature=check_signature)
     if problems:
