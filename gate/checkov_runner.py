@@ -20,7 +20,7 @@ import queue
 import subprocess
 import threading
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import yaml
@@ -132,8 +132,10 @@ def scan_manifests(manifests: list[LoadedManifest], *, checkov_bin: str | os.Pat
     if external_checks:  # without the probe, a kind no check applies to would look dropped
         unevaluated = _require_our_checks_ran(sources, records)
 
+    real_path = cache(os.path.realpath)  # once per file, not once per record
+
     def located(item):  # Checkov names its private copy; name the manifest's own file and line
-        source = sources.get(os.path.realpath(item.file)) if item.file else None
+        source = sources.get(real_path(item.file)) if item.file else None
         return replace(item, file=source.file, line=source.line) if source else item
 
     findings = sorted((located(_finding(record)) for result, record in records if result == "failed_checks"),
