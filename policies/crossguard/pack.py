@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 
 from pulumi_policy import (
-    EnforcementLevel,
     PolicyConfigSchema,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -27,14 +26,13 @@ from stateless_pack.policies.crossguard import request_memo, waiver_policies
 from stateless_pack.policies.crossguard.manifests import cached_manifests
 from stateless_pack.policies.crossguard.reporting import Reporter, report
 from stateless_pack.policies.crossguard.run_waivers import ref_of, set_pack_dir
-from stateless_pack.policies.crossguard.settings import rule_settings
+from stateless_pack.policies.crossguard.settings import SDK_LEVELS, rule_settings
 from stateless_pack.policies.gate_lifetime import end_with_gate
 from stateless_pack.policies.gc_tuning import collect_rarely
 from stateless_pack.policies.redaction import sensitive_values
-from stateless_pack.policies.rule import ADVISORY, MANDATORY, Rule
+from stateless_pack.policies.rule import Rule
 
 PACK_NAME = "stateless-pack"
-_LEVELS = {MANDATORY: EnforcementLevel.MANDATORY, ADVISORY: EnforcementLevel.ADVISORY}
 _SEVERITY = {"sessions": Severity.HIGH, "storage": Severity.HIGH,
              "resilience": Severity.MEDIUM, "data-store": Severity.CRITICAL}
 
@@ -81,7 +79,7 @@ def policy_for(rule: Rule):
     common = dict(
         name=rule.name,
         description=rule.description,
-        enforcement_level=_LEVELS[rule.level],
+        enforcement_level=SDK_LEVELS[rule.level],
         config_schema=PolicyConfigSchema(properties={k: dict(v) for k, v in rule.config_schema.items()})
         if rule.config_schema else None,
         severity=_SEVERITY.get(rule.category, Severity.MEDIUM),

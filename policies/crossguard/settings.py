@@ -1,4 +1,5 @@
-"""A rule's settings as the engine configured them (`pulumi preview --policy-pack-config`).
+"""A rule's settings as the engine configured them (`pulumi preview --policy-pack-config`), and
+our levels as the SDK's.
 
 Struct carries numbers as doubles: integer settings come back as ints. The pack's own waiver
 checks rerun rules (`waiver_policies.stale-waiver`) and need those rules' settings, not their own:
@@ -9,8 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pulumi_policy import EnforcementLevel
+
 from stateless_pack.policies.crossguard import request_memo
-from stateless_pack.policies.rule import Rule
+from stateless_pack.policies.rule import ADVISORY, MANDATORY, Rule
+
+# Our levels as the SDK's (a policy's default; the engine's configuration may change it).
+SDK_LEVELS = {MANDATORY: EnforcementLevel.MANDATORY, ADVISORY: EnforcementLevel.ADVISORY}
 
 
 def rule_settings(rule: Rule, configured: Mapping[str, Any] | None) -> dict:

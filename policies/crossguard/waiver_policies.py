@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 from pulumi_policy import (
-    EnforcementLevel,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
@@ -101,7 +100,6 @@ def _stale(args: StackValidationArgs, report_violation) -> None:
         report_violation(f"{wording.stale(state, waiver)}. Fix: {STALE_FIX}", None)
 
 
-_LEVELS = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY}
 _SEVERITIES = {REGISTRY_POLICY: Severity.HIGH, EXPIRED_POLICY: Severity.HIGH, UNBACKED_POLICY: Severity.HIGH,
                STALE_POLICY: Severity.LOW}
 
@@ -110,7 +108,7 @@ def policies() -> list:
     """The waiver policies, appended to the catalog's policies by `pack.build_policies()`."""
     def common(name: str) -> dict:
         return dict(name=name, description=wording.DESCRIPTIONS[name], severity=_SEVERITIES[name],
-                    enforcement_level=_LEVELS[wording.DEFAULT_LEVELS[name]],
+                    enforcement_level=settings.SDK_LEVELS[wording.DEFAULT_LEVELS[name]],
                     remediation_steps=wording.FIXES[name], tags=["waivers"])
 
     return [

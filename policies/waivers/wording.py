@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stateless_pack.policies.waivers.decisions import WaiverPass
 from stateless_pack.policies.waivers.model import Waiver
+from stateless_pack.policies.rule import ADVISORY, MANDATORY
 
 REGISTRY_POLICY = "waiver-registry"
 EXPIRED_POLICY = "expired-waiver"
@@ -27,8 +28,8 @@ DESCRIPTIONS = {
 FIXES = {REGISTRY_POLICY: REGISTRY_FIX, EXPIRED_POLICY: EXPIRED_FIX, UNBACKED_POLICY: UNBACKED_FIX,
          STALE_POLICY: STALE_FIX}
 # The level of each waiver policy unless the policy configuration says otherwise.
-DEFAULT_LEVELS = {REGISTRY_POLICY: "mandatory", EXPIRED_POLICY: "mandatory", UNBACKED_POLICY: "mandatory",
-                  STALE_POLICY: "advisory"}
+DEFAULT_LEVELS = {REGISTRY_POLICY: MANDATORY, EXPIRED_POLICY: MANDATORY, UNBACKED_POLICY: MANDATORY,
+                  STALE_POLICY: ADVISORY}
 
 
 def registry_invalid(problem) -> str:
