@@ -34,8 +34,12 @@ from pathlib import Path
 
 import psutil
 
-from stateless_pack.gate import checkov_env, checkov_runner, engine, program, render
+from stateless_pack.gate.checkov import env as checkov_env
+from stateless_pack.gate.checkov import runner as checkov_runner
 from stateless_pack.gate.commands import preview as preview_command
+from stateless_pack.gate.pack import engine
+from stateless_pack.gate.program import runner as program
+from stateless_pack.gate.render import manifests as render
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -187,7 +191,7 @@ def gate(folder: Path, out: Path) -> tuple[float, int, float, dict, float]:
     return elapsed, code, peak, peaks, cpu
 
 
-ROLES = (("pack", "pulumi.policy"), ("program", "stateless_pack.gate.program"), ("checkov", "checkov"))
+ROLES = (("pack", "pulumi.policy"), ("program", "stateless_pack.gate.program.runner"), ("checkov", "checkov"))
 
 
 def _tree_rss(process: psutil.Process, peaks: dict | None = None) -> int:

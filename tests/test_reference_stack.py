@@ -16,13 +16,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from stateless_pack.gate.program.runner import run_program
+from stateless_pack.gate.program.values import redact, reveal
 from stateless_pack.policies.catalog import rules
-from stateless_pack.gate.program import run_program
-from stateless_pack.gate.program_values import redact, reveal
 from stateless_pack.policies.waivers.decisions import WaiverPass
 from stateless_pack.policies.waivers.loading import load_approvers, load_registry
 from stateless_pack.policies.waivers.model import ResourceRef
-from support.paths import REPO as REPO_ROOT, checkov_bin
+from support.paths import REPO as REPO_ROOT
+from support.paths import checkov_bin
 
 ROOT = REPO_ROOT
 STACK = "dev"

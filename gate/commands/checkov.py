@@ -1,11 +1,11 @@
-"""`stateless-pack checkov install|path`: Checkov's private environment (see `gate/checkov_env.py`)."""
+"""`stateless-pack checkov install|path`: Checkov's private environment (see `gate/checkov/env.py`)."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from stateless_pack.gate import checkov_env
+from stateless_pack.gate.checkov import env as checkov_env
 from stateless_pack.gate.exit_codes import EXIT_CLEAN, EXIT_FAILED
 
 

@@ -11,7 +11,12 @@ import sys
 
 from stateless_pack.gate.exit_codes import EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.policies.policy_config import (
-    PRESETS, PolicyConfig, PolicyConfigError, gate_check_levels, pack_policy_levels, preset_text,
+    PRESETS,
+    PolicyConfig,
+    PolicyConfigError,
+    gate_check_levels,
+    pack_policy_levels,
+    preset_text,
 )
 
 

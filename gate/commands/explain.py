@@ -15,7 +15,7 @@ import textwrap
 from stateless_pack.gate.exit_codes import EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.gate_checks import GATE_CHECKS, MANIFEST_FILE
 from stateless_pack.gate.levels import POLICY_CONFIG_HELP, load_policy_config
-from stateless_pack.gate.reports import DOCS_URI
+from stateless_pack.gate.output.reports import DOCS_URI
 from stateless_pack.policies.catalog import rules
 from stateless_pack.policies.checkov_builtins import builtin_checks, checkov_version
 from stateless_pack.policies.policy_config import PolicyConfig, PolicyConfigError

@@ -9,7 +9,7 @@ Stages (overlapped where they do not depend on each other):
   --out replaced by a copy of what was checked (under a lock: one run at a time publishes)
   our rules over the manifests, Checkov's findings, the waiver pass; the pack cross-checked; one report.
 Checkov's result is that of one run over every manifest (its graph checks connect resources across
-files): only its resource checks start while the program runs (gate/checkov_worker.py; README,
+files): only its resource checks start while the program runs (gate/checkov/worker.py; README,
 "Benchmark").
 
 The pack and the gate read the same waiver registry (the gate hands the pack the path it located)
@@ -39,15 +39,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from stateless_pack.gate import checkov_env, processes
-from stateless_pack.gate.checkov_runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
+from stateless_pack.gate import processes
+from stateless_pack.gate.checkov import env as checkov_env
+from stateless_pack.gate.checkov.runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
 from stateless_pack.gate.commands.options import add_timeout
-from stateless_pack.gate.engine import CALL_TIMEOUT as PACK_CALL_TIMEOUT
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.levels import POLICY_CONFIG_HELP, load_policy_config
-from stateless_pack.gate.program import DEFAULT_TIMEOUT as PROGRAM_TIMEOUT
-from stateless_pack.gate.terminal import Progress, use_color
+from stateless_pack.gate.output.terminal import Progress, use_color
+from stateless_pack.gate.pack.engine import CALL_TIMEOUT as PACK_CALL_TIMEOUT
+from stateless_pack.gate.program.runner import DEFAULT_TIMEOUT as PROGRAM_TIMEOUT
 from stateless_pack.policies.policy_config import PolicyConfigError
 from stateless_pack.policies.redaction import redact, redactor
 
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 # --- the pipeline --------------------------------------------------------------------------------
 
 def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, secrets: list | None = None) -> int:
-    from stateless_pack.gate import program as programs
+    from stateless_pack.gate.program import runner as programs
     from stateless_pack.policies.waivers.decisions import WaiverPass
     from stateless_pack.policies.waivers.locating import approvers_path, load_located, locate_registry
     from stateless_pack.policies.waivers.model import utc_today
@@ -180,12 +181,12 @@ def _checked(args, target: _Target, policy_config, work: Path, progress: Callabl
     (run, rendered, scan, diagnostics, pack info).
 
     Checkov's interpreter imports Checkov while the program runs and checks each manifest as the
-    program registers it (`streamed`, gate/checkov_feed.py); the pack analyzes each resource as it
-    is registered too (gate/pack_feed.py), and its manifests are written (gate/render_feed.py). What
+    program registers it (`streamed`, gate/checkov/feed.py); the pack analyzes each resource as it
+    is registered too (gate/pack/feed.py), and its manifests are written (gate/render/feed.py). What
     needs all of them (Checkov's graph checks, the pack's AnalyzeStack, coverage, the manifests'
     names) runs once the program has ended."""
-    from stateless_pack.gate import program as programs
-    from stateless_pack.gate.checkov_runner import CheckovProcess
+    from stateless_pack.gate.checkov.runner import CheckovProcess
+    from stateless_pack.gate.program import runner as programs
 
     checkovs = [CheckovProcess.prestart(target.checkov_bin, rule_settings=policy_config.rule_settings(),
                                         timeout=args.timeout_checkov, streamed=True)]
@@ -231,10 +232,10 @@ class _Feeds:
 
     @classmethod
     def start(cls, checkov, work: Path, stopping: ExitStack) -> "_Feeds":
-        from stateless_pack.gate.checkov_feed import CheckovFeed
-        from stateless_pack.gate.pack_feed import PackFeed
-        from stateless_pack.gate.render_feed import RenderFeed
-        from stateless_pack.gate.resource_feed import ResourceFeed
+        from stateless_pack.gate.checkov.feed import CheckovFeed
+        from stateless_pack.gate.pack.feed import PackFeed
+        from stateless_pack.gate.program.resource_feed import ResourceFeed
+        from stateless_pack.gate.render.feed import RenderFeed
 
         checkov_feed, pack_feed, render_feed = CheckovFeed(checkov), PackFeed(), RenderFeed(work / "streamed")
         stopping.callback(pack_feed.close)
@@ -253,7 +254,7 @@ class _Feeds:
 def _whole_folder_checkov(streamed, target: _Target, args, policy_config):
     """A manifest Checkov's loader would expand or report ended the stream: the streamed Checkov is
     stopped, a new one scans the rendered folder as a whole, Checkov's own way."""
-    from stateless_pack.gate.checkov_runner import CheckovProcess
+    from stateless_pack.gate.checkov.runner import CheckovProcess
 
     streamed.close()
     return CheckovProcess.prestart(target.checkov_bin, rule_settings=policy_config.rule_settings(),
@@ -261,7 +262,7 @@ def _whole_folder_checkov(streamed, target: _Target, args, policy_config):
 
 
 def _require_covered(run) -> None:
-    from stateless_pack.gate import coverage
+    from stateless_pack.gate.render import coverage
 
     try:
         coverage.require_checkable(run.resources)
@@ -270,7 +271,7 @@ def _require_covered(run) -> None:
 
 
 def _render(run, work: Path, written: dict) -> list:
-    from stateless_pack.gate import render
+    from stateless_pack.gate.render import manifests as render
 
     try:
         return render.render(render.manifests(run.resources), work / "manifests", work / "patches", written)
@@ -284,9 +285,9 @@ def _published(rendered: list, work: Path, out: Path, stack: str) -> Iterator[tu
     subjects (their files: the copies; one manifest per file, from line 1, field lines read when a
     finding needs one) and `by_location`, which maps the files Checkov read (in the private folder)
     to them."""
-    from stateless_pack.gate import render
-    from stateless_pack.gate.checkov_findings import subject_key
-    from stateless_pack.gate.manifest_files import FieldLines
+    from stateless_pack.gate.checkov.findings import subject_key
+    from stateless_pack.gate.render import manifests as render
+    from stateless_pack.gate.render.manifest_files import FieldLines
 
     with ExitStack() as held:
         try:
@@ -308,7 +309,7 @@ def _findings(subjects: list, by_location: dict, scan, diagnostics: list, pack_i
               secrets: list) -> list[Finding]:
     """Our rules, Checkov's findings, the waiver pass, the configured levels, the pack cross-checked;
     no secret in any text."""
-    from stateless_pack.gate.checkov_findings import checkov_findings
+    from stateless_pack.gate.checkov.findings import checkov_findings
     from stateless_pack.gate.levels import apply_levels
     from stateless_pack.gate.rule_findings import rule_findings
     from stateless_pack.gate.waiving import apply_waivers
@@ -321,7 +322,7 @@ def _findings(subjects: list, by_location: dict, scan, diagnostics: list, pack_i
 
 def _report(args, out, run, findings: list[Finding], subjects: list, location, pack_dir: Path, policy_config,
             secrets: list):
-    from stateless_pack.gate import reports
+    from stateless_pack.gate.output import reports
 
     scrub = redactor(secrets)
     checked = [replace(c, resource=scrub(c.resource)) for c in reports.checked_pairs(subjects, policy_config)]
@@ -334,7 +335,7 @@ def _report(args, out, run, findings: list[Finding], subjects: list, location, p
     reports.print_table(report, out, color=use_color(out))
     reports.write_outputs(report, json_path=args.json, sarif_path=args.sarif, junit_path=args.junit)
     if args.state_export:
-        from stateless_pack.gate import state_export
+        from stateless_pack.gate.pack import state_export
         state_export.write(run, args.state_export)
     return report
 
@@ -367,7 +368,7 @@ class _launched_pack:
         self.pack = None
 
     def __enter__(self):
-        from stateless_pack.gate import engine
+        from stateless_pack.gate.pack import engine
         from stateless_pack.policies.waivers.locating import REGISTRY_ENV
 
         pack_dir, project, stack, config = self.args
@@ -396,7 +397,7 @@ class _launched_pack:
 
 def engine_resources(run) -> list:
     """The program's registered resources as the engine sends them to an analyzer."""
-    from stateless_pack.gate.pack_feed import engine_resource
+    from stateless_pack.gate.pack.feed import engine_resource
 
     return [engine_resource(r) for r in run.resources]
 
@@ -467,7 +468,7 @@ def _require_clean_pack_logs(pack) -> None:
 def _checkov(folder: Path, checkov, rendered: list, copies: dict):
     """Checkov over the rendered folder; `copies`: {rendered file: the input file Checkov already
     has for it} (streamed while the program ran)."""
-    from stateless_pack.gate import checkov_runner
+    from stateless_pack.gate.checkov import runner as checkov_runner
 
     whole = sorted((item for item in rendered if not item.partial), key=lambda i: i.file.name)  # file order
     if not whole:  # nothing rendered (patches are in another folder): Checkov would have nothing to scan
@@ -481,7 +482,7 @@ def _checkov(folder: Path, checkov, rendered: list, copies: dict):
 def _as_loaded(rendered: list) -> list | None:
     """The rendered manifests as Checkov's loader would read them back from their files, without
     reading them; None if one of them needs the loader (see `as_loaded`)."""
-    from stateless_pack.gate.manifest_files import as_loaded
+    from stateless_pack.gate.render.manifest_files import as_loaded
 
     loaded = [as_loaded(item.redacted(), str(item.file)) for item in rendered]
     return None if any(item is None for item in loaded) else loaded

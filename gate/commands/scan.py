@@ -2,7 +2,7 @@
 
 For YAML that never went through Pulumi (Helm output, kubectl manifests). Stages:
   load the files (multi-document, `kind: List` expanded); every file that cannot be checked, and
-  every file or folder without resources, is a finding (`gate/manifest_files.py`)
+  every file or folder without resources, is a finding (`gate/render/manifest_files.py`)
   our rules (resource and stack rules) over every parsed resource, with the configured settings
   Checkov over the same manifests (its built-in Kubernetes checks + our CKV_STL checks); a
   resource Checkov dropped is a finding
@@ -25,24 +25,30 @@ import sys
 import traceback
 from pathlib import Path
 
-from stateless_pack.gate import checkov_env, processes, reports
-from stateless_pack.gate.checkov_findings import by_location, checkov_findings
-from stateless_pack.gate.checkov_runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
-from stateless_pack.gate.checkov_runner import CheckovError, scan_manifests
+from stateless_pack.gate import processes
+from stateless_pack.gate.checkov import env as checkov_env
+from stateless_pack.gate.checkov.findings import by_location, checkov_findings
+from stateless_pack.gate.checkov.runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
+from stateless_pack.gate.checkov.runner import CheckovError, scan_manifests
 from stateless_pack.gate.commands.options import add_timeout
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.gate_checks import MANIFEST_FILE
 from stateless_pack.gate.levels import POLICY_CONFIG_HELP, apply_levels, load_policy_config
-from stateless_pack.gate.manifest_files import EMPTY, ERROR, LoadedManifest, ManifestProblem, load_manifests
+from stateless_pack.gate.output import reports
+from stateless_pack.gate.output.terminal import Progress, use_color
+from stateless_pack.gate.render.manifest_files import EMPTY, ERROR, LoadedManifest, ManifestProblem, load_manifests
 from stateless_pack.gate.rule_findings import rule_findings
-from stateless_pack.gate.terminal import Progress, use_color
 from stateless_pack.gate.waiving import apply_waivers
 from stateless_pack.policies.policy_config import PolicyConfig, PolicyConfigError
 from stateless_pack.policies.rule import ADVISORY, MANDATORY
 from stateless_pack.policies.waivers.decisions import WaiverPass
 from stateless_pack.policies.waivers.locating import (
-    REGISTRY_ENV, RegistryLocation, approvers_path, load_located, locate_registry,
+    REGISTRY_ENV,
+    RegistryLocation,
+    approvers_path,
+    load_located,
+    locate_registry,
 )
 from stateless_pack.policies.waivers.model import ResourceRef, utc_today
 

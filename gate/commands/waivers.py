@@ -19,13 +19,27 @@ from pathlib import Path
 
 from stateless_pack.gate.waiver_signing import SigningError, ssh_sign, with_signature
 from stateless_pack.policies.waivers.loading import (
-    load_approvers, parse_yaml, read_text, read_yaml, registry_entry, registry_from_document,
+    load_approvers,
+    parse_yaml,
+    read_text,
+    read_yaml,
+    registry_entry,
+    registry_from_document,
 )
 from stateless_pack.policies.waivers.locating import (
-    REGISTRY_CONFIG_KEY, REGISTRY_ENV, RegistryLocation, approvers_path, locate_registry,
+    REGISTRY_CONFIG_KEY,
+    REGISTRY_ENV,
+    RegistryLocation,
+    approvers_path,
+    locate_registry,
 )
 from stateless_pack.policies.waivers.model import (
-    Approvers, Problem, Registry, Waiver, WaiverRegistryError, utc_today,
+    Approvers,
+    Problem,
+    Registry,
+    Waiver,
+    WaiverRegistryError,
+    utc_today,
 )
 from stateless_pack.policies.waivers.signatures import canonical_text
 
@@ -107,7 +121,7 @@ def _today(args) -> date:
 
 def _stack_config(project_dir: Path, stack: str | None) -> dict:
     """The stack's config, when PROJECT_DIR is a Pulumi project (else none)."""
-    from stateless_pack.gate import program
+    from stateless_pack.gate.program import runner as program
 
     if not (project_dir / "Pulumi.yaml").is_file():
         return {}

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from stateless_pack.gate.commands.preview import engine_resources
-from stateless_pack.gate.engine import launch_pack
-from stateless_pack.gate.program import run_program
+from stateless_pack.gate.pack.engine import launch_pack
+from stateless_pack.gate.program.runner import run_program
 from stateless_pack.policies.waivers.model import utc_today
 from support.paths import REPO
 

@@ -25,8 +25,8 @@ import pytest
 import requests
 from botocore.config import Config
 
-from stateless_pack.gate import render
-from stateless_pack.gate.program import run_program
+from stateless_pack.gate.program.runner import run_program
+from stateless_pack.gate.render import manifests as render
 from support.local_pods import materialize
 from support.paths import REPO
 from support.processes import Processes, free_port, loopback_block, wait_for

@@ -15,11 +15,11 @@ import psutil
 import pytest
 
 from stateless_pack.gate.cli import main
-from stateless_pack.gate.engine import PackError, Resource, launch_pack
-from stateless_pack.gate.manifest_files import load_manifests
-from stateless_pack.gate.program import ProgramError, run_program
-from support.paths import FIXTURES
+from stateless_pack.gate.pack.engine import PackError, Resource, launch_pack
+from stateless_pack.gate.program.runner import ProgramError, run_program
+from stateless_pack.gate.render.manifest_files import load_manifests
 from support.isolation import isolated  # noqa: F401 - an autouse fixture
+from support.paths import FIXTURES
 from support.programs import pulumi_program
 
 GATE = FIXTURES / "gate"

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from stateless_pack.gate.engine import launch_pack
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.levels import apply_levels
+from stateless_pack.gate.pack.engine import launch_pack
 from stateless_pack.gate.rule_findings import rule_findings
 from stateless_pack.policies.catalog import rules
 from stateless_pack.policies.policy_config import PolicyConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from stateless_pack.gate.engine import Diagnostic, Resource
+from stateless_pack.gate.pack.engine import Diagnostic, Resource
 from stateless_pack.policies.crossguard import messages
 from support.paths import PACK_DIR  # noqa: F401 - the pack the tests launch
 

@@ -8,7 +8,7 @@ PACK_DIR = REPO / "policies"  # this repository's development pack
 
 def checkov_bin() -> Path:
     """The Checkov the gate would run (provisioned by `make setup`); the tests never skip without it."""
-    from stateless_pack.gate.checkov_env import find_checkov
+    from stateless_pack.gate.checkov.env import find_checkov
 
     return find_checkov()
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from stateless_pack.gate import checkov_runner, render
+from stateless_pack.gate.checkov import runner as checkov_runner
 from stateless_pack.gate.cli import main
-from support.paths import FIXTURES
+from stateless_pack.gate.render import manifests as render
 from support.isolation import isolated  # noqa: F401 - an autouse fixture
+from support.paths import FIXTURES
 
 GATE = FIXTURES / "gate"
 VIOLATIONS = [("CKV2_K8S_6", "checkov", "Deployment/shop/no-netpol"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from stateless_pack.gate import checkov_runner
+from stateless_pack.gate.checkov import runner as checkov_runner
 from stateless_pack.gate.cli import main
 from support.isolation import isolated  # noqa: F401 - an autouse fixture
 from support.paths import REPO

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stateless_pack.policies.catalog import rules
 from stateless_pack.gate import cli
-from stateless_pack.gate.manifest_files import load_manifests
+from stateless_pack.gate.render.manifest_files import load_manifests
+from stateless_pack.policies.catalog import rules
 from support.paths import REPO as REPO_ROOT
 from support.signing import approval
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from stateless_pack.gate.checkov.runner import OUR_CHECKS_DIR as CHECKS_DIR
 from stateless_pack.policies.catalog import rule_by_name, rules
-from support.rule_fixtures import fixture_id, load_fixtures, resource_id
-from stateless_pack.gate.checkov_runner import OUR_CHECKS_DIR as CHECKS_DIR
 from support.paths import REPO, checkov_bin, checkov_python
+from support.rule_fixtures import fixture_id, load_fixtures, resource_id
 
 PROBE = REPO / "tests" / "support" / "checkov_probe.py"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stateless_pack.gate.engine import Resource, Secret, Unknown, launch_pack
+from stateless_pack.gate.pack.engine import Resource, Secret, Unknown, launch_pack
 from stateless_pack.policies.crossguard.manifests import manifests_from
 from support.pack_harness import PACK_DIR, who_and_path
 

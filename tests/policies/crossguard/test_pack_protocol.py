@@ -7,9 +7,7 @@ from importlib import metadata
 
 import pytest
 
-from stateless_pack.policies import catalog
-from stateless_pack.policies.waivers.wording import POLICY_NAMES
-from stateless_pack.gate.engine import (
+from stateless_pack.gate.pack.engine import (
     AnalyzerInfo,
     ConfigError,
     PackError,
@@ -18,6 +16,8 @@ from stateless_pack.gate.engine import (
     launch_pack,
     reconcile_config,
 )
+from stateless_pack.policies import catalog
+from stateless_pack.policies.waivers.wording import POLICY_NAMES
 from support.pack_harness import PACK_DIR, resource_of, who_and_path
 from support.rule_fixtures import fixture_id, load_fixtures
 

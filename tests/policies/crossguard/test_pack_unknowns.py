@@ -5,13 +5,13 @@ import copy
 import re
 
 import pytest
+from pulumi_policy.proxy import UnknownValueError
 
+from stateless_pack.gate.pack.engine import Secret, Unknown, launch_pack
 from stateless_pack.policies.catalog import Rule, Violation
 from stateless_pack.policies.crossguard.reporting import Reporter, report
 from stateless_pack.policies.crossguard.run_waivers import ref_of as identity_of
 from stateless_pack.policies.redaction import sensitive_values as _sensitive_values
-from stateless_pack.gate.engine import Secret, Unknown, launch_pack
-from pulumi_policy.proxy import UnknownValueError
 from support.pack_harness import PACK_DIR, resource_of, who_and_path
 from support.rule_fixtures import load_fixtures, resource_id
 

@@ -6,9 +6,9 @@ import threading
 from google.protobuf import struct_pb2
 from pulumi_policy import policy as sdk
 
+from stateless_pack.gate.pack.engine import launch_pack
 from stateless_pack.policies.crossguard import request_memo
 from stateless_pack.policies.crossguard.pack import build_policies
-from stateless_pack.gate.engine import launch_pack
 from support.pack_harness import PACK_DIR, resource_of
 from support.rule_fixtures import load_fixtures
 

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from stateless_pack.gate.engine import launch_pack
+from stateless_pack.gate.pack.engine import launch_pack
 from support.pack_harness import resource_of
 from support.signing import CASES, REFUSALS, approval, case_id, case_registry
 

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from stateless_pack.gate.engine import Unknown, launch_pack
+from stateless_pack.gate.pack.engine import Unknown, launch_pack
 from support.pack_harness import resource_of
 from support.signing import HOD, LEAD, approval
 

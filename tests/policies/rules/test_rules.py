@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stateless_pack.gate.checkov.runner import OUR_CHECKS_DIR
 from stateless_pack.policies.catalog import MANDATORY, Violation, rule_by_name, rules
 from stateless_pack.policies.manifest import UNKNOWN, WORKLOAD_KINDS
+from support.paths import REPO as REPO_ROOT
+from support.paths import checkov_python
 from support.rule_fixtures import FIXTURES_DIR, fixture_id, load_fixtures, resource_id, violations_of
-from stateless_pack.gate.checkov_runner import OUR_CHECKS_DIR
-from support.paths import REPO as REPO_ROOT, checkov_python
 
 REPO = REPO_ROOT
 FIXTURES = load_fixtures()

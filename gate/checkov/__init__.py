@@ -1,0 +1,1 @@
+"""The gate's stage: Checkov, from its own environment."""

@@ -1,0 +1,1 @@
+"""The gate's stage: what the commands print and write."""

@@ -1,0 +1,1 @@
+"""The gate's stage: the program under mocks."""

@@ -1,0 +1,188 @@
+"""policies/gate/output/reports.py and render.py: the writers, on hand-made findings."""
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from stateless_pack.gate.findings import Finding
+from stateless_pack.gate.output import reports
+from stateless_pack.gate.program.runner import RegisteredResource
+from stateless_pack.gate.program.values import Secret
+from stateless_pack.gate.render import manifests as render
+from stateless_pack.policies.catalog import rule_by_name
+from stateless_pack.policies.waivers.model import ResourceRef
+from support.paths import FIXTURES as FIXTURE_ROOT
+
+SCHEMA = FIXTURE_ROOT / "gate" / "sarif-schema-2.1.0.json"
+
+
+def finding(**kw):
+    base = dict(rule="no-sticky-service", engine="crossguard", level="mandatory",
+                resource="Service/shop/a", message="sessionAffinity is ClientIP")
+    return Finding(**{**base, **kw})
+
+
+FINDINGS = [
+    finding(),
+    finding(resource="Service/shop/b", waiver="W-0001"),
+    finding(rule="CKV_K8S_8", engine="checkov", level="advisory", resource="Deployment/shop/web",
+            message="Liveness Probe Should be Configured"),
+]
+
+
+def make_report(findings=FINDINGS, checked=()):
+    return reports.Report(findings=list(findings), checked=list(checked), title="t")
+
+
+def test_table_groups_by_resource_with_status_and_summary():
+    out = io.StringIO()
+    reports.print_table(make_report(), out)
+    text = out.getvalue()
+    assert text.index("Service/shop/a") < text.index("Deployment/shop/web")  # blocking first
+    assert "BLOCK  no-sticky-service" in text and "WAIVED" in text and "WARN" in text
+    assert "waiver: W-0001" in text
+    assert text.rstrip().endswith("BLOCKED: 1 blocking, 1 advisory, 1 waived finding(s) on 3 of 3 resource(s) checked")
+
+
+def test_the_summary_counts_the_resources_checked_without_findings():
+    checked = [reports.Checked("Deployment/shop/clean", "no-sticky-service"),
+               reports.Checked("Service/shop/a", "no-host-path")]
+    out = io.StringIO()
+    reports.print_table(make_report(findings=[], checked=checked), out)
+    assert out.getvalue().rstrip().endswith("PASSED: 0 blocking, 0 advisory, 0 waived finding(s) on 0 of 2 resource(s) checked")
+    out = io.StringIO()
+    reports.print_table(make_report(checked=checked), out)
+    assert out.getvalue().rstrip().endswith("on 3 of 4 resource(s) checked")
+    out = io.StringIO()  # the command knows how many resources every engine judged
+    reports.print_table(reports.Report(findings=FINDINGS, checked=checked, resources=19), out)
+    assert out.getvalue().rstrip().endswith("on 3 of 19 resource(s) checked")
+
+
+def test_table_without_findings_passes():
+    out = io.StringIO()
+    reports.print_table(make_report([]), out)
+    assert "No findings." in out.getvalue() and "PASSED: 0 blocking" in out.getvalue()
+
+
+def test_sarif_levels_and_suppressions_validate():
+    sarif = reports.to_sarif(make_report())
+    jsonschema.Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8"))).validate(sarif)
+    by_resource = {r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]: r
+                   for r in sarif["runs"][0]["results"]}
+    assert by_resource["Service/shop/a"]["level"] == "error" and "suppressions" not in by_resource["Service/shop/a"]
+    assert by_resource["Service/shop/b"]["suppressions"][0]["status"] == "accepted"
+    assert by_resource["Deployment/shop/web"]["level"] == "warning"
+
+
+def test_junit_counts_failures_skips_and_passes():
+    checked = [reports.Checked("Service/shop/c", "no-sticky-service"),
+               reports.Checked("Service/shop/a", "no-sticky-service")]
+    root = reports.to_junit(make_report(checked=checked))
+    text = ET.tostring(root, encoding="unicode")
+    suite = ET.fromstring(text).find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "1", "1")
+    cases = {(c.get("classname"), c.get("name")): c for c in suite.findall("testcase")}
+    assert cases[("Service/shop/a", "no-sticky-service")].find("failure") is not None
+    assert cases[("Service/shop/b", "no-sticky-service")].find("skipped") is not None
+    assert list(cases[("Service/shop/c", "no-sticky-service")]) == []
+    assert cases[("Deployment/shop/web", "CKV_K8S_8")].find("failure") is None  # advisory passes
+
+
+def test_sarif_region_is_the_field_line_else_the_resource_line_and_rules_link_their_docs():
+    findings = [finding(file="m.yaml", line=7, field_line=14, path="spec.sessionAffinity"),
+                finding(resource="Service/shop/b", file="m.yaml", line=20),
+                finding(rule="CKV_K8S_21", engine="checkov", checkov_id="CKV_K8S_21", resource="ConfigMap/default/c",
+                        file="m.yaml", fix="https://docs.example.org/ckv-k8s-21", message="The default namespace")]
+    sarif = reports.to_sarif(reports.Report(findings=findings, rules=reports.rule_help(), title="t"))
+    jsonschema.Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8"))).validate(sarif)
+    regions = sorted((r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
+                      r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in sarif["runs"][0]["results"])
+    assert regions == [("ConfigMap/default/c", 1), ("Service/shop/a", 14), ("Service/shop/b", 20)]
+    rules = {r["id"]: r for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
+    sticky = rules["no-sticky-service"]
+    assert sticky["helpUri"].endswith("docs/policies.md#no-sticky-service")
+    assert sticky["fullDescription"]["text"] == rule_by_name("no-sticky-service").description
+    assert rules["stale-waiver"]["helpUri"].endswith("#stale-waiver")
+    assert rules["not-checked-by-checkov"]["helpUri"].endswith("#not-checked-by-checkov")
+    builtin = rules["CKV_K8S_21"]
+    assert builtin["fullDescription"]["text"] == "The default namespace should not be used"
+    assert builtin["helpUri"] == "https://docs.example.org/ckv-k8s-21"
+
+
+def test_levels_reach_sarif_and_junit():
+    findings = [finding(level="remediate"), finding(resource="Service/shop/b", level="advisory", file="f.yaml", line=3)]
+    sarif = reports.to_sarif(make_report(findings))
+    assert sorted(r["level"] for r in sarif["runs"][0]["results"]) == ["error", "warning"]
+    suite = reports.to_junit(make_report(findings)).find("testsuite")
+    cases = {c.get("classname"): c for c in suite.findall("testcase")}
+    assert cases["Service/shop/a"].find("failure").get("type") == "remediate"
+    assert cases["Service/shop/b"].find("system-out").text == "advisory [crossguard] f.yaml:3: sessionAffinity is ClientIP"
+
+
+def test_table_shows_file_line_and_field_line():
+    out = io.StringIO()
+    reports.print_table(make_report([finding(file="m.yaml", line=7, field_line=14, path="spec.sessionAffinity")]), out)
+    text = out.getvalue()
+    assert "Service/shop/a  (m.yaml:7)" in text and "[spec.sessionAffinity, line 14]" in text
+
+
+def test_table_colours_only_when_asked():
+    plain, coloured = io.StringIO(), io.StringIO()
+    reports.print_table(make_report(), plain)
+    reports.print_table(make_report(), coloured, color=True)
+    assert "\033[" not in plain.getvalue()
+    assert "\033[31mBLOCK " in coloured.getvalue() and "\033[33mWARN  " in coloured.getvalue()
+
+
+def k8s(type_, name, inputs, custom=True):
+    return RegisteredResource(type=type_, name=name, urn=f"urn:pulumi:dev::p::{type_}::{name}",
+                              custom=custom, inputs=inputs)
+
+
+def test_render_writes_kubernetes_objects_only_with_secrets_redacted(tmp_path):
+    resources = [
+        k8s("pulumi:pulumi:Stack", "p-dev", {}, custom=False),
+        k8s("acme:index:App", "app", {"x": 1}, custom=False),
+        k8s("pulumi:providers:kubernetes", "prov", {"kubeconfig": Secret("KUBECONFIG-SECRET")}),
+        k8s("kubernetes:core/v1:Secret", "s", {"metadata": {"name": "s"}, "data": {"k": "UEFTUw=="},
+                                               "stringData": {"p": "PLAIN-SECRET"}}),
+        k8s("kubernetes:core/v1:ConfigMap", "cm", {"metadata": {"name": "cm", "namespace": "x"},
+                                                   "data": {"token": Secret("CM-SECRET"), "plain": "ok"}}),
+    ]
+    items = render.render(render.manifests(resources), tmp_path / "out")
+    names = sorted(p.name for p in (tmp_path / "out").glob("*.yaml"))
+    assert names == ["configmap_x_cm.yaml", "secret_default_s.yaml"]
+    text = "".join(p.read_text() for p in (tmp_path / "out").glob("*.yaml"))
+    for secret in ("UEFTUw==", "PLAIN-SECRET", "CM-SECRET", "KUBECONFIG-SECRET"):
+        assert secret not in text
+    assert "plain: ok" in text and "k: <redacted>" in text and "p: <redacted>" in text
+    assert text.startswith("apiVersion: v1\nkind:")
+    assert {ResourceRef.of_manifest(i.manifest).display for i in items} == {"Secret/default/s", "ConfigMap/x/cm"}
+    assert items[0].revealed()["data"]["k"] == "UEFTUw=="  # rules still see the real values
+
+
+def test_publish_replaces_its_own_folder_and_refuses_others(tmp_path):
+    cm = [k8s("kubernetes:core/v1:ConfigMap", "a", {"metadata": {"name": "a"}})]
+    render.render(render.manifests(cm), tmp_path / "run")
+    render.publish(tmp_path / "run", tmp_path / "out")
+    (tmp_path / "out" / "stale.yaml").write_text("kind: Old\n")
+    render.publish(tmp_path / "run", tmp_path / "out")
+    assert not (tmp_path / "out" / "stale.yaml").exists()
+    assert (tmp_path / "out" / "configmap_default_a.yaml").is_file()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.yaml").write_text("x: 1\n")
+    with pytest.raises(render.RenderError):
+        render.publish(tmp_path / "run", tmp_path / "other")
+    assert (tmp_path / "other" / "keep.yaml").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "out", "run"]  # no staging left behind
+
+
+def test_two_resources_with_one_object_name_get_two_files(tmp_path):
+    cms = [k8s("kubernetes:core/v1:ConfigMap", n, {"metadata": {"name": "same"}}) for n in ("a", "b")]
+    items = render.render(render.manifests(cms), tmp_path / "out")
+    assert sorted(i.file.name for i in items) == ["configmap_default_same-2.yaml", "configmap_default_same.yaml"]

@@ -1,0 +1,95 @@
+"""What a program registers that the gate checks, and what it refuses to pass: real programs under
+the gate's mocks (gate/program/runner.py) and gate/render/coverage.py."""
+from __future__ import annotations
+
+import pytest
+
+from stateless_pack.gate.program.runner import ProgramError, RegisteredResource, run_program
+from stateless_pack.gate.program.values import Secret
+from stateless_pack.gate.render.coverage import NotCheckable, require_checkable, why_not_checkable
+from support.programs import pulumi_program
+
+STICKY = "apiVersion: v1\nkind: Service\nmetadata: {name: sticky, namespace: shop}\nspec: {sessionAffinity: ClientIP}\n"
+
+
+def test_yaml_v2_children_are_registered_under_their_component(tmp_path):
+    run = run_program(pulumi_program(tmp_path, f"""\
+        import pulumi_kubernetes as k8s
+        k8s.yaml.v2.ConfigGroup("edge", yaml={STICKY!r})
+        k8s.yaml.v2.ConfigFile("file", file="manifests/svc.yaml")
+        provider = k8s.Provider("team", namespace="team-a")
+        k8s.yaml.v2.ConfigGroup("ns", objs=[{{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {{"name": "c"}}}}],
+                                opts=__import__("pulumi").ResourceOptions(provider=provider))
+        """, {"manifests/svc.yaml": STICKY.replace("sticky", "from-file").replace(", namespace: shop", "")}))
+    children = {r.name: r for r in run.resources if r.custom and r.type != "pulumi:providers:kubernetes"}
+    assert sorted(children) == ["edge:shop/sticky", "file:default/from-file", "ns:team-a/c"]
+    edge = next(r for r in run.resources if r.name == "edge")
+    sticky = children["edge:shop/sticky"]
+    assert sticky.parent == edge.urn and sticky.type == "kubernetes:core/v1:Service"
+    assert sticky.urn == "urn:pulumi:dev::p::kubernetes:yaml/v2:ConfigGroup$kubernetes:core/v1:Service::edge:shop/sticky"
+    assert sticky.inputs["spec"] == {"sessionAffinity": "ClientIP"}
+    assert children["ns:team-a/c"].inputs["metadata"]["namespace"] == "team-a"  # the provider's namespace
+    require_checkable(run.resources)  # nothing left unchecked
+
+
+def test_secret_objects_in_lists_and_patches_keep_their_data_secret(tmp_path):
+    run = run_program(pulumi_program(tmp_path, """\
+        import pulumi_kubernetes as k8s
+        k8s.core.v1.SecretList("l", items=[{"metadata": {"name": "a"}, "string_data": {"k": "IN-A-LIST"}}])
+        k8s.core.v1.SecretPatch("p", metadata={"name": "b"}, string_data={"k": "IN-A-PATCH"})
+        k8s.yaml.v2.ConfigGroup("g", yaml="apiVersion: v1\\nkind: Secret\\nmetadata: {name: c}\\ndata: {k: SU4tWUFNTA==}\\n")
+        """))
+    by_name = {r.name: r for r in run.resources}
+    assert by_name["l"].inputs["items"][0]["stringData"] == Secret({"k": "IN-A-LIST"})
+    assert by_name["p"].inputs["stringData"] == Secret({"k": "IN-A-PATCH"})
+    assert by_name["g:default/c"].inputs["data"] == Secret({"k": "SU4tWUFNTA=="})
+
+
+def test_a_component_the_gate_cannot_expand_fails_the_program_run_clearly(tmp_path):
+    with pytest.raises(ProgramError, match="(?s)cannot expand offline.*a URL cannot be fetched offline"):
+        run_program(pulumi_program(tmp_path, """\
+            import pulumi_kubernetes as k8s
+            k8s.yaml.v2.ConfigGroup("remote", files=["https://example.org/app.yaml"])
+            """))
+
+
+def test_helm_and_kustomize_are_refused_with_a_remedy(tmp_path):
+    run = run_program(pulumi_program(tmp_path, """\
+        import pulumi_kubernetes as k8s
+        k8s.helm.v4.Chart("redis", chart="oci://registry.example.org/charts/redis")
+        k8s.helm.v3.Chart("old", k8s.helm.v3.ChartOpts(chart="nginx", fetch_opts={"repo": "https://charts.example.org"}))
+        k8s.kustomize.v2.Directory("kz", directory="./k")
+        k8s.kustomize.Directory("kz1", directory="./k")
+        """))
+    with pytest.raises(NotCheckable) as refused:
+        require_checkable(run.resources)
+    text = str(refused.value)
+    for name in ("'redis'", "'old'", "'kz'", "'kz1'"):
+        assert name in text
+    assert "helm template" in text and "kubectl kustomize" in text and "stateless-pack scan" in text
+    assert "pulumi preview --policy-pack" in text
+
+
+def resource(type_, custom=True, inputs=None, name="r"):
+    return RegisteredResource(type=type_, name=name, urn=f"urn:pulumi:dev::p::{type_}::{name}", custom=custom,
+                              inputs=inputs or {})
+
+
+@pytest.mark.parametrize("type_, custom, inputs, checkable", [
+    ("kubernetes:core/v1:Service", True, {"metadata": {"name": "s"}}, True),
+    ("kubernetes:core/v1:ServiceList", True, {"items": [{"metadata": {"name": "s"}}]}, True),
+    ("kubernetes:core/v1:ServicePatch", True, {"metadata": {"name": "s"}}, True),
+    ("kubernetes:x.io/v1:Route", True, {"metadata": {"name": "r"}}, True),
+    ("kubernetes:yaml/v2:ConfigGroup", False, {}, True),
+    ("kubernetes:yaml:ConfigFile", False, {}, True),
+    ("pulumi:providers:kubernetes", True, {}, True),
+    ("acme:index:App", False, {}, True),
+    ("aws:s3/bucket:Bucket", True, {}, True),
+    ("kubernetes:helm.sh/v3:Release", True, {"chart": "redis"}, False),
+    ("kubernetes:helm.sh/v4:Chart", False, {}, False),
+    ("kubernetes:kustomize/v2:Directory", False, {}, False),
+    ("kubernetes:something/v9:Future", False, {}, False),   # a component of the package the gate does not know
+    ("kubernetes:core/v1:Service", True, "not a mapping", False),
+])
+def test_coverage_by_resource_type(type_, custom, inputs, checkable):
+    assert (why_not_checkable(resource(type_, custom, inputs)) is None) is checkable
