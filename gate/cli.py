@@ -6,10 +6,10 @@ import os
 import sys
 from importlib import metadata
 
-from stateless_pack.gate.commands import checkov, config, explain, pack, preview, scan, waivers
+from stateless_pack.gate.commands import checkov, config, explain, pack, preview, scan, tools, waivers
 from stateless_pack.gate.exit_codes import EXIT_FAILED
 
-SUBCOMMANDS = (preview, scan, explain, config, waivers, checkov, pack)
+SUBCOMMANDS = (preview, scan, explain, config, waivers, checkov, tools, pack)
 
 
 def main(argv: list[str] | None = None) -> int:
