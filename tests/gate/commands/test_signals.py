@@ -110,7 +110,7 @@ def test_a_signal_stops_preview_and_everything_it_started(tmp_path, sig):
     program = slow_program(tmp_path)
     watch = SecretWatch(tmp_path, program)  # the private TMPDIR, --out and everything else of the test
     preview = gate(tmp_path, "preview", str(program), "--out", str(tmp_path / "m"))
-    tree = wait_for_children(preview, "program_child", "pulumi.policy", "checkov", "sleep 300")
+    tree = wait_for_children(preview, "program.child", "pulumi.policy", "checkov", "sleep 300")
     code, err = stopped(preview, tree, sig)
     assert code == 2
     assert err.strip().splitlines() == [
@@ -141,7 +141,7 @@ def test_sigkill_of_preview_leaves_no_pack_and_no_program_running(tmp_path):
     # (policies/gate_lifetime.py); the streamed Checkov ends when its input closes.
     program = slow_program(tmp_path)
     preview = gate(tmp_path, "preview", str(program), "--out", str(tmp_path / "m"))
-    tree = wait_for_children(preview, "program_child", "pulumi.policy", "checkov", "sleep 300")
+    tree = wait_for_children(preview, "program.child", "pulumi.policy", "checkov", "sleep 300")
     preview.kill()
     preview.communicate(timeout=60)
     _, alive = psutil.wait_procs(tree, timeout=60)
