@@ -98,6 +98,10 @@ class FieldLines:
             self._lines = self._load() if self._load else {}
         return self._lines
 
+    def table(self) -> dict:
+        """{path as a tuple of keys and indexes: its 1-based line}."""
+        return dict(self._table())
+
     def line_of(self, path: str) -> int:
         table, parts = self._table(), tuple(str(p) if not isinstance(p, int) else p for p in undotted(path))
         for end in range(len(parts), -1, -1):
@@ -230,6 +234,11 @@ def load_file(file: str) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
                                     ERROR, FIX_UNREADABLE)]
     except (OSError, UnicodeDecodeError) as err:
         return [], [ManifestProblem(file, 0, f"cannot read file: {err}", ERROR, FIX_UNREADABLE)]
+    return load_text(text, file)
+
+
+def load_text(text: str, file: str) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
+    """The manifests of `text` (read from `file`, or a tool's output named so) and every problem of it."""
     manifests: list[LoadedManifest] = []
     problems: list[ManifestProblem] = []
     loader = StrictLoader(text)
