@@ -4,10 +4,16 @@ tool's own message when a chart cannot be had."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -220,3 +226,40 @@ def test_a_waiver_scoped_to_one_rendered_child_applies_to_it_alone(capsys, tmp_p
         ("no-persistent-volume-claims", "Deployment/shop/webapp-web", "rules", "", True),
         ("no-persistent-volume-claims", "PersistentVolumeClaim/shop/webapp-data", "checkov", "W-0042", False),
         ("no-persistent-volume-claims", "PersistentVolumeClaim/shop/webapp-data", "rules", "W-0042", False)]
+
+
+# ---- signals ----------------------------------------------------------------------------------
+
+def test_sigterm_while_helm_renders_stops_helm_and_what_it_started(tmp_path):
+    slow = tmp_path / "helm"
+    slow.write_text("#!/bin/sh\ncase \"$1\" in version) echo v3.14.0; exit 0;; esac\nsleep 300\n")
+    slow.chmod(0o755)
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "STATELESS_PACK_WAIVERS": ""}
+    scan_process = subprocess.Popen([sys.executable, "-m", "stateless_pack.gate.cli", "scan", str(WEBAPP),
+                                     "--helm", str(slow)], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+    give_up = time.monotonic() + 60
+    while not any("sleep" in _cmdline(p) for p in _children(scan_process)):
+        assert time.monotonic() < give_up and scan_process.poll() is None, scan_process.communicate()
+        time.sleep(0.1)
+    tree = _children(scan_process)
+    scan_process.send_signal(signal.SIGTERM)
+    _, err = scan_process.communicate(timeout=60)
+    assert scan_process.returncode == 2 and "stopped by SIGTERM" in err
+    assert psutil.wait_procs(tree, timeout=10)[1] == []
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def _children(process: subprocess.Popen) -> list:
+    try:
+        return psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _cmdline(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
