@@ -188,9 +188,13 @@ def test_a_folder_with_a_chart_and_plain_yaml_renders_the_chart_and_loads_the_ya
     assert report["manifests"] == 8
 
 
-def test_repo_without_a_chart_is_exit_2(capsys):
+def test_chart_options_without_a_chart_are_exit_2(capsys):
     code, _, err = scan(capsys, WEBAPP, "--repo", "https://charts.example")
-    assert code == 2 and "give --chart too" in err
+    assert (code, err) == (2, "stateless-pack scan: error: --repo and --version name where --chart comes from: "
+                              "give --chart too\n")
+    code, _, err = scan(capsys, OVERLAYS / "clean", "-f", STATELESS)
+    assert (code, err) == (2, "stateless-pack scan: error: --values and --set are for charts, and there is no "
+                              "chart to render (a folder with Chart.yaml, or --chart)\n")
 
 
 # ---- kustomizations ---------------------------------------------------------------------------
