@@ -264,16 +264,16 @@ def _rendered(args: argparse.Namespace, charts: list[str], kustomizations: list[
                            set_values=tuple(args.set_values), kube_version=args.kube_version,
                            timeout=args.timeout_render)
     for ref in refs:
-        before = len(rendered.subjects)
+        before = len(rendered.subjects) + len(rendered.problems)
         rendered.add_chart(ref, options, helm_bin=helm_bin, stack=args.stack or "")
-        if len(rendered.subjects) == before:
+        if len(rendered.subjects) + len(rendered.problems) == before:
             rendered.problems.append(ManifestProblem(ref.chart, 0, "the chart rendered no resources", EMPTY,
                                                      FIX_EMPTY))
     for folder in kustomizations:
-        before = len(rendered.subjects)
+        before = len(rendered.subjects) + len(rendered.problems)
         rendered.add_kustomization(folder, kubectl_bin=kubectl_bin, stack=args.stack or "",
                                    timeout=args.timeout_render)
-        if len(rendered.subjects) == before:
+        if len(rendered.subjects) + len(rendered.problems) == before:
             rendered.problems.append(ManifestProblem(folder, 0, "the kustomization built no resources", EMPTY,
                                                      FIX_EMPTY))
     return rendered
