@@ -107,15 +107,25 @@ def _kustomize(kubectl: Path, folder: str, timeout: float, what: str) -> str:
     return done.stdout
 
 
-# kubectl logs some failures the klog way: `E1202 16:21:27.872224  444 run.go:72] "command failed" err="..."`
-_KLOG = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=(".*")$')
+# kubectl logs some failures the klog way: `E1202 16:21:27.872224  444 run.go:72] "command failed" err="..."`,
+# or over several lines between `err=<` and `>`
+_KLOG = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=(".*"|<)$')
 
 
 def _message(text: str) -> str:
-    lines = []
+    lines, block = [], False
     for line in text.strip().splitlines():
         logged = _KLOG.match(line.strip())
-        lines.append(json.loads(logged.group(1)) if logged else line)
+        if block:
+            block = line.strip() != ">"
+            if block:
+                lines.append(line[1:] if line.startswith("\t") else line)
+        elif logged:
+            block = logged.group(1) == "<"
+            if not block:
+                lines.append(json.loads(logged.group(1)))
+        else:
+            lines.append(line)
     message = "\n".join(lines).strip()
     message = message[len("error: "):] if message.startswith("error: ") else message
     return message or "kubectl failed without a message"
