@@ -8,8 +8,9 @@ transformed it; those annotations are removed again before any rule sees the res
 points at its line in that file when it has the same value there; a field a patch or a transformer
 changed points at the nearest enclosing field that did not change, and at the patch that wrote it
 where `gate/render/kustomize_patches.py` can tell. Resources made by a generator
-(`configMapGenerator`, ...) point at the kustomization that configures it. kubectl runs as a child of `gate/processes.py` (process group, deadline, signals);
-a folder that does not build is a `KustomizeError` with kubectl's own message.
+(`configMapGenerator`, ...) point at the kustomization that configures it. kubectl runs as a
+child of `gate/processes.py` (process group, deadline, signals); a folder that does not build is a
+`KustomizeError` with kubectl's own message.
 """
 from __future__ import annotations
 
