@@ -41,6 +41,8 @@ class Finding:
     waiver: str = ""     # id of the registry waiver that covers it ("" = not waived)
     line: int = 0        # 1-based line of the resource in `file` (0: unknown)
     field_line: int = 0  # 1-based line of the offending field `path` in `file` (0: unknown)
+    origin: str = ""     # the chart, kustomization or component it was rendered from, if any
+    gate_only: bool = False  # checked by the gate only: the engine's pack never sees this resource
     subject: ResourceRef | None = field(default=None, compare=False, repr=False)  # for the waiver pass
 
     @property

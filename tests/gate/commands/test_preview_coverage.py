@@ -1,5 +1,5 @@
 """`stateless-pack preview` never passes what it did not check: yaml/v2 components expanded as the
-provider would, List items, Patches as partial manifests, and Helm/kustomize refused with a remedy."""
+provider would, List items, Patches as partial manifests (charts and kustomizations: test_preview_charts.py)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,6 @@ import pytest
 from stateless_pack.gate.cli import main
 from support.paths import FIXTURES
 from support.isolation import isolated  # noqa: F401 - an autouse fixture
-from support.programs import pulumi_program
 
 EXPANDED = FIXTURES / "gate" / "expanded"
 OURS = {"no-sticky-service", "no-persistent-volume-claims", "readiness-probe", "read-only-root-filesystem",
@@ -64,25 +63,3 @@ def test_children_carry_the_providers_names_and_a_patch_is_not_blamed_for_what_i
     assert Path(patched["file"]).read_text().count("sessionAffinity: ClientIP") == 1
     assert sorted(p.name for p in (folder / "m").glob("*.yaml")) == [
         "persistentvolumeclaim_shop_data.yaml", "service_shop_sticky-list.yaml", "service_shop_sticky-yaml.yaml"]
-
-
-def _program(tmp_path: Path, body: str) -> Path:
-    return pulumi_program(tmp_path / "app", body, name="charts")
-
-
-@pytest.mark.parametrize("body, what, remedy", [
-    ('k8s.helm.v4.Chart("redis", chart="oci://registry.example.org/charts/redis")\n', "Helm chart",
-     "helm template"),
-    ('k8s.helm.v3.Chart("web", k8s.helm.v3.ChartOpts(chart="nginx", fetch_opts={"repo": "https://charts.example.org"}))\n',
-     "Helm chart", "helm template"),
-    ('k8s.helm.v3.Release("redis", chart="redis")\n', "Helm release", "helm template"),
-    ('k8s.kustomize.v2.Directory("overlay", directory="./overlay")\n', "kustomization", "kubectl kustomize"),
-])
-def test_what_cannot_be_rendered_offline_fails_with_a_remedy(capsys, tmp_path, body, what, remedy):
-    app = _program(tmp_path, "import pulumi_kubernetes as k8s\n" + body)
-    code = main(["preview", str(app), "--out", str(tmp_path / "m")])
-    captured = capsys.readouterr()
-    assert code == 2, captured.out + captured.err
-    assert f"a {what} cannot be rendered offline" in captured.err and remedy in captured.err
-    assert "stateless-pack scan" in captured.err and "pulumi preview --policy-pack" in captured.err
-    assert "PASSED" not in captured.out and not (tmp_path / "m").exists()
