@@ -8,7 +8,7 @@ from typing import Any
 from stateless_pack.policies.policy_config import BLOCKING_LEVELS
 from stateless_pack.policies.waivers.model import ResourceRef
 
-ENGINES = ("crossguard", "rules", "checkov", "waivers", "scan")
+ENGINES = ("crossguard", "rules", "checkov", "waivers", "scan", "gate")
 
 
 @dataclass(frozen=True)

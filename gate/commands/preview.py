@@ -5,7 +5,7 @@ Stages (overlapped where they do not depend on each other):
       as each resource is registered: Remediate+Analyze  ||  Checkov's resource checks on its manifests
   (Helm charts and kustomizations are rendered by helm and kubectl in the program's child, as the
   provider would: gate/render/helm_components.py)
-  coverage: a resource the gate cannot check ends the run
+  coverage: a resource the gate cannot check (a remote component of another package) ends the run
   render manifests into this run's private folder
   Checkov's graph checks over that folder  ||  AnalyzeStack
   --out replaced by a copy of what was checked (under a lock: one run at a time publishes)
@@ -27,7 +27,8 @@ and every child runs in a process group of its own: SIGTERM/SIGINT stop them all
 temporary folders and end the run like a crash.
 
 A helm.sh/v3:Release's objects are checked by the gate only (our rules with engine `rules`, Checkov),
-never sent to the pack: the real engine's pack never sees them either.
+never sent to the pack: the real engine's pack never sees them either. A program that registers no
+Kubernetes object blocks (`no-kubernetes-resources`; advisory with --allow-empty).
 
 Exit codes: 0 clean or advisory only, 1 blocking findings, 2 the program, the pack, Checkov or the
 gate itself failed (a chart that does not render, a missing helm), a stage ran out of time, or a signal stopped it. Every failure path ends in 2:
@@ -105,6 +106,8 @@ def register(subparsers) -> None:
                        help=f"{tool.name} executable, for the program's charts and kustomizations (default: "
                             f"${tool.env_var}, else {tool.name} on PATH, else the one "
                             f"`{render_tools.INSTALL_COMMAND}` provisioned)")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="a program that registers no Kubernetes object only warns (default: it blocks)")
     add_timeout(p, "--timeout-program", PROGRAM_TIMEOUT, "for the program to run under mocks")
     add_timeout(p, "--timeout-pack", PACK_CALL_TIMEOUT, "for each call to the policy pack")
     add_timeout(p, "--timeout-checkov", CHECKOV_TIMEOUT, "for Checkov's scan")
@@ -172,6 +175,8 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
             findings = _findings(subjects, by_location, scan, diagnostics, pack_info, waivers, policy_config,
                                  secrets, gate_only=frozenset(r.urn for r in run.resources if r.gate_only))
             findings = _rendered_from(findings, run.resources)
+            if not subjects:
+                findings.append(coverage.empty_stack(run.project, run.stack, allow_empty=args.allow_empty))
             report = _report(args, out, run, findings, subjects, location, pack_dir, policy_config, secrets)
     return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
 

@@ -14,7 +14,8 @@ answered. Helm charts and kustomizations are rendered by the real helm and kubec
 (`gate/render/helm_components.py`): the `helm.sh/v4` Chart's and `kustomize/v2` Directory's children
 are registered as the provider's Construct would, a `helm.sh/v3` Release's objects are recorded as
 checked by the gate only, and the v3 Chart's and v1 Directory's invokes are answered so that the SDK
-registers their children itself.
+registers their children itself. A remote component is recorded as one (`remote`): the gate cannot run
+another provider's Construct, and refuses to pass it unchecked (`gate/render/coverage.py`).
 """
 from __future__ import annotations
 
@@ -256,7 +257,7 @@ class Monitor(mocks.MockMonitor):
             "parent": request.parent, "dependencies": list(request.dependencies),
             "property_dependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()
                                       if v.urns},
-            "provider": request.provider, "id": response.id,
+            "provider": request.provider, "id": response.id, "remote": bool(request.remote),
             "origin": recording.sdk_child_origin(request.parent, inputs)})
         if request.type in yaml_components.COMPONENTS or request.type in helm_components.COMPONENTS:
             self._register_children(request, urn, inputs)

@@ -55,6 +55,7 @@ class RegisteredResource:
     property_dependencies: Mapping[str, tuple] = field(default_factory=dict)
     provider: str = ""        # provider reference, if explicit
     id: str = ""
+    remote: bool = False      # a remote component: a provider's Construct registers its children
     origin: Mapping = field(default_factory=dict)  # rendered from a chart or kustomization: see
                                                    # gate/render/helm_components.py `origin`
 
@@ -117,7 +118,7 @@ def _registered(r: dict) -> RegisteredResource:
         type=r["type"], name=r["name"], urn=r["urn"], custom=r["custom"], inputs=decode(r["inputs"]),
         parent=r["parent"], dependencies=tuple(r["dependencies"]),
         property_dependencies={k: tuple(v) for k, v in r["property_dependencies"].items()},
-        provider=r["provider"], id=r["id"], origin=r.get("origin") or {})
+        provider=r["provider"], id=r["id"], remote=bool(r.get("remote")), origin=r.get("origin") or {})
 
 
 class _Answer(threading.Thread):

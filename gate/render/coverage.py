@@ -10,8 +10,10 @@
 | `kubernetes:helm.sh/v4:Chart`, `kustomize/v2:Directory` | rendered by the real helm / kubectl and registered as the provider's Construct would (`gate/render/helm_components.py`); the children are checked, the pack sees them |
 | `kubernetes:helm.sh/v3:Chart`, `kustomize:Directory` (v1) | their invokes are answered with helm's / kubectl's output, so the SDK registers the children itself; they are checked |
 | `kubernetes:helm.sh/v3:Release` | the pack sees the Release only (as with the real engine); the gate renders the objects the release installs and checks them with our rules and Checkov, marked "checked by the gate only" |
+| a remote component of another package (`ComponentResource(..., remote=True)`) | its provider's Construct registers the children, which the gate cannot run: not checked, so not passed (exit 2) |
 | any other resource of the `kubernetes` package that is not an object | not known to the gate: it fails (exit 2) |
 | components, providers, other packages | not Kubernetes objects: nothing to check |
+| a program with no Kubernetes object at all (nothing, or only what the rows above skip) | `no-kubernetes-resources` blocks (advisory with `preview --allow-empty`) |
 
 A chart that cannot be fetched or rendered, a kustomization that does not build, or a missing helm or
 kubectl ends the run (exit 2) with the tool's own message.
@@ -20,8 +22,11 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from stateless_pack.gate.findings import Finding
+from stateless_pack.gate.gate_checks import EMPTY_STACK
 from stateless_pack.gate.render import helm_components, yaml_components
 from stateless_pack.policies.crossguard.manifests import manifests_from
+from stateless_pack.policies.rule import ADVISORY, MANDATORY
 
 # Component types whose children the gate sees (the SDK, yaml_components.py or helm_components.py
 # registers them; a Release's objects are rendered by the gate).
@@ -39,6 +44,10 @@ def why_not_checkable(resource) -> str | None:
     """Why the gate cannot check this resource's objects, or None when it can (or there are none)."""
     if resource.type in EXPANDED:
         return None
+    if getattr(resource, "remote", False):
+        return ("a remote component: its package's provider registers its children, which the gate cannot "
+                "run offline; render its Kubernetes objects and check them with `stateless-pack scan`, "
+                + _REAL_ENGINE)
     if not resource.type.startswith("kubernetes:"):
         return None
     if resource.custom and manifests_from(resource.type, resource.inputs, resource.name).manifests:
@@ -53,6 +62,14 @@ def require_checkable(resources: Iterable) -> None:
                 if (why := why_not_checkable(r)) is not None]
     if problems:
         raise NotCheckable("not checked, so not passed:\n  " + "\n  ".join(problems))
+
+
+def empty_stack(project: str, stack: str, *, allow_empty: bool) -> Finding:
+    """The finding for a program that registered no Kubernetes object the gate could check."""
+    return Finding(rule=EMPTY_STACK.name, engine="gate", level=ADVISORY if allow_empty else MANDATORY,
+                   resource=f"stack {stack} of {project}",
+                   message="the program registered no Kubernetes object: nothing was checked",
+                   fix=EMPTY_STACK.fix)
 
 
 def described_origin(origin: Mapping) -> str:

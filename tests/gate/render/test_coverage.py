@@ -83,9 +83,23 @@ def test_charts_and_kustomizations_register_their_objects_with_the_engines_urns(
     require_checkable(run.resources)  # nothing left unchecked
 
 
-def resource(type_, custom=True, inputs=None, name="r"):
+def test_a_remote_component_of_another_package_is_not_passed_unchecked(tmp_path):
+    run = run_program(pulumi_program(tmp_path, """\
+        import pulumi
+        class Controller(pulumi.ComponentResource):
+            def __init__(self, name):
+                super().__init__("ingress-nginx:index:Controller", name, {"replicas": 1}, None, remote=True)
+        Controller("edge")
+        pulumi.ComponentResource("acme:index:Local", "local")  # local: its children would be registered here
+        """))
+    with pytest.raises(NotCheckable, match="(?s)not checked, so not passed.*'edge'.*a remote component") as refused:
+        require_checkable(run.resources)
+    assert "'local'" not in str(refused.value)
+
+
+def resource(type_, custom=True, inputs=None, name="r", remote=False):
     return RegisteredResource(type=type_, name=name, urn=f"urn:pulumi:dev::p::{type_}::{name}", custom=custom,
-                              inputs=inputs or {})
+                              inputs=inputs or {}, remote=remote)
 
 
 @pytest.mark.parametrize("type_, custom, inputs, checkable", [
@@ -108,3 +122,10 @@ def resource(type_, custom=True, inputs=None, name="r"):
 ])
 def test_coverage_by_resource_type(type_, custom, inputs, checkable):
     assert (why_not_checkable(resource(type_, custom, inputs)) is None) is checkable
+
+
+@pytest.mark.parametrize("type_, checkable", [
+    ("kubernetes:yaml/v2:ConfigGroup", True), ("kubernetes:helm.sh/v4:Chart", True),
+    ("ingress-nginx:index:Controller", False), ("kubernetes:something/v9:Future", False)])
+def test_a_remote_component_is_checkable_only_when_the_gate_expands_it(type_, checkable):
+    assert (why_not_checkable(resource(type_, False, remote=True)) is None) is checkable
