@@ -217,19 +217,15 @@ def test_a_missing_helm_exits_2_with_the_command_that_installs_it(tmp_path, monk
 def test_a_waiver_scoped_to_one_child_applies_to_it_alone(tmp_path, monkeypatch):
     today = date.today()
     registry = tmp_path / "waivers.yaml"
-    registry.write_text(f"""\
-version: 1
-waivers:
-  - id: W-0200
-    rules: [no-persistent-volume-claims]
-    scope: {{stack: dev, kind: PersistentVolumeClaim, namespace: a, name: web-data}}
-    reason: The chart's cache volume in team a stays until its object-storage migration (ticket STO-7).
-    approved_by: max.mustermann@example.org
-    approver_role: platform-lead
-    reference: STO-7
-    created: {today - timedelta(days=1)}
-    expires: {today + timedelta(days=30)}
-""")
+    approval = {"approved_by": "max.mustermann@example.org", "approver_role": "platform-lead",
+                "created": today - timedelta(days=1), "expires": today + timedelta(days=30)}
+    worker = "urn:pulumi:dev::charts::kubernetes:helm.sh/v4:Chart$kubernetes:apps/v1:StatefulSet::other:b/web-worker"
+    registry.write_text(yaml.safe_dump({"version": 1, "waivers": [
+        {"id": "W-0200", "rules": ["no-persistent-volume-claims"], "reference": "STO-7",
+         "scope": {"stack": "dev", "kind": "PersistentVolumeClaim", "namespace": "a", "name": "web-data"},
+         "reason": "The chart's cache volume in team a stays until its object-storage migration.", **approval},
+        {"id": "W-0201", "rules": ["no-stateful-workloads"], "reference": "STO-8", "scope": {"urn": worker},
+         "reason": "Team b's worker keeps its queue on disk until the queue service exists.", **approval}]}))
     monkeypatch.setenv("STATELESS_PACK_WAIVERS", str(registry))
     app = program(tmp_path / "app", """\
 k8s.helm.v4.Chart("web", chart=CHART, namespace="a")
@@ -238,12 +234,16 @@ k8s.helm.v4.Chart("other", chart=CHART, namespace="b", name="web")
     code, out, err = preview(app, "--out", tmp_path / "m", "--json", tmp_path / "r.json")
     assert code == 1, out + err
     findings = json.loads((tmp_path / "r.json").read_text())["findings"]
-    waived = sorted((f["engine"], f["resource"]) for f in findings if f["waiver"])
-    assert waived == [("checkov", "PersistentVolumeClaim/a/web-data"), ("crossguard", "PersistentVolumeClaim/a/web-data")]
-    assert all(f["waiver"] == "W-0200" and not f["blocking"] for f in findings if f["waiver"])
+    waived = sorted((f["waiver"], f["engine"], f["resource"]) for f in findings if f["waiver"])
+    assert waived == [("W-0200", "checkov", "PersistentVolumeClaim/a/web-data"),
+                      ("W-0200", "crossguard", "PersistentVolumeClaim/a/web-data"),
+                      ("W-0201", "checkov", "StatefulSet/b/web-worker"),
+                      ("W-0201", "crossguard", "StatefulSet/b/web-worker")]
+    assert not any(f["blocking"] for f in findings if f["waiver"])
     blocking = {(f["rule"], f["resource"], f["path"]) for f in findings if f["blocking"]}
-    assert blocking == (expected("a") | expected("b")) - {
-        ("no-persistent-volume-claims", "PersistentVolumeClaim/a/web-data", "kind")}  # its volume in a still blocks
+    assert blocking == (expected("a") | expected("b")) - {  # the same children in the other team still block
+        ("no-persistent-volume-claims", "PersistentVolumeClaim/a/web-data", "kind"),
+        ("no-stateful-workloads", "StatefulSet/b/web-worker", "kind")}
 
 
 @pytest.mark.parametrize("body, component", [
