@@ -155,6 +155,9 @@ def print_table(report: Report, out: IO[str], width: int = 110, color: bool = Fa
             out.write(f"  {status} {f.rule:<{rule_w}} {f.engine:<{engine_w}} {f.level:<9} {lines[0]}\n")
             for line in lines[1:]:
                 out.write(f"{indent}{line}\n")
+            for related in f.related:  # a chart's values keys, the rendered document
+                for line in textwrap.wrap(f"{related.role}: {related.message}", max(30, width - len(indent))):
+                    out.write(f"{indent}{line}\n")
             if f.fix:
                 for i, line in enumerate(textwrap.wrap(f"fix: {f.fix}", max(30, width - len(indent)))):
                     out.write(f"{indent}{line}\n")
@@ -266,6 +269,8 @@ def to_sarif(report: Report) -> dict:
                            **({"origin": f.origin} if f.origin else {}),
                            **({"gateOnly": True, "tags": ["gate-only"]} if f.gate_only else {})},
         }
+        if f.related:
+            result["relatedLocations"] = [_related_location(i, r) for i, r in enumerate(f.related)]
         if f.waiver:
             result["suppressions"] = [{"kind": "external", "status": "accepted",
                                        "justification": f"waiver {f.waiver} in the waiver registry"}]
@@ -288,6 +293,14 @@ def _location(f: Finding) -> dict:
             "artifactLocation": {"uri": _artifact_uri(f.file)},
             "region": {"startLine": f.field_line or f.line or 1},
         }
+    return location
+
+
+def _related_location(index: int, related) -> dict:
+    location: dict = {"id": index, "message": {"text": f"{related.role}: {related.message}"}}
+    if related.file:
+        location["physicalLocation"] = {"artifactLocation": {"uri": _artifact_uri(related.file)},
+                                        **({"region": {"startLine": related.line}} if related.line else {})}
     return location
 
 

@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 
 from stateless_pack.gate import processes
 from stateless_pack.gate.render.chart_files import ChartFiles, read_chart
-from stateless_pack.gate.render.manifest_files import FieldLines, LoadedManifest, ManifestProblem, load_text
+from stateless_pack.gate.render.manifest_files import EMPTY, FieldLines, LoadedManifest, ManifestProblem, load_text
 from stateless_pack.gate.render.template_lines import Template, align
 
 TIMEOUT_SECONDS = 300.0
@@ -218,6 +218,7 @@ def _blocks(text: str) -> list[_Block]:
 def parse(text: str, chart: ChartFiles | None, *, command: str = "") -> Rendered:
     """helm's output as documents, each placed in its template where `chart` allows."""
     loaded, problems = load_text(text, "<helm template>")
+    problems = [p for p in problems if p.kind != EMPTY]  # no documents: the caller decides
     blocks = _blocks(text)
     templates: dict[str, Template] = {}
     documents, kept_problems = [], []

@@ -2,12 +2,13 @@
 
 `build()` is `kubectl kustomize DIR`, its output as is (the gate's kustomize resources). `located()`
 builds the same folder a second time through a private kustomization that only adds
-`buildMetadata: [originAnnotations]` (kustomize v5, kubectl 1.27+), so that each resource says which
-file it came from (`config.kubernetes.io/origin`); those annotations are removed again before any
-rule sees the resource. A field points at its line in that file when it has the same value there;
-a field a patch or a transformer changed points at the nearest enclosing field that did not
-change. Resources made by a generator (`configMapGenerator`, ...) point at the kustomization that
-configures it. kubectl runs as a child of `gate/processes.py` (process group, deadline, signals);
+`buildMetadata: [originAnnotations, transformerAnnotations]` (kustomize v5, kubectl 1.27+), so that
+each resource says which file it came from (`config.kubernetes.io/origin`) and which kustomizations
+transformed it; those annotations are removed again before any rule sees the resource. A field
+points at its line in that file when it has the same value there; a field a patch or a transformer
+changed points at the nearest enclosing field that did not change, and at the patch that wrote it
+where `gate/render/kustomize_patches.py` can tell. Resources made by a generator
+(`configMapGenerator`, ...) point at the kustomization that configures it. kubectl runs as a child of `gate/processes.py` (process group, deadline, signals);
 a folder that does not build is a `KustomizeError` with kubectl's own message.
 """
 from __future__ import annotations
@@ -16,13 +17,21 @@ import json
 import os
 import re
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
 from stateless_pack.gate import processes
-from stateless_pack.gate.render.manifest_files import FieldLines, ManifestProblem, load_file, load_text
+from stateless_pack.gate.render.kustomize_patches import TRANSFORMATIONS, PatchedField, patched_fields
+from stateless_pack.gate.render.manifest_files import (
+    EMPTY,
+    FieldLines,
+    LoadedManifest,
+    ManifestProblem,
+    load_file,
+    load_text,
+)
 from stateless_pack.policies.manifest import get
 
 TIMEOUT_SECONDS = 300.0
@@ -53,9 +62,18 @@ def build(directory: Path, *, kubectl: Path, timeout: float = TIMEOUT_SECONDS, l
 class BuiltResource:
     manifest: dict              # as `build()` prints it (no origin annotation)
     line: int                   # its line in `Built.text`
+    lines: FieldLines = field(default_factory=FieldLines, compare=False, repr=False)  # in `Built.text`
     file: str = ""              # the file that holds it ("" when kustomize did not say)
     file_line: int = 0          # where its document starts in `file` (0: cannot be told)
     file_lines: FieldLines = field(default_factory=FieldLines, compare=False, repr=False)
+    patched: dict = field(default_factory=dict, compare=False, repr=False)  # path -> PatchedField
+
+    def patch_of(self, path: tuple) -> PatchedField | None:
+        """The patch that wrote field `path` or the nearest field around it, if one can be told."""
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.patched:
+                return self.patched[path[:end]]
+        return None
 
 
 @dataclass(frozen=True)
@@ -73,11 +91,13 @@ def located(directory: Path, *, kubectl: Path, timeout: float = TIMEOUT_SECONDS)
         target = os.path.relpath(os.path.abspath(directory), wrapper)  # kustomize refuses absolute roots
         (wrapper / "kustomization.yaml").write_text(yaml.safe_dump({
             "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-            "resources": [target], "buildMetadata": ["originAnnotations"]}), encoding="utf-8")
+            "resources": [target], "buildMetadata": ["originAnnotations", "transformerAnnotations"]}),
+            encoding="utf-8")
         text = _kustomize(kubectl, str(wrapper), timeout, f"build {directory}")
         loaded, problems = load_text(text, "<kubectl kustomize>")
+        problems = [p for p in problems if p.kind != EMPTY]  # no documents: the caller decides
         show = (lambda p: p) if os.path.isabs(directory) else os.path.relpath
-        resources = [_placed(item.manifest, item.line, wrapper, show) for item in loaded]
+        resources = [_placed(item, wrapper, show) for item in loaded]
     return Built(text, resources, problems)
 
 
@@ -107,34 +127,41 @@ def _message(text: str) -> str:
     return message or "kubectl failed without a message"
 
 
-def _placed(manifest: dict, line: int, wrapper: Path, show) -> BuiltResource:
-    origin = _pop_origin(manifest)
+def _placed(item: LoadedManifest, wrapper: Path, show) -> BuiltResource:
+    manifest, line, lines = item.manifest, item.line, item.lines
+    origin = _popped(manifest, ORIGIN)
+    origin = origin if isinstance(origin, dict) else {}
+    transformations = _popped(manifest, TRANSFORMATIONS)
     path = origin.get("path") if isinstance(origin.get("path"), str) else origin.get("configuredIn")
     if not isinstance(path, str) or origin.get("repo"):
-        return BuiltResource(manifest, line)  # a remote resource, or kustomize did not say
+        return BuiltResource(manifest, line, lines)  # a remote resource, or kustomize did not say
     file = os.path.normpath(os.path.join(wrapper, path))
     if "path" not in origin:  # made by a generator: the kustomization that configures it
-        return BuiltResource(manifest, line, show(file))
+        return BuiltResource(manifest, line, lines, show(file))
     document = _document_in(file, manifest)
     if document is None:
-        return BuiltResource(manifest, line, show(file))
+        return BuiltResource(manifest, line, lines, show(file))
     table = {p: n for p, n in document.lines.table().items() if _same(manifest, document.manifest, p)}
     table[()] = document.line
-    return BuiltResource(manifest, line, show(file), document.line, FieldLines(table))
+    name = str(get(document.manifest, "metadata", "name", default=""))
+    patched = patched_fields(manifest, name, transformations if isinstance(transformations, list) else [],
+                             str(wrapper))
+    patched = {p: replace(f, file=show(f.file), kustomization=show(f.kustomization)) for p, f in patched.items()}
+    return BuiltResource(manifest, line, lines, show(file), document.line, FieldLines(table), patched)
 
 
-def _pop_origin(manifest: dict) -> dict:
+def _popped(manifest: dict, annotation: str):
+    """The annotation kustomize added, read and removed from the manifest (None if not there)."""
     annotations = (manifest.get("metadata") or {}).get("annotations")
-    if not isinstance(annotations, dict) or ORIGIN not in annotations:
-        return {}
-    text = annotations.pop(ORIGIN)
+    if not isinstance(annotations, dict) or annotation not in annotations:
+        return None
+    text = annotations.pop(annotation)
     if not annotations:
         del manifest["metadata"]["annotations"]
     try:
-        origin = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError:
-        return {}
-    return origin if isinstance(origin, dict) else {}
+        return None
 
 
 def _document_in(file: str, manifest: dict):
