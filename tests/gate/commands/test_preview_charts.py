@@ -24,13 +24,27 @@ from support.programs import pulumi_program
 
 CHART = FIXTURES / "charts" / "webapp"
 KUSTOMIZE = FIXTURES / "kustomize" / "overlays"
-EXPECTED = yaml.safe_load((FIXTURES / "charts" / "webapp-expected.yaml").read_text())
+# The chart's findings with its default values, as `scan` reports them (release `webapp`, namespace `shop`):
+# one file that every route reads (tests/gate/commands/test_scan_charts.py too).
+EXPECTED = yaml.safe_load((FIXTURES / "charts" / "expected-findings.yaml").read_text())["webapp-defaults"]
+OBJECTS = 8  # what the chart renders with these values: Deployment, StatefulSet, Service, PVC, 2 PDBs, 2 NetworkPolicies
 OUR_ENGINES = ("crossguard", "checkov")   # the pack's rules (cross-checked) and Checkov's CKV_STL checks
 GATE_ENGINES = ("rules", "checkov")       # a Release's objects: the pack never sees them
 
 
+def in_namespace(resource: str, namespace: str) -> str:
+    kind, _, name = resource.split("/")
+    return f"{kind}/{namespace}/{name}"
+
+
 def expected(namespace: str) -> set:
-    return {(f["rule"], f"{f['kind']}/{namespace}/{f['name']}", f["path"]) for f in EXPECTED["findings"]}
+    """(rule, resource) of every expected finding, rendered into `namespace`."""
+    return {(e["rule"], in_namespace(e["resource"], namespace)) for e in EXPECTED}
+
+
+def template_of(entry: dict) -> str:
+    """The template an expected finding points at, as helm names it (webapp/templates/x.yaml)."""
+    return str(Path(entry["file"]).relative_to("tests/fixtures/charts"))
 
 
 def preview(*args) -> tuple[int, str, str]:
@@ -46,18 +60,19 @@ def program(folder: Path, body: str, files: dict | None = None) -> Path:
 
 
 def found(report: dict, namespace: str, engine: str) -> set:
-    return {(f["rule"], f["resource"], f["path"]) for f in report["findings"]
+    return {(f["rule"], f["resource"]) for f in report["findings"]
             if f["engine"] == engine and f["resource"].split("/")[1] == namespace}
 
 
 @pytest.fixture(scope="module")
 def routes(tmp_path_factory):
-    """The webapp chart through a v4 Chart, a v3 Chart and a v3 Release, one namespace each."""
+    """The webapp chart through a v4 Chart, a v3 Chart and a v3 Release (release `webapp` each, one
+    namespace each), and through `scan`."""
     folder = tmp_path_factory.mktemp("routes")
     app = program(folder / "app", """\
-        k8s.helm.v4.Chart("web", chart=CHART, namespace="v4")
-        k8s.helm.v3.Chart("web", k8s.helm.v3.LocalChartOpts(path=CHART, namespace="v3"))
-        k8s.helm.v3.Release("web", name="web", chart=CHART, namespace="rel")
+        k8s.helm.v4.Chart("webapp", chart=CHART, namespace="v4")
+        k8s.helm.v3.Chart("webapp", k8s.helm.v3.LocalChartOpts(path=CHART, namespace="v3"))
+        k8s.helm.v3.Release("webapp", name="webapp", chart=CHART, namespace="rel")
         """)
     registry = folder / "waivers.yaml"
     registry.write_text("version: 1\nwaivers: []\n")
@@ -65,55 +80,69 @@ def routes(tmp_path_factory):
         mp.setenv("STATELESS_PACK_WAIVERS", str(registry))
         code, out, err = preview(app, "--out", folder / "m", "--json", folder / "r.json", "--sarif", folder / "r.sarif",
                                  "--helm", helm_bin())
+        scanned = main(["scan", str(CHART), "--namespace", "scan", "--format", "json", "--output", str(folder / "s.json")])
     report = json.loads((folder / "r.json").read_text()) if (folder / "r.json").exists() else {}
-    return code, out, err, report, folder
+    scan = json.loads((folder / "s.json").read_text()) if scanned == 1 else {"exit": scanned}
+    return code, out, err, report, folder, scan
 
 
 def test_the_same_chart_gives_the_same_findings_on_the_same_children_through_every_route(routes):
-    code, out, err, report, _ = routes
+    code, out, err, report, _, scan = routes
     assert code == 1, out + err
     for namespace, engines in (("v4", OUR_ENGINES), ("v3", OUR_ENGINES), ("rel", GATE_ENGINES)):
         for engine in engines:
             assert found(report, namespace, engine) == expected(namespace), (namespace, engine)
+    for engine in ("rules", "checkov"):
+        assert found(scan, "scan", engine) == expected("scan"), engine
     # nothing else: every finding is one of those, each blocks, and every object was checked
-    assert len(report["findings"]) == 3 * 2 * len(EXPECTED["findings"])
-    assert all(f["blocking"] for f in report["findings"])
-    assert report["summary"]["resources"] == 3 * len(EXPECTED["resources"])
+    assert len(report["findings"]) == 3 * 2 * len(EXPECTED) and len(scan["findings"]) == 2 * len(EXPECTED)
+    assert all(f["blocking"] for f in report["findings"] + scan["findings"])
+    assert report["summary"]["resources"] == 3 * OBJECTS and scan["summary"]["resources"] == OBJECTS
+
+
+def test_every_route_traces_a_finding_to_the_same_template(routes):
+    _, _, _, report, _, scan = routes
+    for entry in EXPECTED:
+        scanned = {f["file"] for f in scan["findings"] if f["resource"] == in_namespace(entry["resource"], "scan")}
+        assert scanned == {str(CHART.parent / template_of(entry))} or scanned == {entry["file"]}
+        for namespace in ("v4", "v3", "rel"):
+            origins = {f["origin"] for f in report["findings"] if f["resource"] == in_namespace(entry["resource"], namespace)}
+            assert len(origins) == 1 and next(iter(origins)).endswith(f", template {template_of(entry)})"), origins
 
 
 def test_the_pack_blocked_the_v4_charts_children_under_the_engines_urns(routes):
-    _, _, _, report, _ = routes
+    _, _, _, report, _, _ = routes
     pack = {f["urn"] for f in report["findings"] if f["engine"] == "crossguard" and f["rule"] == "no-sticky-service"}
     # the gate blocks only what the pack blocked for the same URN (else exit 2): the pack saw these
     assert pack == {
-        "urn:pulumi:dev::charts::kubernetes:helm.sh/v4:Chart$kubernetes:core/v1:Service::web:v4/web-web",
-        "urn:pulumi:dev::charts::kubernetes:helm.sh/v3:Chart$kubernetes:core/v1:Service::v3/web-web",
+        "urn:pulumi:dev::charts::kubernetes:helm.sh/v4:Chart$kubernetes:core/v1:Service::webapp:v4/webapp-web",
+        "urn:pulumi:dev::charts::kubernetes:helm.sh/v3:Chart$kubernetes:core/v1:Service::v3/webapp-web",
     }
 
 
 def test_the_report_names_the_chart_and_the_template_each_child_came_from(routes):
-    _, out, _, report, _ = routes
-    sticky = next(f for f in report["findings"] if f["resource"] == "Service/v4/web-web")
-    assert sticky["origin"] == f"kubernetes:helm.sh/v4:Chart 'web' (chart {CHART}, template webapp/templates/service.yaml)"
-    worker = next(f for f in report["findings"] if f["resource"] == "StatefulSet/v3/web-worker")
-    assert worker["origin"] == (f"kubernetes:helm.sh/v3:Chart 'web' (chart {CHART}, "
+    _, out, _, report, _, _ = routes
+    sticky = next(f for f in report["findings"] if f["resource"] == "Service/v4/webapp-web")
+    assert sticky["origin"] == f"kubernetes:helm.sh/v4:Chart 'webapp' (chart {CHART}, template webapp/templates/service.yaml)"
+    worker = next(f for f in report["findings"] if f["resource"] == "StatefulSet/v3/webapp-worker")
+    assert worker["origin"] == (f"kubernetes:helm.sh/v3:Chart 'webapp' (chart {CHART}, "
                                 "template webapp/charts/worker/templates/workload.yaml)")
-    assert f"from kubernetes:helm.sh/v4:Chart 'web' (chart {CHART}, template webapp/templates/service.yaml)" in out
+    assert f"from kubernetes:helm.sh/v4:Chart 'webapp' (chart {CHART}, template webapp/templates/service.yaml)" in out
 
 
 def test_a_releases_objects_are_marked_as_checked_by_the_gate_only(routes):
-    _, out, _, report, folder = routes
+    _, out, _, report, folder, _ = routes
     gate_only = {f["resource"] for f in report["findings"] if f["gate_only"]}
-    assert gate_only == {f"{f['kind']}/rel/{f['name']}" for f in EXPECTED["findings"]}
+    assert gate_only == {in_namespace(e["resource"], "rel") for e in EXPECTED}
     assert {f["engine"] for f in report["findings"] if f["gate_only"]} == set(GATE_ENGINES)
     sarif = json.loads((folder / "r.sarif").read_text())["runs"][0]["results"]
     marked = {r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] for r in sarif
               if r["properties"].get("gateOnly") and r["properties"]["tags"] == ["gate-only"]}
     assert marked == gate_only
-    block = out[out.index("\nService/rel/web-web"):]
+    block = out[out.index("\nService/rel/webapp-web"):]
     assert block.splitlines()[3].strip() == ("checked by the gate only (the pack of `pulumi preview "
                                              "--policy-pack` never sees it)")
-    assert "checked by the gate only" not in out[out.index("\nService/v4/web-web"):].split("\n\n")[0]
+    assert "checked by the gate only" not in out[out.index("\nService/v4/webapp-web"):].split("\n\n")[0]
 
 
 def test_the_pack_over_grpc_sees_the_v4_charts_children_with_the_engines_urns(tmp_path):
@@ -164,15 +193,15 @@ k8s.helm.v3.Release("rel", name="rel", chart=CHART, namespace="d",
 def test_a_chart_from_a_repository_on_loopback_renders_with_the_same_findings(tmp_path, helm_home):  # noqa: F811
     with served_repository(tmp_path / "repo", CHART) as url:
         app = program(tmp_path / "app", f"""\
-k8s.helm.v4.Chart("web", chart="webapp", version="1.2.0", namespace="repo",
+k8s.helm.v4.Chart("webapp", chart="webapp", version="1.2.0", namespace="repo",
                   repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo={url!r}))
 """)
         code, out, err = preview(app, "--out", tmp_path / "m", "--json", tmp_path / "r.json")
     report = json.loads((tmp_path / "r.json").read_text())
     assert code == 1, out + err
     assert found(report, "repo", "crossguard") == found(report, "repo", "checkov") == expected("repo")
-    sticky = next(f for f in report["findings"] if f["resource"] == "Service/repo/web-web")
-    assert sticky["origin"] == "kubernetes:helm.sh/v4:Chart 'web' (chart webapp, template webapp/templates/service.yaml)"
+    sticky = next(f for f in report["findings"] if f["resource"] == "Service/repo/webapp-web")
+    assert sticky["origin"] == "kubernetes:helm.sh/v4:Chart 'webapp' (chart webapp, template webapp/templates/service.yaml)"
 
 
 def test_a_chart_version_the_repository_lacks_exits_2_with_helms_message(tmp_path, helm_home):  # noqa: F811
@@ -219,31 +248,31 @@ def test_a_waiver_scoped_to_one_child_applies_to_it_alone(tmp_path, monkeypatch)
     registry = tmp_path / "waivers.yaml"
     approval = {"approved_by": "max.mustermann@example.org", "approver_role": "platform-lead",
                 "created": today - timedelta(days=1), "expires": today + timedelta(days=30)}
-    worker = "urn:pulumi:dev::charts::kubernetes:helm.sh/v4:Chart$kubernetes:apps/v1:StatefulSet::other:b/web-worker"
+    worker = "urn:pulumi:dev::charts::kubernetes:helm.sh/v4:Chart$kubernetes:apps/v1:StatefulSet::other:b/webapp-worker"
     registry.write_text(yaml.safe_dump({"version": 1, "waivers": [
         {"id": "W-0200", "rules": ["no-persistent-volume-claims"], "reference": "STO-7",
-         "scope": {"stack": "dev", "kind": "PersistentVolumeClaim", "namespace": "a", "name": "web-data"},
+         "scope": {"stack": "dev", "kind": "PersistentVolumeClaim", "namespace": "a", "name": "webapp-data"},
          "reason": "The chart's cache volume in team a stays until its object-storage migration.", **approval},
         {"id": "W-0201", "rules": ["no-stateful-workloads"], "reference": "STO-8", "scope": {"urn": worker},
          "reason": "Team b's worker keeps its queue on disk until the queue service exists.", **approval}]}))
     monkeypatch.setenv("STATELESS_PACK_WAIVERS", str(registry))
     app = program(tmp_path / "app", """\
-k8s.helm.v4.Chart("web", chart=CHART, namespace="a")
-k8s.helm.v4.Chart("other", chart=CHART, namespace="b", name="web")
+k8s.helm.v4.Chart("webapp", chart=CHART, namespace="a")
+k8s.helm.v4.Chart("other", chart=CHART, namespace="b", name="webapp")
 """)
     code, out, err = preview(app, "--out", tmp_path / "m", "--json", tmp_path / "r.json")
     assert code == 1, out + err
     findings = json.loads((tmp_path / "r.json").read_text())["findings"]
     waived = sorted((f["waiver"], f["engine"], f["resource"]) for f in findings if f["waiver"])
-    assert waived == [("W-0200", "checkov", "PersistentVolumeClaim/a/web-data"),
-                      ("W-0200", "crossguard", "PersistentVolumeClaim/a/web-data"),
-                      ("W-0201", "checkov", "StatefulSet/b/web-worker"),
-                      ("W-0201", "crossguard", "StatefulSet/b/web-worker")]
+    assert waived == [("W-0200", "checkov", "PersistentVolumeClaim/a/webapp-data"),
+                      ("W-0200", "crossguard", "PersistentVolumeClaim/a/webapp-data"),
+                      ("W-0201", "checkov", "StatefulSet/b/webapp-worker"),
+                      ("W-0201", "crossguard", "StatefulSet/b/webapp-worker")]
     assert not any(f["blocking"] for f in findings if f["waiver"])
-    blocking = {(f["rule"], f["resource"], f["path"]) for f in findings if f["blocking"]}
+    blocking = {(f["rule"], f["resource"]) for f in findings if f["blocking"]}
     assert blocking == (expected("a") | expected("b")) - {  # the same children in the other team still block
-        ("no-persistent-volume-claims", "PersistentVolumeClaim/a/web-data", "kind"),
-        ("no-stateful-workloads", "StatefulSet/b/web-worker", "kind")}
+        ("no-persistent-volume-claims", "PersistentVolumeClaim/a/webapp-data"),
+        ("no-stateful-workloads", "StatefulSet/b/webapp-worker")}
 
 
 @pytest.mark.parametrize("body, component", [
