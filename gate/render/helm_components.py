@@ -166,17 +166,20 @@ def merge_values(base: Mapping, over: Mapping) -> dict:
 
 
 def _chart_values(values: _Values, args: Mapping) -> dict:
-    """`values` over `valueYamlFiles` (each file over the ones before it): one mapping for helm."""
+    """`values` over `valueYamlFiles` (each file over the ones before it): one mapping for helm. A
+    values file given as a secret makes each of its values a secret."""
     merged: dict = {}
-    files = args.get("valueYamlFiles") or []
+    secret_files = is_secret_marker(args.get("valueYamlFiles"))
+    files = values.plain_marker(args.get("valueYamlFiles")) or []
     for index, asset in enumerate(files if isinstance(files, list) else [files]):
         at = f"valueYamlFiles[{index}]"
-        text = values.plain(asset, at)
-        found = yaml_v2.decode_documents(str(text), at) if isinstance(text, str) else [text]
+        if not isinstance(values.plain_marker(asset), dict) or values.plain_marker(asset).get(SIG_KEY) != ASSET_SIG:
+            raise ExpansionError(f"{at}: not an asset (a FileAsset or StringAsset of YAML values)")
+        found = yaml_v2.decode_documents(values.plain(asset, at), at)
         for document in found[:1]:  # helm reads one document per values file
-            if not isinstance(document, Mapping):
-                raise ExpansionError(f"{at}: not a mapping of values")
             merged = merge_values(merged, document)
+            if secret_files or is_secret_marker(asset):
+                values.secrets += _scalars(document)
     given = values.plain(args.get("values") or {}, "values")
     if not isinstance(given, Mapping):
         raise ExpansionError("values: not a mapping")

@@ -79,7 +79,7 @@ def routes(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STATELESS_PACK_WAIVERS", str(registry))
         code, out, err = preview(app, "--out", folder / "m", "--json", folder / "r.json", "--sarif", folder / "r.sarif",
-                                 "--helm", helm_bin())
+                                 "--state-export", folder / "state.json", "--helm", helm_bin())
         scanned = main(["scan", str(CHART), "--namespace", "scan", "--format", "json", "--output", str(folder / "s.json")])
     report = json.loads((folder / "r.json").read_text()) if (folder / "r.json").exists() else {}
     scan = json.loads((folder / "s.json").read_text()) if scanned == 1 else {"exit": scanned}
@@ -143,6 +143,15 @@ def test_a_releases_objects_are_marked_as_checked_by_the_gate_only(routes):
     assert block.splitlines()[3].strip() == ("checked by the gate only (the pack of `pulumi preview "
                                              "--policy-pack` never sees it)")
     assert "checked by the gate only" not in out[out.index("\nService/v4/webapp-web"):].split("\n\n")[0]
+
+
+def test_the_state_export_holds_what_the_engine_would_register_and_no_releases_objects(routes):
+    *_, folder, _ = routes
+    urns = {r["urn"] for r in json.loads((folder / "state.json").read_text())["deployment"]["resources"]}
+    assert "urn:pulumi:dev::charts::kubernetes:helm.sh/v3:Release::webapp" in urns
+    assert not [u for u in urns if "kubernetes:helm.sh/v3:Release$" in u]
+    assert sum("kubernetes:helm.sh/v4:Chart$" in u for u in urns) == OBJECTS
+    assert sum("kubernetes:helm.sh/v3:Chart$" in u for u in urns) == OBJECTS
 
 
 def test_the_pack_over_grpc_sees_the_v4_charts_children_with_the_engines_urns(tmp_path):

@@ -202,3 +202,13 @@ def test_the_origin_names_the_component_chart_and_template():
         "component": URN, "source": "./webapp", "template": "webapp/templates/service.yaml"}
     assert hc.origin(URN, gate_only=True) == {"component": URN, "gate_only": True}
     assert hc.source_of({"chart": secret_marker("oci://x")}) == ""  # a secret is never shown
+
+
+def test_a_values_file_given_as_a_secret_makes_its_values_secret(run):
+    text = "image: {repository: registry.internal/team/web}\n"
+    files = [secret_marker({SIG_KEY: ASSET_SIG, "text": text})]
+    image = by_kind(expand(run, inputs={"chart": WEBAPP, "valueYamlFiles": files}))["Deployment"].inputs[
+        "spec"]["template"]["spec"]["containers"][0]["image"]
+    assert is_secret_marker(image) and image["value"].startswith("registry.internal/team/web:")
+    with pytest.raises(ExpansionError, match=r"valueYamlFiles\[0\]: not an asset"):
+        expand(run, inputs={"chart": WEBAPP, "valueYamlFiles": ["values.yaml"]})
