@@ -248,8 +248,23 @@ def test_a_missing_helm_exits_2_with_the_command_that_installs_it(tmp_path, monk
     assert code == 2, out + err
     assert "kubernetes:helm.sh/v4:Chart 'web': helm is not installed where the gate looks" in err
     assert "Run `stateless-pack tools install`" in err and "--helm PATH or $STATELESS_PACK_HELM" in err
-    bad = preview(app, "--out", tmp_path / "m", "--checkov", checkov, "--helm", tmp_path / "nothing-here")
-    assert bad[0] == 2 and f"--helm names {tmp_path / 'nothing-here'}, which is not an executable helm" in bad[2]
+
+
+@pytest.mark.parametrize("body, option, env, message", [
+    ('k8s.helm.v4.Chart("web", chart=CHART)\n', "--helm", None, "--helm names {}, which is not an executable helm"),
+    ('k8s.helm.v3.Release("web", chart=CHART)\n', None, "STATELESS_PACK_HELM",
+     "$STATELESS_PACK_HELM names {}, which is not an executable helm"),
+    (f'k8s.kustomize.Directory("k", directory={str(KUSTOMIZE / "sticky")!r})\n', "--kubectl", None,
+     "--kubectl names {}, which is not an executable kubectl"),
+])
+def test_the_tool_named_by_a_flag_or_the_environment_is_the_one_used(tmp_path, monkeypatch, body, option, env, message):
+    missing = tmp_path / "nothing-here"
+    if env:
+        monkeypatch.setenv(env, str(missing))
+    app = program(tmp_path / "app", body)
+    code, out, err = preview(app, "--out", tmp_path / "m", *((option, missing) if option else ()))
+    assert code == 2, out + err
+    assert message.format(missing) in err and "PASSED" not in out
 
 
 def test_a_waiver_scoped_to_one_child_applies_to_it_alone(tmp_path, monkeypatch):
