@@ -123,8 +123,9 @@ def template(ref: ChartRef, *, release: str, namespace: str, helm: Path,
             options += ["--kube-version", kube_version]
         if include_crds:
             options.append("--include-crds")
-        if dependency_update:
-            options.append("--dependency-update")
+        if dependency_update:  # apart: `template --dependency-update` prints its progress into the manifests
+            _run([str(helm), "dependency", "update", chart], None, deadline, cwd,
+                 f"update the dependencies of {ref.described()}")
         options += [flag for flag, wanted in (("--no-hooks", not include_hooks), ("--skip-tests", skip_tests))
                     if wanted]
         for api_version in api_versions:

@@ -2,7 +2,9 @@
 rendered by the real helm and kubectl (no program, no pack: the expansion alone)."""
 from __future__ import annotations
 
+import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -212,3 +214,25 @@ def test_a_values_file_given_as_a_secret_makes_its_values_secret(run):
     assert is_secret_marker(image) and image["value"].startswith("registry.internal/team/web:")
     with pytest.raises(ExpansionError, match=r"valueYamlFiles\[0\]: not an asset"):
         expand(run, inputs={"chart": WEBAPP, "valueYamlFiles": ["values.yaml"]})
+
+
+def test_a_packaged_chart_renders_like_its_folder(run, tmp_path):
+    subprocess.run([str(run.path("helm")), "package", WEBAPP, "--destination", str(tmp_path)], check=True,
+                   capture_output=True)
+    packaged = expand(run, inputs={"chart": str(tmp_path / "webapp-1.2.0.tgz"), "namespace": "shop"})
+    assert [(c.type, c.name, c.source) for c in packaged] == WEBAPP_CHILDREN
+
+
+def test_dependencies_missing_from_charts_fail_unless_dependency_update_fetches_them(run, tmp_path):
+    outer = tmp_path / "outer"
+    (outer / "templates").mkdir(parents=True)
+    (outer / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: outer\nversion: 0.1.0\ndependencies:\n"
+        f"  - {{name: worker, version: 0.3.0, repository: 'file://{WEBAPP}/charts/worker'}}\n")
+    (outer / "values.yaml").write_text("worker: {stateful: true}\n")
+    (outer / "templates" / "_helpers.tpl").write_text((Path(WEBAPP) / "templates" / "_helpers.tpl").read_text())
+    with pytest.raises(ExpansionError, match="found in Chart.yaml, but missing in charts/ directory: worker"):
+        expand(run, inputs={"chart": str(outer)}, name="o")
+    children = expand(run, inputs={"chart": str(outer), "dependencyUpdate": True}, name="o")
+    assert ("kubernetes:apps/v1:StatefulSet", "o:default/o-worker", "outer/charts/worker/templates/workload.yaml") in [
+        (c.type, c.name, c.source) for c in children]
