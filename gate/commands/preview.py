@@ -31,8 +31,8 @@ never sent to the pack: the real engine's pack never sees them either. A program
 Kubernetes object blocks (`no-kubernetes-resources`; advisory with --allow-empty).
 
 Exit codes: 0 clean or advisory only, 1 blocking findings, 2 the program, the pack, Checkov or the
-gate itself failed (a chart that does not render, a missing helm), a stage ran out of time, or a signal stopped it. Every failure path ends in 2:
-a crash never passes the gate. No secret value of the program reaches any message.
+gate itself failed (a chart that does not render, a missing helm), a stage ran out of time, or a
+signal stopped it. Every failure path ends in 2: a crash never passes the gate. No secret value of the program reaches any message.
 """
 from __future__ import annotations
 
@@ -335,7 +335,8 @@ def _findings(subjects: list, by_location: dict, scan, diagnostics: list, pack_i
     findings = rule_findings([s for s in subjects if s.ref.urn not in gate_only], engine="crossguard",
                              config=policy_config)
     if gate_only:
-        findings += [f for f in rule_findings(subjects, engine="rules", config=policy_config) if f.urn in gate_only]
+        findings += [f for f in rule_findings(subjects, engine="rules", config=policy_config)
+                     if f.urn in gate_only]
     findings += checkov_findings(scan, by_location, policy_config)
     findings = apply_levels(apply_waivers(waivers, findings, subjects, engine="crossguard"), policy_config)
     findings = [replace(f, engine="rules") if f.engine == "crossguard" and f.urn in gate_only else f
@@ -347,8 +348,8 @@ def _rendered_from(findings: list[Finding], resources: list) -> list[Finding]:
     """Findings on a resource rendered from a chart, kustomization or component name it, and say
     when only the gate checks the resource."""
     by_urn = {r.urn: r for r in resources if r.origin}
-    return [replace(f, origin=coverage.described_origin(by_urn[f.urn].origin), gate_only=by_urn[f.urn].gate_only)
-            if f.urn in by_urn else f for f in findings]
+    return [replace(f, origin=coverage.described_origin(by_urn[f.urn].origin),
+                    gate_only=by_urn[f.urn].gate_only) if f.urn in by_urn else f for f in findings]
 
 
 def _report(args, out, run, findings: list[Finding], subjects: list, location, pack_dir: Path, policy_config,

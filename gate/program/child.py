@@ -185,8 +185,9 @@ class Recording:
         rendered = helm_components.helm_template(opts, self.tools)
         chart = str(opts.get("path") or opts.get("chart") or "")
         with self.lock:
+            release = str(opts.get("release_name") or "")
             for parsed in rendered:
-                self.chart_sources[(str(opts.get("release_name") or ""), *_identity(parsed.obj))] = (chart, parsed.source)
+                self.chart_sources[(release, *_identity(parsed.obj))] = (chart, parsed.source)
         return [parsed.obj for parsed in rendered]
 
     def sdk_child_origin(self, parent: str, inputs: dict) -> dict:
