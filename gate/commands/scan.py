@@ -1,8 +1,12 @@
 """`stateless-pack scan PATH...`: our rules and Checkov's over plain manifest files and folders.
 
-For YAML that never went through Pulumi (Helm output, kubectl manifests). Stages:
+For YAML that never went through Pulumi (Helm output, kubectl manifests), Helm charts and
+kustomizations. Stages:
   load the files (multi-document, `kind: List` expanded); every file that cannot be checked, and
   every file or folder without resources, is a finding (`gate/render/manifest_files.py`)
+  render the charts with helm and build the kustomizations with kubectl, each resource placed in
+  its template or overlay file (`gate/render/rendered_inputs.py`); a chart that does not render
+  stops the scan (exit 2)
   our rules (resource and stack rules) over every parsed resource, with the configured settings
   Checkov over the same manifests (its built-in Kubernetes checks + our CKV_STL checks); a
   resource Checkov dropped is a finding
@@ -10,8 +14,9 @@ For YAML that never went through Pulumi (Helm output, kubectl manifests). Stages
   the configured levels (`--policy-pack-config FILE`), one report.
 
 Loading has a deadline (`--timeout-load`: a FIFO or a hung file system never keeps a pipeline
-waiting), as has Checkov (`--timeout-checkov`). SIGTERM/SIGINT stop Checkov and its workers, remove
-the temporary folder and end the scan like a crash.
+waiting), as have each helm or kubectl run (`--timeout-render`) and Checkov (`--timeout-checkov`).
+SIGTERM/SIGINT stop helm, kubectl, Checkov and its workers, remove the temporary folders and end
+the scan like a crash.
 
 Exit codes: 0 clean or advisory only, 1 blocking findings, 2 bad input (a missing path, a bad policy
 configuration), Checkov or the scan itself failed, a stage ran out of time, or a signal stopped it.
@@ -29,7 +34,7 @@ from stateless_pack.gate import processes
 from stateless_pack.gate.checkov import env as checkov_env
 from stateless_pack.gate.checkov.findings import by_location, checkov_findings
 from stateless_pack.gate.checkov.runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
-from stateless_pack.gate.checkov.runner import CheckovError, scan_manifests
+from stateless_pack.gate.checkov.runner import CheckovError, CheckovProcess, scan_manifests
 from stateless_pack.gate.commands.options import add_timeout
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
@@ -137,8 +142,15 @@ def scan(args: argparse.Namespace, *, out, progress=None) -> int:
     with processes.deadline("loading the manifests", args.timeout_load, "--timeout-load"):
         loaded, problems = load_manifests(plain, include_hidden=args.include_hidden, charts=charts) \
             if plain else ([], [])
-    with progress.stage("rendering charts and kustomizations"):
-        rendered = _rendered(args, charts, kustomizations)
+    _check_chart_options(args, charts)
+    checkov = None
+    if charts or kustomizations or args.chart:
+        renderers = _renderers(args, charts or args.chart, kustomizations)
+        checkov = _prestarted_checkov(args.checkov, config, args.timeout_checkov)
+        with progress.stage("rendering charts and kustomizations"):
+            rendered = _rendered(args, charts, kustomizations, *renderers)
+    else:
+        rendered = RenderedInputs()
     subjects = [Subject(item.manifest, ResourceRef.of_manifest(item.manifest, stack=args.stack or ""),
                         item.file, item.line, item.lines) for item in loaded]
     by_key = {**by_location(subjects), **rendered.by_key}
@@ -147,7 +159,7 @@ def scan(args: argparse.Namespace, *, out, progress=None) -> int:
     findings += rule_findings(subjects, engine="rules", config=config)
     checked = loaded + rendered.checkov
     with progress.stage(f"running Checkov over {len(checked)} manifest(s)"):
-        findings += _checkov(checked, by_key, args.checkov, config, args.timeout_checkov)
+        findings += _checkov(checked, by_key, args.checkov, config, args.timeout_checkov, prestarted=checkov)
     findings = apply_levels(apply_waivers(_waiver_pass(args), findings, subjects), config)
     findings = [rendered.explain(f) for f in findings]
     inputs = [*args.paths, *([args.chart] if args.chart else [])]
@@ -181,14 +193,24 @@ def problem_finding(problem: ManifestProblem, *, allow_empty: bool = False) -> F
 
 
 def _checkov(loaded: list[LoadedManifest], by_key: dict, checkov: str | None,
-             config: PolicyConfig, timeout: float = CHECKOV_TIMEOUT) -> list[Finding]:
+             config: PolicyConfig, timeout: float = CHECKOV_TIMEOUT,
+             prestarted: CheckovProcess | None = None) -> list[Finding]:
     """Checkov over every loaded manifest; findings point back at the source file and resource
-    (`by_key`: the subject of each manifest's file and line)."""
+    (`by_key`: the subject of each manifest's file and line; `prestarted`: the Checkov to use)."""
     if not loaded:
+        if prestarted is not None:
+            prestarted.close()
         return []  # nothing to scan; the load problems already say why
-    result = scan_manifests(loaded, checkov_bin=checkov_env.find_checkov(checkov),
-                            rule_settings=config.rule_settings(), timeout=timeout)
-    return checkov_findings(result, by_key, config)
+    if prestarted is None:
+        prestarted = CheckovProcess(checkov_env.find_checkov(checkov), rule_settings=config.rule_settings(),
+                                    timeout=timeout)
+    return checkov_findings(scan_manifests(loaded, checkov=prestarted), by_key, config)
+
+
+def _prestarted_checkov(checkov: str | None, config: PolicyConfig, timeout: float) -> CheckovProcess:
+    """Checkov's interpreter started now, so that its imports overlap helm and kubectl."""
+    return CheckovProcess.prestart(checkov_env.find_checkov(checkov), rule_settings=config.rule_settings(),
+                                   timeout=timeout)
 
 
 # ---- charts and kustomizations --------------------------------------------------------------
@@ -216,28 +238,42 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     add_timeout(group, "--timeout-render", helm.TIMEOUT_SECONDS, "for each helm or kubectl run")
 
 
-def _rendered(args: argparse.Namespace, charts: list[str], kustomizations: list[str]) -> RenderedInputs:
+def _check_chart_options(args: argparse.Namespace, charts: list[str]) -> None:
+    """Chart options with no chart to apply them to are a mistake, not something to ignore."""
+    if (args.repo or args.chart_version) and not args.chart:
+        raise ScanError("--repo and --version name where --chart comes from: give --chart too")
+    if (args.values_files or args.set_values) and not (charts or args.chart):
+        raise ScanError("--values and --set are for charts, and there is no chart to render "
+                        "(a folder with Chart.yaml, or --chart)")
+
+
+def _renderers(args: argparse.Namespace, charts, kustomizations) -> tuple[Path | None, Path | None]:
+    """The helm and kubectl to run (ToolNotFound, naming the command that installs them)."""
+    return (tools.find(tools.HELM, args.helm) if charts else None,
+            tools.find(tools.KUBECTL, args.kubectl) if kustomizations else None)
+
+
+def _rendered(args: argparse.Namespace, charts: list[str], kustomizations: list[str],
+              helm_bin: Path | None, kubectl_bin: Path | None) -> RenderedInputs:
     """Every chart rendered and every kustomization built; one that renders nothing is reported."""
     rendered = RenderedInputs()
     refs = [helm.ChartRef(chart) for chart in charts]
     if args.chart:
         refs.append(helm.ChartRef(args.chart, version=args.chart_version, repo=args.repo))
-    elif args.repo or args.chart_version:
-        raise ScanError("--repo and --version name where --chart comes from: give --chart too")
     options = ChartOptions(release=args.release, namespace=args.namespace, values_files=tuple(args.values_files),
                            set_values=tuple(args.set_values), kube_version=args.kube_version,
                            timeout=args.timeout_render)
     for ref in refs:
-        before = len(rendered.subjects)
-        rendered.add_chart(ref, options, helm_bin=tools.find(tools.HELM, args.helm), stack=args.stack or "")
-        if len(rendered.subjects) == before:
+        before = len(rendered.subjects) + len(rendered.problems)
+        rendered.add_chart(ref, options, helm_bin=helm_bin, stack=args.stack or "")
+        if len(rendered.subjects) + len(rendered.problems) == before:
             rendered.problems.append(ManifestProblem(ref.chart, 0, "the chart rendered no resources", EMPTY,
                                                      FIX_EMPTY))
     for folder in kustomizations:
-        before = len(rendered.subjects)
-        rendered.add_kustomization(folder, kubectl_bin=tools.find(tools.KUBECTL, args.kubectl),
-                                   stack=args.stack or "", timeout=args.timeout_render)
-        if len(rendered.subjects) == before:
+        before = len(rendered.subjects) + len(rendered.problems)
+        rendered.add_kustomization(folder, kubectl_bin=kubectl_bin, stack=args.stack or "",
+                                   timeout=args.timeout_render)
+        if len(rendered.subjects) + len(rendered.problems) == before:
             rendered.problems.append(ManifestProblem(folder, 0, "the kustomization built no resources", EMPTY,
                                                      FIX_EMPTY))
     return rendered

@@ -200,7 +200,8 @@ class _Block:
 
 
 def _blocks(text: str) -> list[_Block]:
-    """helm's output cut at each `---` + `# Source:` pair: one block per rendered template document."""
+    """helm's output cut at each `---` + `# Source:` pair: one block per rendered template document;
+    a plain `---` (inside a CRD file, which helm prints as it is) starts a block of the same source."""
     raw = text.split("\n")
     blocks, i = [], 0
     current = _Block("", 0, [])
@@ -209,6 +210,11 @@ def _blocks(text: str) -> list[_Block]:
             blocks.append(current)
             current = _Block(raw[i + 1][len(SOURCE_PREFIX):].strip(), i + 2, [])
             i += 2
+            continue
+        if raw[i].rstrip() == "---":
+            blocks.append(current)
+            current = _Block(current.source, i + 1, [])
+            i += 1
             continue
         current.lines.append(raw[i])
         i += 1

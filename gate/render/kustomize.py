@@ -8,8 +8,9 @@ transformed it; those annotations are removed again before any rule sees the res
 points at its line in that file when it has the same value there; a field a patch or a transformer
 changed points at the nearest enclosing field that did not change, and at the patch that wrote it
 where `gate/render/kustomize_patches.py` can tell. Resources made by a generator
-(`configMapGenerator`, ...) point at the kustomization that configures it. kubectl runs as a child of `gate/processes.py` (process group, deadline, signals);
-a folder that does not build is a `KustomizeError` with kubectl's own message.
+(`configMapGenerator`, ...) point at the kustomization that configures it. kubectl runs as a
+child of `gate/processes.py` (process group, deadline, signals); a folder that does not build is a
+`KustomizeError` with kubectl's own message.
 """
 from __future__ import annotations
 
@@ -113,15 +114,25 @@ def _kustomize(kubectl: Path, folder: str, timeout: float, what: str, options=()
     return done.stdout
 
 
-# kubectl logs some failures the klog way: `E1202 16:21:27.872224  444 run.go:72] "command failed" err="..."`
-_KLOG = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=(".*")$')
+# kubectl logs some failures the klog way: `E1202 16:21:27.872224  444 run.go:72] "command failed" err="..."`,
+# or over several lines between `err=<` and `>`
+_KLOG = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=(".*"|<)$')
 
 
 def _message(text: str) -> str:
-    lines = []
+    lines, block = [], False
     for line in text.strip().splitlines():
         logged = _KLOG.match(line.strip())
-        lines.append(json.loads(logged.group(1)) if logged else line)
+        if block:
+            block = line.strip() != ">"
+            if block:
+                lines.append(line[1:] if line.startswith("\t") else line)
+        elif logged:
+            block = logged.group(1) == "<"
+            if not block:
+                lines.append(json.loads(logged.group(1)))
+        else:
+            lines.append(line)
     message = "\n".join(lines).strip()
     message = message[len("error: "):] if message.startswith("error: ") else message
     return message or "kubectl failed without a message"

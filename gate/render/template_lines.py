@@ -13,8 +13,9 @@ by aligning the document's lines with the template's, and only where the alignme
 - The rendered lines left between two given ones come from the one template line in between that
   can emit text (an `include`, a `toYaml`, ...), if there is exactly one; otherwise they are left
   without a line (the caller falls back to the enclosing field's).
-Documents and templates too large for the alignment (more than `MAX_CELLS` line pairs) keep only
-the segment's first line. Helm's own rules the alignment relies on: literal template text is
+A segment without actions that the document repeats line for line (a CRD file) is mapped line by
+line. Other documents and templates too large for the alignment (more than `MAX_CELLS` line pairs)
+keep only the segment's first line. Helm's own rules the alignment relies on: literal template text is
 copied verbatim, `{{-`/`-}}` trim whitespace around an action, and `helm template` prints each
 document trimmed of leading and trailing whitespace.
 """
@@ -138,6 +139,10 @@ class Alignment:
 
 def align(template: Template, document: list[str]) -> Alignment:
     """Where the rendered `document` (its lines, as helm printed them) comes from in `template`."""
+    copies = [segment for segment in template.segments if _is_copy(segment, document)]
+    if len(copies) == 1:  # a segment without actions printed as it is (a CRD file): line by line
+        lines = _trimmed(copies[0])
+        return Alignment(lines[0].number, {row: line.number for row, line in enumerate(lines)})
     scored = [(_score(segment, document), i) for i, segment in enumerate(template.segments)]
     if not scored:
         return Alignment(0, {})
@@ -149,6 +154,19 @@ def align(template: Template, document: list[str]) -> Alignment:
     lines = _fill_gaps(segment, document, _certain(segment, document))
     first = next((line.number for line in segment if line.pattern is not None or line.emits), segment[0].number)
     return Alignment(lines.get(0, first), lines)
+
+
+def _trimmed(segment: list[TemplateLine]) -> list[TemplateLine]:
+    """The segment without its leading and trailing blank lines (helm trims each document)."""
+    filled = [i for i, line in enumerate(segment) if line.text.strip()]
+    return segment[filled[0]:filled[-1] + 1] if filled else []
+
+
+def _is_copy(segment: list[TemplateLine], document: list[str]) -> bool:
+    lines = _trimmed(segment)
+    return bool(lines) and all(line.literal for line in lines) and len(lines) == len(document) \
+        and lines[0].text.strip() == document[0].strip() \
+        and all(line.text.rstrip() == row.rstrip() for line, row in zip(lines[1:], document[1:]))
 
 
 def _matches(document: list[str], columns: list[TemplateLine]) -> list[set[int]]:

@@ -176,6 +176,20 @@ def test_a_chart_that_renders_nothing_blocks(capsys, tmp_path):
         ("manifest-file", str(chart), "the chart rendered no resources", True)]
 
 
+def test_a_rendered_document_with_a_repeated_key_blocks_at_its_template_line(capsys, tmp_path):
+    chart = tmp_path / "dup"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: dup\nversion: 0.1.0\n")
+    (chart / "templates" / "svc.yaml").write_text(  # helm renders it; which value would the cluster use?
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\nspec:\n"
+        "  sessionAffinity: None\n  selector: {app: web}\n  ports: [{port: 80}]\n  sessionAffinity: ClientIP\n")
+    code, report, _ = scan(capsys, chart)
+    assert code == 1
+    assert [(f["rule"], f["file"], f["line"], f["blocking"]) for f in report["findings"]] == [
+        ("manifest-file", str(chart / "templates" / "svc.yaml"), 10, True)]
+    assert "found duplicate key 'sessionAffinity'" in report["findings"][0]["message"]
+
+
 def test_a_folder_with_a_chart_and_plain_yaml_renders_the_chart_and_loads_the_yaml(capsys, tmp_path):
     shutil.copytree(REPO / WEBAPP, tmp_path / "deploy" / "webapp")
     (tmp_path / "deploy" / "extra.yaml").write_text(
@@ -188,9 +202,13 @@ def test_a_folder_with_a_chart_and_plain_yaml_renders_the_chart_and_loads_the_ya
     assert report["manifests"] == 8
 
 
-def test_repo_without_a_chart_is_exit_2(capsys):
+def test_chart_options_without_a_chart_are_exit_2(capsys):
     code, _, err = scan(capsys, WEBAPP, "--repo", "https://charts.example")
-    assert code == 2 and "give --chart too" in err
+    assert (code, err) == (2, "stateless-pack scan: error: --repo and --version name where --chart comes from: "
+                              "give --chart too\n")
+    code, _, err = scan(capsys, OVERLAYS / "clean", "-f", STATELESS)
+    assert (code, err) == (2, "stateless-pack scan: error: --values and --set are for charts, and there is no "
+                              "chart to render (a folder with Chart.yaml, or --chart)\n")
 
 
 # ---- kustomizations ---------------------------------------------------------------------------

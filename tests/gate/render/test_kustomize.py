@@ -68,3 +68,53 @@ def test_a_folder_that_does_not_build_is_kubectls_message(tmp_path):
 def test_a_missing_kubectl_is_an_error(tmp_path):
     with pytest.raises(kustomize.KustomizeError, match="cannot run /nonexistent/kubectl"):
         kustomize.build(tmp_path, kubectl=Path("/nonexistent/kubectl"))
+
+
+SERVICE = ("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels: {app: web}\nspec:\n  type: ClusterIP\n"
+           "  sessionAffinity: None\n  selector: {app: web}\n  ports: [{port: 80}]\n")
+
+
+def overlay(tmp_path: Path, kustomization: str, files: dict | None = None) -> kustomize.BuiltResource:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "service.yaml").write_text(SERVICE)
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources: [service.yaml]\n")
+    (tmp_path / "overlay").mkdir()
+    (tmp_path / "overlay" / "kustomization.yaml").write_text("resources: [../base]\n" + kustomization)
+    for name, text in (files or {}).items():
+        (tmp_path / "overlay" / name).write_text(text)
+    [resource] = kustomize.located(tmp_path / "overlay", kubectl=kubectl()).resources
+    return resource
+
+
+def test_an_inline_json6902_patch_is_placed_at_its_entry_in_the_kustomization(tmp_path):
+    resource = overlay(tmp_path, "namePrefix: shop-\npatches:\n  - target: {kind: Service, name: web}\n"
+                                 "    patch: |-\n      - op: replace\n        path: /spec/sessionAffinity\n"
+                                 "        value: ClientIP\n")
+    assert resource.manifest["metadata"]["name"] == "shop-web"
+    patch = resource.patch_of(("spec", "sessionAffinity"))
+    assert (patch.file, patch.line) == (str(tmp_path / "overlay" / "kustomization.yaml"), 5)
+    assert resource.patch_of(("spec", "type")) is None
+
+
+def test_a_strategic_merge_patch_file_is_placed_at_the_patched_field(tmp_path):
+    resource = overlay(tmp_path, "patchesStrategicMerge: [sticky.yaml]\n",
+                       {"sticky.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n"
+                                       "  sessionAffinity: ClientIP\n"})
+    patch = resource.patch_of(("spec", "sessionAffinity"))
+    assert (patch.file, patch.line) == (str(tmp_path / "overlay" / "sticky.yaml"), 6)
+
+
+def test_a_patch_chosen_by_a_label_selector_is_not_credited(tmp_path):
+    resource = overlay(tmp_path, "patches:\n  - target: {kind: Service, labelSelector: app=web}\n"
+                                 "    patch: |-\n      - op: replace\n        path: /spec/sessionAffinity\n"
+                                 "        value: ClientIP\n")
+    assert resource.manifest["spec"]["sessionAffinity"] == "ClientIP"
+    assert resource.patch_of(("spec", "sessionAffinity")) is None  # not evaluated here: not guessed
+
+
+def test_a_message_kubectl_logs_over_several_lines_is_kubectls_text_alone(tmp_path):
+    (tmp_path / "kustomization.yaml").write_text("patches: [{path: missing.yaml}]\nresources: []\n")
+    with pytest.raises(kustomize.KustomizeError) as raised:
+        kustomize.build(tmp_path, kubectl=kubectl())
+    assert "command failed" not in str(raised.value) and "missing.yaml" in str(raised.value)
+    assert not any(line.startswith(("E1", "E0", ">")) for line in str(raised.value).splitlines())

@@ -118,3 +118,22 @@ def test_a_multi_line_action_is_one_emitter():
 def test_alignments_that_cross_are_dropped():
     template = Template("x: 1\ny: 1\n")
     assert align(template, ["y: 1", "x: 1"]).lines == {}
+
+
+def test_crds_helm_prints_as_they_are_are_placed_document_by_document(tmp_path):
+    root = tmp_path / "c"
+    (root / "crds").mkdir(parents=True)
+    (root / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    crd = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: {0}.example.org\n"
+           "spec:\n  group: example.org\n")
+    (root / "crds" / "crds.yaml").write_text(crd.format("a") + "---\n" + crd.format("b"))
+    documents = helm.template(helm.ChartRef(str(root)), release="r", namespace="ns", helm=helm_bin()).documents
+    assert [(d.manifest["metadata"]["name"], d.source, d.template_line, d.template_lines.line_of("spec.group"))
+            for d in documents] == [("a.example.org", "c/crds/crds.yaml", 1, 6),
+                                    ("b.example.org", "c/crds/crds.yaml", 8, 13)]
+
+
+def test_a_large_static_document_is_placed_line_by_line_past_the_alignments_limit():
+    text = "".join(f"k{i}: {i}\n" for i in range(3000))  # 9 million line pairs: past MAX_CELLS
+    alignment = align(Template(text), text.strip().split("\n"))
+    assert (alignment.start, alignment.lines[2999]) == (1, 3000)
