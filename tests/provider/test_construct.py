@@ -7,7 +7,6 @@ from __future__ import annotations
 import grpc
 import pulumi
 import pytest
-import yaml
 from pulumi.runtime.proto import status_pb2
 
 from stateless_pack.components import (Application, ApplicationArgs, Autoscaling, ComponentArgumentError,
@@ -23,30 +22,10 @@ from support.mocks import run
 from support.pack_harness import PACK_DIR
 from support.paths import PROVIDER_DIR, REPO
 from support.provider_harness import UNKNOWN, OutputValue, RecordingMonitor, serve_monitor, unwire
+from support.reference_stack import (CONFIG, NAMESPACE_URN, PROJECT, STACK, TOKEN, children, construct_reference_stack,
+                                     python_component)
 
-TOKEN = "stateless-pack:index:"
-PROJECT, STACK = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["name"], "dev"
-CONFIG = {key.split(":", 1)[1]: value
-          for key, value in yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())["config"].items()}
-NAMESPACE_URN = f"urn:pulumi:{STACK}::{PROJECT}::kubernetes:core/v1:Namespace::namespace"
-
-
-def construct_reference_stack(provider, monitor) -> dict:
-    """The reference stack's components (__main__.py), as a TypeScript or YAML program of it has the
-    engine construct them: the store's and the bucket's `connection` outputs go to the Application."""
-    after_namespace = {"dependencies": (NAMESPACE_URN,)}
-    sessions = provider.construct(monitor, TOKEN + "RedisSessionStore", "sessions", {
-        "namespace": CONFIG["namespace"], "image": CONFIG["redisImage"],
-        "password": Secret(CONFIG["redisPassword"])}, **after_namespace)
-    uploads = provider.construct(monitor, TOKEN + "ObjectBucket", "uploads", {
-        "namespace": CONFIG["namespace"], "storageClass": CONFIG["bucketStorageClass"]}, **after_namespace)
-    web = provider.construct(monitor, TOKEN + "Application", "web", {
-        "namespace": CONFIG["namespace"], "image": CONFIG["image"], "replicas": CONFIG["replicas"],
-        "env": {"SESSION_BACKEND": "redis"},
-        "sessionStore": OutputValue(sessions.state["connection"], (sessions.urn,)),
-        "buckets": [OutputValue(uploads.state["connection"], (uploads.urn,))],
-        "ingress": {"host": CONFIG["host"], "tlsSecretName": "shop-tls"}}, **after_namespace)
-    return {"sessions": sessions, "uploads": uploads, "web": web}
+REDIS_IMAGE = CONFIG["redisImage"]
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +42,6 @@ def constructed(provider):
         yield construct_reference_stack(provider, monitor), monitor
     finally:
         server.stop(0)
-
-
-def children(resources, component_urn: str) -> dict:
-    return {(r.type, r.name): r.inputs for r in resources if r.parent == component_urn}
-
-
-def python_component(stack, name: str):
-    [component] = [r for r in stack.resources if r.name == name and r.type.startswith("stateless-pack:")]
-    return component
 
 
 # ---- the engine's calls ------------------------------------------------------------------------------
@@ -175,7 +145,6 @@ def test_the_redis_password_stays_secret(provider, monitor, password):
 
 # ---- invalid arguments -------------------------------------------------------------------------------------
 
-REDIS_IMAGE = CONFIG["redisImage"]
 BAD_ARGUMENTS = [
     ("Application", "web", {"namespace": "shop", "image": "registry.example.org/shop/web"},
      lambda: Application("web", ApplicationArgs(namespace="shop", image="registry.example.org/shop/web"))),
