@@ -269,10 +269,10 @@ class ProviderProcess:
 
 def launch_provider(plugin_dir: Path, python: str = sys.executable, timeout: float = 60,
                     env: Mapping[str, str] | None = None) -> ProviderProcess:
-    """Start the plugin as pulumi-language-python's RunPlugin does and connect to the port it prints."""
+    """Start the plugin as pulumi-language-python's RunPlugin does and connect to the port it prints.
+    `env`: the plugin's environment (default: ours), without any PULUMI_ variable."""
     engine, engine_server, engine_address = _start_engine_service()
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    child_env.update(env or {})
+    child_env = {k: v for k, v in (os.environ if env is None else env).items() if not k.startswith("PULUMI_")}
     process = processes.popen([python, str(plugin_dir), engine_address], cwd=plugin_dir, env=child_env,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
