@@ -28,7 +28,7 @@ from pulumi.provider.experimental.util import camel_case
 from pulumi.provider.provider import ConstructResult
 
 from stateless_pack.components.validation import ComponentArgumentError
-from stateless_pack.provider import inputs
+from stateless_pack.provider.inputs import arguments, resolved
 from stateless_pack.provider.served import PACKAGE, SERVED
 
 
@@ -68,9 +68,9 @@ class PavedRoadProvider(ComponentProvider):
 
     async def _build(self, served: type, name: str, given: dict, options) -> pulumi.ComponentResource:
         definition = self._component_defs[served.__name__]
-        given = {key: await inputs.resolved(value, definition.inputs[key], self.get_type_definition)
+        given = {key: await resolved(value, definition.inputs[key], self.get_type_definition)
                  if key in definition.inputs else value for key, value in given.items()}
-        args = inputs.arguments(_args_class(served), self.map_inputs(given, definition))
+        args = arguments(_args_class(served), self.map_inputs(given, definition))
         try:
             return served(name, args, options)
         except ComponentArgumentError as e:
