@@ -191,7 +191,8 @@ def _connection_of(value: Any, component: type, connection: type, what: str) -> 
         return value.connection
     required = {key for key, hint in connection.__annotations__.items() if type(None) not in get_args(hint)}
     if not isinstance(value, Mapping) or not required <= set(value):
-        raise validation.ComponentArgumentError(f"{what} must be a {component.__name__} or its `connection`")
+        article = "an" if component.__name__[0] in "AEIOU" else "a"
+        raise validation.ComponentArgumentError(f"{what} must be {article} {component.__name__} or its `connection`")
     return dict(value)
 
 
