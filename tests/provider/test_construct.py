@@ -87,6 +87,21 @@ def test_the_applications_children_depend_on_the_store_and_the_bucket_it_was_giv
     assert {results["sessions"].urn, results["uploads"].urn} <= set(deployment.dependencies)
 
 
+def test_the_reference_stack_constructs_in_a_preview_where_nothing_has_an_id_yet(provider, constructed):
+    """A first `pulumi preview`: the store's and the bucket's connections are known all the same (their
+    names come from URNs, not ids), so the Application is built in full."""
+    previewing = RecordingMonitor(PROJECT, STACK, preview=True)
+    server = serve_monitor(previewing)
+    try:
+        preview = construct_reference_stack(provider, previewing, dry_run=True)
+    finally:
+        server.stop(0)
+    results, monitor = constructed
+    assert preview["web"].state == results["web"].state
+    assert unwire(previewing.one("kubernetes:apps/v1:Deployment", "web").inputs) == \
+        unwire(monitor.one("kubernetes:apps/v1:Deployment", "web").inputs)
+
+
 def test_an_engine_without_deployment_info_is_asked_feature_by_feature(provider):
     legacy = RecordingMonitor(PROJECT, STACK, legacy=True)
     server = serve_monitor(legacy)

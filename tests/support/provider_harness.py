@@ -118,10 +118,11 @@ class Registration:
 
 class RecordingMonitor(resource_pb2_grpc.ResourceMonitorServicer):
     """pulumi's ResourceMonitor service, recording RegisterResource, RegisterResourceOutputs and the
-    feature questions. `legacy`: an engine without GetDeploymentInfo (the SDK then asks SupportsFeature)."""
+    feature questions. `legacy`: an engine without GetDeploymentInfo (the SDK then asks SupportsFeature).
+    `preview`: resources are being created in a preview, so they have no id yet (the engine answers "")."""
 
-    def __init__(self, project: str, stack: str, legacy: bool = False):
-        self.project, self.stack, self.legacy = project, stack, legacy
+    def __init__(self, project: str, stack: str, legacy: bool = False, preview: bool = False):
+        self.project, self.stack, self.legacy, self.preview = project, stack, legacy, preview
         self.address = ""  # set by serve_monitor
         self.registrations: list[Registration] = []
         self.features_asked: list[str] = []
@@ -158,7 +159,8 @@ class RecordingMonitor(resource_pb2_grpc.ResourceMonitorServicer):
             return resource_pb2.RegisterResourceResponse(urn=urn)
         meta = inputs.get("metadata") if isinstance(inputs.get("metadata"), dict) else {}
         ident = "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p) or request.name
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=ident, object=request.object)  # outputs = inputs
+        return resource_pb2.RegisterResourceResponse(  # outputs = inputs
+            urn=urn, id="" if self.preview else ident, object=request.object)
 
     def RegisterResourceOutputs(self, request, context):
         with self._lock:

@@ -16,10 +16,10 @@ CONFIG = {key.split(":", 1)[1]: value
 NAMESPACE_URN = f"urn:pulumi:{STACK}::{PROJECT}::kubernetes:core/v1:Namespace::namespace"
 
 
-def construct_reference_stack(provider, monitor) -> dict:
+def construct_reference_stack(provider, monitor, dry_run: bool = False) -> dict:
     """__main__.py's components, as a TypeScript program of it (examples/typescript) has the engine
     construct them: the store's and the bucket's `connection` outputs go to the Application."""
-    after_namespace = {"dependencies": (NAMESPACE_URN,)}
+    after_namespace = {"dependencies": (NAMESPACE_URN,), "dry_run": dry_run}
     sessions = provider.construct(monitor, TOKEN + "RedisSessionStore", "sessions", {
         "namespace": CONFIG["namespace"], "image": CONFIG["redisImage"],
         "password": Secret(CONFIG["redisPassword"])}, **after_namespace)
