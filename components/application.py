@@ -12,15 +12,14 @@ Secrets reach the container as files by default (`secrets_as="files"`, Checkov C
 password is at REDIS_PASSWORD_FILE, bucket keys in the folder <PREFIX>S3_KEYS_DIR. `secrets_as="env"`
 exposes them as environment variables (secretKeyRef / envFrom) for apps that cannot read files.
 """
-from __future__ import annotations
-
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union, get_args
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from stateless_pack.components import validation
+from stateless_pack.components.connections import BucketConnection, SessionStoreConnection
 from stateless_pack.components.object_bucket import ObjectBucket
 from stateless_pack.components.pod_hardening import (DEFAULT_UID, TMP_VOLUME, Resources, container_security_context,
                                       pod_security_context, scratch_volume)
@@ -38,8 +37,11 @@ class Autoscaling:
     """A HorizontalPodAutoscaler on CPU; `min_replicas` replaces `ApplicationArgs.replicas`."""
 
     max_replicas: int
+    """The most instances the autoscaler runs."""
     min_replicas: int = 2
-    cpu_utilization: int = 70       # target average CPU, % of the request
+    """The fewest instances: at least 2 unless `single_replica_waiver` is given."""
+    cpu_utilization: int = 70
+    """The target average CPU use, in % of the CPU request (1 to 100)."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,13 @@ class IngressArgs:
     """An Ingress to the Service (no affinity annotations unless sticky sessions are waived)."""
 
     host: str
+    """The host name the Ingress serves (a DNS-1123 subdomain)."""
     path: str = "/"
+    """The path prefix routed to the application."""
     class_name: str = "nginx"
+    """The IngressClass."""
     tls_secret_name: Optional[str] = None
+    """The Secret with the TLS certificate (e.g. cert-manager's); none: plain HTTP."""
 
 
 @dataclass(frozen=True)
@@ -59,11 +65,16 @@ class PersistentVolume:
     ReadWriteMany by default: replicas on different nodes must all mount it.
     """
 
-    waiver_id: str                  # registered waiver for rule no-persistent-volume-claims
+    waiver_id: str
+    """The id of a registered waiver for rule no-persistent-volume-claims."""
     mount_path: str
+    """Where the volume is mounted (absolute, not /tmp)."""
     size: str = "1Gi"
+    """The requested storage (a Kubernetes quantity)."""
     storage_class: Optional[str] = None
+    """The StorageClass; none: the cluster's default."""
     access_mode: str = "ReadWriteMany"
+    """ReadWriteMany, ReadWriteOnce or ReadWriteOncePod."""
 
 
 @dataclass(frozen=True)
@@ -71,31 +82,60 @@ class ApplicationArgs:
     """Arguments of `Application`. Only `namespace` and `image` are required."""
 
     namespace: str
-    image: str                                      # pinned: tag or digest, never `latest`
-    port: int = 8080                                # container port (named "http")
+    """The namespace of every object (not `default`); the session store and the buckets must be in it too."""
+    image: str
+    """The container image, pinned: a version tag or a digest (`@sha256:...`), never `latest` or untagged."""
+    port: int = 8080
+    """The container port the application listens on (named `http`)."""
     service_port: int = 80
+    """The Service's port."""
     replicas: int = 2
-    single_replica_waiver: Optional[str] = None     # waiver id: allows replicas (or HPA min) of 1
-    env: Mapping[str, str] = field(default_factory=dict)  # plain settings only, never credentials
-    session_store: Optional[RedisSessionStore] = None
-    buckets: Sequence[ObjectBucket] = ()
-    secrets_as: str = "files"                       # "files" | "env"
+    """How many interchangeable instances run: at least 2 unless `single_replica_waiver` is given (with
+    `autoscaling`, the autoscaler decides)."""
+    single_replica_waiver: Optional[str] = None
+    """The id of a registered waiver for rule min-replicas: allows `replicas` (or `autoscaling.min_replicas`) of 1."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Plain environment variables, never credentials (a name that looks like one is rejected)."""
+    session_store: Optional[Union[RedisSessionStore, SessionStoreConnection]] = None
+    """The RedisSessionStore the instances share, or its `connection`: wired in by reference to its
+    ConfigMap and Secret."""
+    buckets: Sequence[Union[ObjectBucket, BucketConnection]] = ()
+    """The ObjectBuckets the application keeps its files in, or their `connection`s: wired in by reference."""
+    secrets_as: str = "files"
+    """`files`: the Redis password and the bucket keys as files (REDIS_PASSWORD_FILE, <PREFIX>S3_KEYS_DIR);
+    `env`: as environment variables, for applications that cannot read files."""
     resources: Resources = field(default_factory=Resources)
+    """CPU and memory requests and limits of the container."""
     readiness_path: str = "/ready"
+    """The HTTP path of the readiness probe."""
     liveness_path: str = "/live"
-    tmp_size_limit: str = "64Mi"                    # the only writable place: emptyDir at /tmp
+    """The HTTP path of the liveness probe."""
+    tmp_size_limit: str = "64Mi"
+    """The size of /tmp, the only writable place (a bounded emptyDir)."""
     autoscaling: Optional[Autoscaling] = None
+    """A HorizontalPodAutoscaler instead of a fixed replica count."""
     ingress: Optional[IngressArgs] = None
-    ingress_from: Optional[Sequence[Mapping]] = None  # NetworkPolicy peers; None: any source, app port only
+    """An Ingress to the Service."""
+    ingress_from: Optional[Sequence[Mapping[str, Any]]] = None
+    """NetworkPolicy peers (`from` entries) allowed to reach the application; none: any source, on the
+    application's port only."""
     service_account_name: Optional[str] = None
+    """The ServiceAccount the pods run as; none: the namespace's default."""
     mount_service_account_token: bool = False
+    """Mount the ServiceAccount's API token (only for applications that call the Kubernetes API)."""
     sticky_sessions: bool = False
-    sticky_sessions_waiver: Optional[str] = None    # waiver id approved by the Head of DevOps
+    """Pin each client to one instance (ClientIP affinity, and cookie affinity at an nginx Ingress): breaks
+    statelessness, so it needs `sticky_sessions_waiver`."""
+    sticky_sessions_waiver: Optional[str] = None
+    """The id of a registered waiver for sticky sessions, approved by the Head of DevOps."""
     persistent_volume: Optional[PersistentVolume] = None
+    """A waived PersistentVolumeClaim mounted into every instance (prefer a bucket)."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels on every object."""
 
 
-def _validate(name: str, args: ApplicationArgs) -> None:
+def _validate(name: str, args: ApplicationArgs) -> tuple[Optional[SessionStoreConnection], list[BucketConnection]]:
+    """Every check; returns the connections of the session store and the buckets."""
     v = validation
     v.dns1123_label(name, "application name")
     v.namespace(args.namespace)
@@ -110,12 +150,13 @@ def _validate(name: str, args: ApplicationArgs) -> None:
         if not isinstance(path, str) or not path.startswith("/"):
             raise v.ComponentArgumentError(f"{what} {path!r} must be an absolute HTTP path")
     v.quantity(args.tmp_size_limit, "tmp_size_limit")
-    _validate_connections(args)
+    connections = _validate_connections(args)
     _validate_exceptions(args)
     if args.ingress is not None:
         v.dns1123_subdomain(args.ingress.host, "ingress.host")
         if args.ingress.tls_secret_name is not None:
             v.dns1123_subdomain(args.ingress.tls_secret_name, "ingress.tls_secret_name")
+    return connections
 
 
 def _validate_replicas(args: ApplicationArgs) -> None:
@@ -144,27 +185,38 @@ def _validate_env(args: ApplicationArgs) -> None:
                 "keep it in a Secret (session_store/buckets wire theirs by reference)")
 
 
-def _validate_connections(args: ApplicationArgs) -> None:
-    """The session store and buckets: our components, in the application's namespace."""
+def _connection_of(value: Any, component: type, connection: type, what: str) -> dict:
+    """A component's `connection`, or a connection given as data (with every key it must have)."""
+    if isinstance(value, component):
+        return value.connection
+    required = {key for key, hint in connection.__annotations__.items() if type(None) not in get_args(hint)}
+    if not isinstance(value, Mapping) or not required <= set(value):
+        article = "an" if component.__name__[0] in "AEIOU" else "a"
+        raise validation.ComponentArgumentError(f"{what} must be {article} {component.__name__} or its `connection`")
+    return dict(value)
+
+
+def _validate_connections(args: ApplicationArgs) -> tuple[Optional[SessionStoreConnection], list[BucketConnection]]:
+    """The session store and buckets: ours, in the application's namespace."""
     v = validation
-    if args.session_store is not None and not isinstance(args.session_store, RedisSessionStore):
-        raise v.ComponentArgumentError("session_store must be a RedisSessionStore")
-    for store in [args.session_store] if args.session_store is not None else []:
-        if store.namespace != args.namespace:
+    store = None
+    if args.session_store is not None:
+        store = _connection_of(args.session_store, RedisSessionStore, SessionStoreConnection, "session_store")
+        if store["namespace"] != args.namespace:
             raise v.ComponentArgumentError(
-                f"session store {store.name!r} is in namespace {store.namespace!r}, the application in "
+                f"session store {store['name']!r} is in namespace {store['namespace']!r}, the application in "
                 f"{args.namespace!r}: Secrets and ConfigMaps can only be referenced within one namespace")
+    buckets = [_connection_of(b, ObjectBucket, BucketConnection, "buckets") for b in args.buckets]
     prefixes = set()
-    for bucket in args.buckets:
-        if not isinstance(bucket, ObjectBucket):
-            raise v.ComponentArgumentError("buckets must be ObjectBucket components")
-        if bucket.namespace != args.namespace:
+    for bucket in buckets:
+        if bucket["namespace"] != args.namespace:
             raise v.ComponentArgumentError(
-                f"bucket {bucket.name!r} is in namespace {bucket.namespace!r}, the application in "
+                f"bucket {bucket['name']!r} is in namespace {bucket['namespace']!r}, the application in "
                 f"{args.namespace!r}: its Secret cannot be referenced from there")
-        if bucket.env_prefix in prefixes:
-            raise v.ComponentArgumentError(f"two buckets share the env prefix {bucket.env_prefix!r}")
-        prefixes.add(bucket.env_prefix)
+        if bucket["env_prefix"] in prefixes:
+            raise v.ComponentArgumentError(f"two buckets share the env prefix {bucket['env_prefix']!r}")
+        prefixes.add(bucket["env_prefix"])
+    return store, buckets
 
 
 def _validate_exceptions(args: ApplicationArgs) -> None:
@@ -194,15 +246,23 @@ def _validate_exceptions(args: ApplicationArgs) -> None:
 
 
 class Application(pulumi.ComponentResource):
-    """A stateless application. Outputs: `deployment_name`, `service_name`, `service_host`."""
+    """A stateless application: interchangeable replicas behind a Service, with a disruption budget and a
+    NetworkPolicy, optionally an autoscaler and an Ingress; its session store and buckets wired in by reference.
 
+    Outputs: `deployment_name`, `service_name`, `service_host`.
+    """
+
+    _type_token = "stateless-pack:components:Application"
     deployment_name: pulumi.Output[str]
+    """The Deployment's name."""
     service_name: pulumi.Output[str]
+    """The Service's name."""
     service_host: pulumi.Output[str]
+    """The Service's host name in the cluster (<name>.<namespace>.svc.cluster.local)."""
 
     def __init__(self, name: str, args: ApplicationArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        _validate(name, args)
-        super().__init__("stateless-pack:components:Application", name, None, opts)
+        store, buckets = _validate(name, args)
+        super().__init__(self._type_token, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace
         selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
@@ -212,7 +272,7 @@ class Application(pulumi.ComponentResource):
         min_replicas = args.autoscaling.min_replicas if args.autoscaling else args.replicas
         replica_waiver = ({args.single_replica_waiver: ["min-replicas"]}
                           if min_replicas < 2 and args.single_replica_waiver else {})
-        deployment = self._deployment(name, args, metadata, selector, replica_waiver, child)
+        deployment = self._deployment(name, args, metadata, selector, replica_waiver, (store, buckets), child)
         service = self._service(name, args, metadata, selector, child)
 
         # maxUnavailable 1: a node drain evicts one replica at a time and never blocks forever.
@@ -236,12 +296,13 @@ class Application(pulumi.ComponentResource):
         self.register_outputs({"deployment_name": self.deployment_name, "service_name": self.service_name,
                                "service_host": self.service_host})
 
-    def _deployment(self, name: str, args: ApplicationArgs, metadata: dict, selector: dict,
-                    replica_waiver: dict, child: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+    def _deployment(self, name: str, args: ApplicationArgs, metadata: dict, selector: dict, replica_waiver: dict,
+                    connections: tuple, child: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+        store, buckets = connections
         pod_labels = dict(metadata["labels"])
-        if args.session_store is not None:
-            pod_labels.update(args.session_store.client_labels)  # admitted by the store's NetworkPolicy
-        env, env_from, mounts, volumes = self._connections(args)
+        if store is not None:
+            pod_labels.update(store["client_labels"])  # admitted by the store's NetworkPolicy
+        env, env_from, mounts, volumes = self._connections(args, store, buckets)
         mounts.insert(0, {"name": TMP_VOLUME, "mount_path": "/tmp"})
         volumes.insert(0, scratch_volume(TMP_VOLUME, args.tmp_size_limit))
         pv_waiver = self._persistent_volume(name, args, metadata, mounts, volumes, child)
@@ -323,40 +384,40 @@ class Application(pulumi.ComponentResource):
                       "name": "cpu", "target": {"type": "Utilization", "average_utilization": a.cpu_utilization}}}]})
 
     @staticmethod
-    def _connections(args: ApplicationArgs) -> tuple[list, list, list, list]:
+    def _connections(args: ApplicationArgs, store: Optional[SessionStoreConnection],
+                     buckets: list[BucketConnection]) -> tuple[list, list, list, list]:
         """(env, envFrom, volumeMounts, volumes) that wire the session store and the buckets in."""
         env = [{"name": k, "value": v} for k, v in args.env.items()]
         env_from: list = []
         mounts: list = []
         volumes: list = []
         as_files = args.secrets_as == "files"
-        store = args.session_store
         if store is not None:
-            for key in store.connection_keys:  # REDIS_SENTINELS/REDIS_MASTER_NAME or REDIS_HOST/REDIS_PORT
+            for key in store["connection_keys"]:  # REDIS_SENTINELS/REDIS_MASTER_NAME or REDIS_HOST/REDIS_PORT
                 env.append({"name": key, "value_from": {"config_map_key_ref": {
-                    "name": store.config_map_name, "key": key}}})
+                    "name": store["config_map_name"], "key": key}}})
             if as_files:
                 volumes.append({"name": "session-store", "secret": {
-                    "secret_name": store.password_secret_name, "default_mode": 0o440,
-                    "items": [{"key": store.password_secret_key, "path": "password"}]}})
+                    "secret_name": store["password_secret_name"], "default_mode": 0o440,
+                    "items": [{"key": store["password_secret_key"], "path": "password"}]}})
                 mounts.append({"name": "session-store", "mount_path": SESSION_SECRET_DIR, "read_only": True})
                 env.append({"name": "REDIS_PASSWORD_FILE", "value": f"{SESSION_SECRET_DIR}/password"})
             else:
                 env.append({"name": "REDIS_PASSWORD", "value_from": {"secret_key_ref": {
-                    "name": store.password_secret_name, "key": store.password_secret_key}}})
-        for bucket in args.buckets:
-            prefix = bucket.env_prefix
-            if bucket.api == "obc":  # BUCKET_HOST, BUCKET_NAME, ... as <PREFIX>BUCKET_HOST, ...
-                env_from.append({"prefix": prefix, "config_map_ref": {"name": bucket.config_map_name}})
+                    "name": store["password_secret_name"], "key": store["password_secret_key"]}}})
+        for bucket in buckets:
+            prefix = bucket["env_prefix"]
+            if bucket["api"] == "obc":  # BUCKET_HOST, BUCKET_NAME, ... as <PREFIX>BUCKET_HOST, ...
+                env_from.append({"prefix": prefix, "config_map_ref": {"name": bucket["config_map_name"]}})
             if as_files:
-                volume = f"bucket-{bucket.name}"
-                folder = f"{BUCKET_SECRET_ROOT}/{bucket.name}"
-                volumes.append({"name": volume, "secret": {"secret_name": bucket.secret_name,
+                volume = f"bucket-{bucket['name']}"
+                folder = f"{BUCKET_SECRET_ROOT}/{bucket['name']}"
+                volumes.append({"name": volume, "secret": {"secret_name": bucket["secret_name"],
                                                            "default_mode": 0o440}})
                 mounts.append({"name": volume, "mount_path": folder, "read_only": True})
                 env.append({"name": f"{prefix}S3_KEYS_DIR", "value": folder})
             else:
-                env_from.append({"prefix": prefix, "secret_ref": {"name": bucket.secret_name}})
+                env_from.append({"prefix": prefix, "secret_ref": {"name": bucket["secret_name"]}})
         return env, env_from, mounts, volumes
 
     @staticmethod

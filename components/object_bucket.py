@@ -8,8 +8,6 @@ Files that must outlive a pod go here, never onto a node or (without a waiver) a
 - `api="cosi"`: a COSI BucketClaim plus a BucketAccess (objectstorage.k8s.io/v1alpha1); COSI writes
   one Secret (key `BucketInfo`, JSON with endpoint, bucket and keys) and no ConfigMap.
 """
-from __future__ import annotations
-
 import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
@@ -18,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stateless_pack.components import validation
+from stateless_pack.components.connections import BucketConnection
 
 OBC_API = "objectbucket.io/v1alpha1"
 COSI_API = "objectstorage.k8s.io/v1alpha1"
@@ -33,12 +32,20 @@ class ObjectBucketArgs:
     """
 
     namespace: str
+    """The namespace of the claim (not `default`); the applications that use the bucket must be in it too."""
     storage_class: str = "dit-s3"
-    api: str = "obc"                                 # "obc" | "cosi"
-    bucket_access_class: Optional[str] = None        # COSI only: required there
-    env_prefix: Optional[str] = None                 # prefix of the env vars an app gets; default NAME_
-    additional_config: Mapping[str, str] = field(default_factory=dict)  # OBC spec.additionalConfig
+    """The OBC StorageClass, or with COSI the BucketClass."""
+    api: str = "obc"
+    """`obc` (an ObjectBucketClaim, lib-bucket-provisioner: Rook/Ceph, NooBaa) or `cosi` (a COSI BucketClaim
+    and BucketAccess)."""
+    bucket_access_class: Optional[str] = None
+    """The BucketAccessClass that grants the credentials (COSI only, and required there)."""
+    env_prefix: Optional[str] = None
+    """The prefix of the environment variables an application gets; default: the name in capitals and `_`."""
+    additional_config: Mapping[str, str] = field(default_factory=dict)
+    """The ObjectBucketClaim's `spec.additionalConfig` (OBC only)."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels on every object."""
 
 
 def default_env_prefix(name: str) -> str:
@@ -68,16 +75,23 @@ class ObjectBucket(pulumi.ComponentResource):
     """A claimed bucket and the names of the ConfigMap/Secret an application mounts.
 
     Outputs: `claim_name`, `config_map_name` (None with COSI), `secret_name`, `secret_key`
-    (None for OBC, whose Secret holds one env var per key; `BucketInfo` for COSI).
+    (None for OBC, whose Secret holds one env var per key; `BucketInfo` for COSI), and `connection`,
+    all of it for an Application.
     """
 
+    _type_token = "stateless-pack:components:ObjectBucket"
     claim_name: pulumi.Output[str]
+    """The claim's name."""
     config_map_name: pulumi.Output[Optional[str]]
+    """The ConfigMap the provisioner writes with the bucket's endpoint and name (OBC only)."""
     secret_name: pulumi.Output[str]
+    """The Secret with the bucket's credentials."""
+    connection: BucketConnection
+    """What an Application needs to reach the bucket: pass it in the Application's `buckets`."""
 
     def __init__(self, name: str, args: ObjectBucketArgs, opts: Optional[pulumi.ResourceOptions] = None):
         _validate(name, args)
-        super().__init__("stateless-pack:components:ObjectBucket", name, None, opts)
+        super().__init__(self._type_token, name, None, opts)
         self.name = name
         self.namespace = args.namespace
         self.api = args.api
@@ -93,10 +107,10 @@ class ObjectBucket(pulumi.ComponentResource):
                 spec["additionalConfig"] = dict(args.additional_config)
             claim = k8s.apiextensions.CustomResource(
                 name, opts=child, api_version=OBC_API, kind="ObjectBucketClaim", metadata=metadata, spec=spec)
-            # The provisioner names both after the claim; deriving them from the claim's id makes
-            # every consumer depend on the claim.
-            self.config_map_name = claim.id.apply(lambda _: name)
-            self.secret_name = claim.id.apply(lambda _: name)
+            # The provisioner names both after the claim; deriving them from the claim's URN makes
+            # every consumer depend on the claim, and keeps them known in a preview (an id is not).
+            self.config_map_name = claim.urn.apply(lambda _: name)
+            self.secret_name = claim.urn.apply(lambda _: name)
             self.secret_key = None
         else:
             claim = k8s.apiextensions.CustomResource(
@@ -110,8 +124,13 @@ class ObjectBucket(pulumi.ComponentResource):
                 spec={"bucketClaimName": name, "bucketAccessClassName": args.bucket_access_class,
                       "credentialsSecretName": credentials, "protocol": "S3"})
             self.config_map_name = pulumi.Output.from_input(None)
-            self.secret_name = access.id.apply(lambda _: credentials)
+            self.secret_name = access.urn.apply(lambda _: credentials)
             self.secret_key = COSI_SECRET_KEY
-        self.claim_name = claim.id.apply(lambda _: name)
+        self.claim_name = claim.urn.apply(lambda _: name)
+        self.connection = BucketConnection(
+            name=name, namespace=args.namespace, api=args.api, env_prefix=self.env_prefix,
+            config_map_name=self.config_map_name if args.api == "obc" else None,
+            secret_name=self.secret_name, secret_key=self.secret_key)
         self.register_outputs({"claim_name": self.claim_name, "config_map_name": self.config_map_name,
-                               "secret_name": self.secret_name, "secret_key": self.secret_key})
+                               "secret_name": self.secret_name, "secret_key": self.secret_key,
+                               "connection": self.connection})

@@ -3,8 +3,6 @@
 They satisfy the Kubernetes "restricted" Pod Security Standard, our read-only-root-filesystem rule
 and the Checkov built-ins that go with them (CKV_K8S_20/22/23/25/28/29/30/31/37/38/40).
 """
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 from stateless_pack.components import validation
@@ -19,9 +17,13 @@ class Resources:
     """Requests (what the scheduler reserves) and limits (where the kernel stops the container)."""
 
     cpu_request: str = "100m"
+    """The CPU the scheduler reserves (a Kubernetes quantity)."""
     memory_request: str = "128Mi"
+    """The memory the scheduler reserves."""
     cpu_limit: str = "500m"
+    """The CPU the container is throttled at."""
     memory_limit: str = "256Mi"
+    """The memory the container is stopped at."""
 
     def validate(self, what: str) -> "Resources":
         for field_name in ("cpu_request", "memory_request", "cpu_limit", "memory_limit"):

@@ -11,14 +11,13 @@ Three modes (arguments and checks: components/session_store_args.py):
 Whatever the mode, an application receives a ConfigMap with the connection (`connection_keys`
 names its keys) and a Secret key with the password; the Application component wires both in.
 """
-from __future__ import annotations
-
 from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from stateless_pack.components import redis_sentinel, redis_single
+from stateless_pack.components.connections import SessionStoreConnection
 from stateless_pack.components.redis_pods import CLIENT_LABEL, labels_of, metadata
 from stateless_pack.components.sentinel_config import SENTINEL_PORT
 from stateless_pack.components.session_store_args import (PASSWORD_KEY, REDIS_PORT, RedisSessionStoreArgs,
@@ -30,22 +29,33 @@ class RedisSessionStore(pulumi.ComponentResource):
 
     Outputs: `password_secret_name`, `password_secret_key`, `config_map_name` (the connection),
     `host`/`port` (single instance and external; None when replicated), `sentinels` ("host:port")
-    and `master_name` (replicated; None otherwise). Plain attributes: `connection_keys` (the
-    ConfigMap's keys) and `client_labels` (the pod labels its NetworkPolicies admit).
+    and `master_name` (replicated; None otherwise), and `connection`, all of it for an Application.
+    Plain attributes: `connection_keys` (the ConfigMap's keys) and `client_labels` (the pod labels
+    its NetworkPolicies admit). The password is never an output.
     """
 
+    _type_token = "stateless-pack:components:RedisSessionStore"
     host: pulumi.Output[Optional[str]]
+    """The Redis host (single instance and external modes)."""
     port: pulumi.Output[Optional[int]]
+    """The Redis port (single instance and external modes)."""
     sentinels: pulumi.Output[Optional[str]]
+    """The Sentinels' Service as host:port (replicated mode)."""
     master_name: pulumi.Output[Optional[str]]
+    """The name the Sentinels know the master by (replicated mode)."""
     password_secret_name: pulumi.Output[str]
+    """The Secret that holds the password."""
     password_secret_key: pulumi.Output[str]
+    """The password's key in that Secret."""
     config_map_name: pulumi.Output[str]
+    """The ConfigMap that holds the connection (REDIS_* keys)."""
+    connection: SessionStoreConnection
+    """What an Application needs to reach the store: pass it as the Application's `session_store`."""
 
     def __init__(self, name: str, args: RedisSessionStoreArgs,
                  opts: Optional[pulumi.ResourceOptions] = None):
         validate(name, args)
-        super().__init__("stateless-pack:components:RedisSessionStore", name, None, opts)
+        super().__init__(self._type_token, name, None, opts)
         self.name = name
         self.namespace = args.namespace
         self.client_labels = {CLIENT_LABEL: name}
@@ -63,11 +73,15 @@ class RedisSessionStore(pulumi.ComponentResource):
         self.password_secret_name = secret_name
         self.password_secret_key = pulumi.Output.from_input(secret_key)
         self.config_map_name = config_map.metadata.name
+        self.connection = SessionStoreConnection(
+            name=name, namespace=args.namespace, connection_keys=list(connection),
+            config_map_name=self.config_map_name, password_secret_name=secret_name,
+            password_secret_key=secret_key, client_labels=dict(self.client_labels))
         self.register_outputs({"host": self.host, "port": self.port, "sentinels": self.sentinels,
                                "master_name": self.master_name,
                                "password_secret_name": self.password_secret_name,
                                "password_secret_key": self.password_secret_key,
-                               "config_map_name": self.config_map_name})
+                               "config_map_name": self.config_map_name, "connection": self.connection})
 
     def _backend(self, name: str, args: RedisSessionStoreArgs,
                  child: pulumi.ResourceOptions) -> tuple[dict, pulumi.Output, str]:

@@ -4,8 +4,6 @@
 - Single instance (`single_instance_waiver`): one Redis pod, for development; needs a waiver.
 - External (`external`): an existing Redis; only its connection is published.
 """
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
@@ -28,9 +26,12 @@ class RedisPersistence:
     across the loss of a pod without any volume.
     """
 
-    waiver_id: str                    # registered waiver for rule no-persistent-volume-claims
+    waiver_id: str
+    """The id of a registered waiver for rule no-persistent-volume-claims."""
     size: str = "1Gi"
+    """The requested storage (a Kubernetes quantity)."""
     storage_class: Optional[str] = None
+    """The StorageClass; none: the cluster's default."""
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,13 @@ class ExternalRedis:
     """An existing Redis (managed service, HA cluster): only its connection is published."""
 
     host: str
-    password_secret_name: str         # an existing Secret in the same namespace
+    """The Redis host name."""
+    password_secret_name: str
+    """An existing Secret with the password, in the store's namespace."""
     password_secret_key: str = PASSWORD_KEY
+    """The password's key in that Secret."""
     port: int = REDIS_PORT
+    """The Redis port."""
 
 
 @dataclass(frozen=True)
@@ -52,12 +57,18 @@ class HighAvailability:
     """
 
     redis_replicas: int = 3
-    sentinels: int = 3                # odd, >= 3: a majority must survive the loss of one
+    """Redis pods, one of them the master (at least 2)."""
+    sentinels: int = 3
+    """Sentinel pods: odd and at least 3, so that a majority survives the loss of one."""
     down_after_ms: int = 5000
+    """How long the master may be silent before a Sentinel thinks it down (ms)."""
     failover_timeout_ms: int = 60000
-    bootstrap_seconds: int = 120      # a pod that cannot find its role by then restarts
+    """Sentinel's failover timeout (ms)."""
+    bootstrap_seconds: int = 120
+    """How long a starting pod may look for its role before it restarts."""
     sentinel_resources: Resources = field(default_factory=lambda: Resources(
         cpu_request="20m", memory_request="32Mi", cpu_limit="200m", memory_limit="64Mi"))
+    """CPU and memory of each Sentinel."""
 
     @property
     def quorum(self) -> int:
@@ -74,17 +85,29 @@ class RedisSessionStoreArgs:
     """
 
     namespace: str
-    image: Optional[str] = None                    # required in-cluster; no default (pin it by digest)
+    """The namespace of every object (not `default`); the applications must be in it too."""
+    image: Optional[str] = None
+    """The Redis image, pinned (ideally by digest); required in-cluster, no default."""
     password: Optional[pulumi.Input[str]] = None
+    """The Redis password (a secret; it stays one); required in-cluster."""
     high_availability: HighAvailability = field(default_factory=HighAvailability)
-    single_instance_waiver: Optional[str] = None   # waiver id for rule min-replicas: one Redis pod
+    """The replicated mode's Redis pods and Sentinels."""
+    single_instance_waiver: Optional[str] = None
+    """The id of a registered waiver for rule min-replicas: one Redis pod instead of the replicated set."""
     maxmemory_mb: int = 192
+    """Redis' memory for sessions (MB); beyond it, keys are evicted by `maxmemory_policy`."""
     maxmemory_policy: str = "allkeys-lru"
-    resources: Optional[Resources] = None           # default: derived from maxmemory_mb
-    data_size_limit: str = "64Mi"                   # emptyDir for Redis' working dir (no persistence)
-    persistence: Optional[RedisPersistence] = None  # single instance only
+    """Redis' eviction policy."""
+    resources: Optional[Resources] = None
+    """CPU and memory of each Redis pod; default: derived from `maxmemory_mb`."""
+    data_size_limit: str = "64Mi"
+    """The size of Redis' working folder (a bounded emptyDir: no persistence)."""
+    persistence: Optional[RedisPersistence] = None
+    """A waived volume that keeps sessions across restarts (single instance only)."""
     external: Optional[ExternalRedis] = None
+    """An existing Redis: only its connection is published (give nothing else)."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels on every object."""
 
     @property
     def replicated(self) -> bool:

@@ -50,7 +50,7 @@ def test_module_command_rewrites_the_file(tmp_path):
 def test_module_map_is_fresh_and_lists_every_module():
     text = ARCHITECTURE_PATH.read_text(encoding="utf-8")
     assert text == architecture(text), "docs/architecture.md's module map is stale: run `python docs/generate.py`"
-    for folder in ("components", "policies", "gate"):
+    for folder in ("components", "policies", "gate", "provider"):
         for path in (REPO / folder).rglob("*.py"):
             assert f"| `{path.relative_to(REPO).as_posix()}` |" in text
 

@@ -248,3 +248,30 @@ def test_buckets_with_the_same_env_prefix_are_rejected():
         app(buckets=[a, b])
     with pytest.raises(ComponentArgumentError, match="share the env prefix"):
         run(program)
+
+
+def test_the_connections_wire_in_what_the_components_wire_in():
+    """`session_store=store.connection` and `buckets=[bucket.connection]` (what other languages pass
+    through the provider) build the same Deployment as the components themselves."""
+    def program(as_connections: bool):
+        store = RedisSessionStore("sessions", RedisSessionStoreArgs(
+            namespace="shop", image=REDIS_IMAGE, password=pulumi.Output.secret(PASSWORD)))
+        bucket = ObjectBucket("uploads", ObjectBucketArgs(namespace="shop"))
+        if as_connections:
+            return app(session_store=store.connection, buckets=[bucket.connection])
+        return app(session_store=store, buckets=[bucket])
+    given_components = run(lambda: program(False)).one(DEPLOYMENT, "web").manifest
+    given_connections = run(lambda: program(True)).one(DEPLOYMENT, "web").manifest
+    assert given_connections == given_components
+    env = {e["name"] for e in given_connections["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert {"REDIS_SENTINELS", "REDIS_MASTER_NAME", "UPLOADS_S3_KEYS_DIR"} <= env
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"session_store": {"name": "sessions", "namespace": "shop"}}, "session_store must be a RedisSessionStore or its"),
+    ({"session_store": "sessions"}, "session_store must be a RedisSessionStore or its"),
+    ({"buckets": [{"name": "uploads"}]}, "buckets must be an ObjectBucket or its"),
+])
+def test_something_that_is_neither_a_component_nor_its_connection_is_rejected(overrides, message):
+    with pytest.raises(ComponentArgumentError, match=message):
+        run(lambda: app(**overrides))

@@ -19,7 +19,8 @@ from stateless_pack.gate.commands.preview import engine_resources
 from stateless_pack.gate.pack.engine import launch_pack
 from stateless_pack.gate.program.runner import run_program
 from stateless_pack.policies.waivers.model import utc_today
-from support.paths import REPO
+from support.paths import PROVIDER_DIR, REPO
+from support.provider_harness import RecordingMonitor, launch_provider, serve_monitor
 
 TODAY = utc_today()
 DIGEST = "sha256:" + "ab" * 32
@@ -90,12 +91,12 @@ def passed_preview(installed, project):
 def test_the_wheel_holds_every_module_and_data_file_under_the_distributions_name(wheelhouse):
     [wheel] = wheelhouse.glob("stateless_pack-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder in ("components", "policies", "gate"):
+    for folder in ("components", "policies", "gate", "provider"):
         for path in (REPO / folder).rglob("*"):
-            if path.suffix == ".py" or path.name in ("PulumiPolicy.yaml", "approvers.yaml",
+            if path.suffix == ".py" or path.name in ("PulumiPolicy.yaml", "approvers.yaml", "schema.json",
                                                      "checkov_builtin_checks.json", "checkov-requirements.txt"):
                 assert f"stateless_pack/{path.relative_to(REPO).as_posix()}" in names, path
-    assert not any(n.startswith(("components/", "policies/", "gate/")) for n in names)  # no generic names
+    assert not any(n.startswith(("components/", "policies/", "gate/", "provider/")) for n in names)  # no generic names
 
 
 def test_installed_command_runs_from_outside_the_checkout(installed, tmp_path):
@@ -231,3 +232,25 @@ def test_a_project_without_any_registry_is_checked_without_waivers(installed, tm
     assert done.returncode == 1, done.stdout + done.stderr
     blocking = {f["rule"] for f in findings(project / "report.json") if f["blocking"]}
     assert blocking == {"min-replicas", "unbacked-suppression"}
+
+
+# ---- the component provider, from the installed wheel ------------------------------------------------------
+
+def test_the_installed_provider_serves_the_components_from_a_plugin_folder(installed, tmp_path):
+    """What a non-Python team's `pulumi package add ./paved-road` runs: the folder the installed package
+    writes, started by the venv's python as the engine starts a plugin."""
+    folder = tmp_path / "paved-road"
+    done = subprocess.run([str(installed / "python"), "-m", "stateless_pack.provider.plugin_folder", str(folder)],
+                          cwd=tmp_path, env=user_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    monitor = RecordingMonitor("shop", "dev")
+    server = serve_monitor(monitor)
+    try:
+        with launch_provider(folder, python=str(installed / "python"), env=user_env()) as provider:
+            assert provider.schema() == json.loads((PROVIDER_DIR / "schema.json").read_text())
+            result = provider.construct(monitor, "stateless-pack:index:ObjectBucket", "uploads", {"namespace": "shop"})
+    finally:
+        server.stop(0)
+    assert result.state["secretName"] == "uploads"
+    assert [r.type for r in monitor.registrations] == ["stateless-pack:index:ObjectBucket",
+                                                       "kubernetes:objectbucket.io/v1alpha1:ObjectBucketClaim"]

@@ -4,6 +4,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 PACK_DIR = REPO / "policies"  # this repository's development pack
+PROVIDER_DIR = REPO / "provider"  # the component provider's plugin folder (PulumiPlugin.yaml)
 
 
 def checkov_bin() -> Path:
