@@ -261,6 +261,20 @@ def test_min_replicas_threshold_comes_from_config():
     assert {(i, v.path) for i, v in found} == {(0, "spec.replicas"), (2, "spec.minReplicas")}
 
 
+def test_the_emptydir_size_bound_comes_from_config():
+    rule = rule_by_name("read-only-root-filesystem")
+    at_the_bound = _doc("read-only-root-filesystem/pass-near-miss-size-limits-at-the-bound.yaml")
+    volume = "spec.template.spec.volumes[{}].emptyDir.sizeLimit".format
+    assert rule.run(at_the_bound) == []
+    # 10Gi, 10240Mi, 10737418240 and 10G are above 1Gi; 1e3, 0.5Gi and 512Mi are not
+    assert [v.path for v in rule.run(at_the_bound, {"maxEmptyDirSize": "1Gi"})] == [volume(i) for i in range(4)]
+    above = _doc("read-only-root-filesystem/fail-near-miss-size-limits-not-bounded.yaml")
+    # under 20Gi, what is left is what bounds nothing at any setting: 0 and text that is no quantity
+    found = rule.run(above, {"maxEmptyDirSize": "20Gi"})
+    assert [v.path for v in found] == [volume(4), volume(5)]
+    assert "enforces no limit of 0" in found[0].message and "not a Kubernetes quantity" in found[1].message
+
+
 # --- secrets never show up in messages -------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["fail-literals.yaml", "fail-password-flags.yaml"])
