@@ -118,6 +118,10 @@ POD_TEMPLATES = "(every resource with a pod template)"
 WORKLOAD_KINDS = frozenset({POD_TEMPLATES})  # what a rule that judges pod templates lists as its kinds
 # API groups whose objects hold pod-shaped patterns and patches that are no pod templates (policies).
 _NOT_POD_TEMPLATE_GROUPS = ("kyverno.io",)
+# Kubernetes' own API groups (besides `*.k8s.io`; `*.x-k8s.io` are projects' CRDs, e.g. JobSet): every
+# workload kind they define is in the table, so their other kinds need no search (nor do a
+# ControllerRevision's copies of a template count as one).
+_BUILT_IN_GROUPS = frozenset({"", "apps", "batch", "autoscaling", "policy"})
 _MAX_DEPTH = 12  # how deep a pod template may sit in an unknown kind (a JobSet's is at depth 6)
 
 
@@ -191,9 +195,17 @@ class PodFocus(dict):
     focus: tuple = ()
 
 
+_BY_KIND = {key: path for key, path in POD_SPEC_PATHS.items() if "/" not in key}
+_BY_GROUP_AND_KIND = {tuple(key.rsplit("/", 1)): path for key, path in POD_SPEC_PATHS.items() if "/" in key}
+_GROUPED_KINDS = frozenset(kind for _, kind in _BY_GROUP_AND_KIND)
+
+
 def _known_path(manifest: Any) -> tuple | None:
     kind = kind_of(manifest)
-    return POD_SPEC_PATHS.get(f"{api_group(manifest)}/{kind}") or POD_SPEC_PATHS.get(kind)
+    path = _BY_KIND.get(kind)
+    if path is None and kind in _GROUPED_KINDS:
+        path = _BY_GROUP_AND_KIND.get((api_group(manifest), kind))
+    return path
 
 
 def _shaped_pod_specs(value: Any, path: tuple) -> Iterator[tuple]:
@@ -239,8 +251,10 @@ def pod_spec_paths(manifest: Any) -> tuple[tuple, ...]:
     known = _known_path(manifest)
     if known is not None:
         return (known,)
-    group = api_group(manifest) or ""
-    if any(group == g or group.endswith("." + g) for g in _NOT_POD_TEMPLATE_GROUPS):
+    group = api_group(manifest)
+    if group is not None and (group in _BUILT_IN_GROUPS or group.endswith(".k8s.io") and not group.endswith(".x-k8s.io")):
+        return ()
+    if any(group == g or (group or "").endswith("." + g) for g in _NOT_POD_TEMPLATE_GROUPS):
         return ()
     return tuple(_shaped_pod_specs(manifest, ()))
 

@@ -64,11 +64,14 @@ def _uncovered(doc, replicas, pdbs) -> Iterator[Violation]:
     selecting, covered = [], []
     for pdb in pdbs.candidates(namespace, labels):
         chosen = all_of([equal(namespace_or_unknown(pdb), namespace), selects(get(pdb, "spec", "selector"), labels)])
+        if chosen is False:
+            continue
+        verdict = all_of([chosen, keeps_a_replica(pdb, replicas)])
+        if verdict is True:
+            return  # covered: the first budget that keeps a replica settles it
+        covered.append(verdict)
         if chosen is True:
             selecting.append(pdb)
-        covered.append(all_of([chosen, keeps_a_replica(pdb, replicas)]))
-    if any(c is True for c in covered):
-        return
     path, what = "spec.template.metadata.labels", f"{kind_of(doc)} {name_of(doc)!r}"
     if replicas is UNKNOWN or any(c is UNKNOWN for c in covered):
         yield Violation(path, f"{what}: its replica count or whether a PodDisruptionBudget selects its pods "

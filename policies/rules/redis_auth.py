@@ -112,7 +112,7 @@ def _password_env(container) -> tuple[Any, Any]:
         if entry is UNKNOWN or name is UNKNOWN:
             unknown = True
             continue
-        if name in PASSWORD_ENV:
+        if isinstance(name, str) and name in PASSWORD_ENV:
             if get(entry, "valueFrom", "secretKeyRef") is not None:
                 return True, None
             value = get(entry, "value")
