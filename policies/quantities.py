@@ -11,8 +11,12 @@ import re
 from decimal import Decimal, Overflow, localcontext
 from typing import Any
 
-# Also the JSON schema `pattern` of settings that are quantities (plain groups: ECMA and Go read it too).
-QUANTITY_PATTERN = r"^([+-]?([0-9]+[.]?[0-9]*|[.][0-9]+))([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+_NUMBER = r"([0-9]+[.]?[0-9]*|[.][0-9]+)"
+_SUFFIX = r"([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?"
+QUANTITY_PATTERN = rf"^([+-]?{_NUMBER}){_SUFFIX}$"
+# The JSON schema `pattern` of a setting that is a size: a quantity without a minus sign (plain groups:
+# ECMA and Go regular expressions read it too).
+SIZE_PATTERN = rf"^([+]?{_NUMBER}){_SUFFIX}$"
 _QUANTITY = re.compile(QUANTITY_PATTERN)
 _BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}  # powers of 2
 _EXPONENT_CAP = 10 ** 6  # beyond Decimal's range: Infinity or zero, as the number is past any bound

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from stateless_pack.policies.manifest import UNKNOWN, WORKLOAD_KINDS, containers, dotted, find, get, volumes
-from stateless_pack.policies.quantities import QUANTITY_PATTERN, parse_quantity
+from stateless_pack.policies.quantities import SIZE_PATTERN, parse_quantity
 from stateless_pack.policies.rule import Rule, Violation
 from stateless_pack.policies.rules.pod_unknowns import unknown_pod
 
@@ -68,6 +68,6 @@ RULE = Rule(
     kinds=WORKLOAD_KINDS,
     check=_read_only_root,
     config_schema={"maxEmptyDirSize": {
-        "type": "string", "pattern": QUANTITY_PATTERN, "default": DEFAULT_BOUND,
+        "type": "string", "pattern": SIZE_PATTERN, "default": DEFAULT_BOUND,
         "description": "largest emptyDir sizeLimit that still bounds scratch space (a Kubernetes quantity)"}},
 )

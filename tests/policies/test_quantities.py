@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from stateless_pack.policies.quantities import QUANTITY_PATTERN, parse_quantity
+from stateless_pack.policies.quantities import QUANTITY_PATTERN, SIZE_PATTERN, parse_quantity
 
 GI = 2 ** 30
 
@@ -36,5 +36,6 @@ def test_a_huge_exponent_is_above_any_bound_without_an_error():
 
 
 def test_the_schema_pattern_accepts_exactly_the_quantity_strings():
-    for text in ("512Mi", "1e3", "100m", "-1", ".5", "lots", "1gi", "1 Gi", "1e"):
+    for text in ("512Mi", "1e3", "100m", "-1", ".5", "lots", "1gi", "1 Gi", "1e", "+2Gi", "-0.5Gi"):
         assert bool(re.search(QUANTITY_PATTERN, text)) == (parse_quantity(text) is not None), text
+        assert bool(re.search(SIZE_PATTERN, text)) == (parse_quantity(text) is not None and "-" not in text), text
