@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stateless_pack.gate.gate_checks import GATE_CHECKS, MANIFEST_FILE
 from stateless_pack.policies.catalog import Rule, rules
+from stateless_pack.policies.manifest import POD_SPEC_PATHS, POD_TEMPLATES
 from stateless_pack.policies.waivers import wording
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +73,17 @@ def _config(rule: Rule) -> str:
     return "\n".join(lines)
 
 
+def kinds(rule: Rule) -> str:
+    """The kinds a rule judges; a pod-template rule's workloads spelled out (the known ones by name)."""
+    named = ", ".join(sorted(rule.kinds - {POD_TEMPLATES}))
+    if POD_TEMPLATES not in rule.kinds:
+        return named
+    known = sorted(f"{kind} ({group})" if group else kind
+                   for group, _, kind in (key.rpartition("/") for key in POD_SPEC_PATHS))
+    workloads = f"every workload ({', '.join(known)}, and any other kind that carries a pod template)"
+    return f"{workloads}; {named}" if named else workloads
+
+
 def render(catalog: list[Rule] | None = None) -> str:
     catalog = rules() if catalog is None else catalog
     out = [_HEADER, "| rule | Checkov id | category | level | engines | waived by |",
@@ -85,7 +97,7 @@ def render(catalog: list[Rule] | None = None) -> str:
                 f"- Category: {r.category}",
                 f"- Default level: {r.level}",
                 f"- Engines: {engines(r)}",
-                f"- Kinds: {', '.join(sorted(r.kinds))}",
+                f"- Kinds: {kinds(r)}",
                 f"- Waived by: {waived_by(r)}",
                 "", "**What it checks.** " + r.description,
                 "", "**How to fix.** " + r.remediation,

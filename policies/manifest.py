@@ -89,18 +89,40 @@ def annotations_of(manifest: Any) -> Mapping:
     return mapping(get(manifest, "metadata", "annotations"))
 
 
-# Where each workload kind keeps its pod spec (and pod template metadata).
+_TEMPLATE = ("spec", "template", "spec")
+# Where each workload kind keeps its pod spec: the one table. A key is a kind of any API group (the
+# built-in controllers, and custom kinds whose names nothing else uses) or "group/Kind" for that group
+# only (Knative's Service is not the core Service).
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
+    "PodTemplate": ("template", "spec"),
+    "Deployment": _TEMPLATE,
+    "ReplicaSet": _TEMPLATE,
+    "ReplicationController": _TEMPLATE,
+    "StatefulSet": _TEMPLATE,   # also OpenKruise's Advanced StatefulSet (apps.kruise.io)
+    "DaemonSet": _TEMPLATE,     # also OpenKruise's Advanced DaemonSet
+    "Job": _TEMPLATE,
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Rollout": _TEMPLATE,           # Argo Rollouts (argoproj.io)
+    "CloneSet": _TEMPLATE,          # OpenKruise (apps.kruise.io)
+    "BroadcastJob": _TEMPLATE,      # OpenKruise
+    "DeploymentConfig": _TEMPLATE,  # OpenShift (apps.openshift.io)
+    "ScaledJob": ("spec", "jobTargetRef", "template", "spec"),  # KEDA (keda.sh)
+    "serving.knative.dev/Service": _TEMPLATE,
+    "serving.knative.dev/Configuration": _TEMPLATE,
+    "serving.knative.dev/Revision": ("spec",),
 }
-WORKLOAD_KINDS = frozenset(POD_SPEC_PATHS)
+# A `Rule.kinds` member: every resource that carries a pod template, whatever its kind (see
+# `pod_spec_paths`). It stands for the kinds above and for kinds the table does not know.
+POD_TEMPLATES = "(every resource with a pod template)"
+WORKLOAD_KINDS = frozenset({POD_TEMPLATES})  # what a rule that judges pod templates lists as its kinds
+# API groups whose objects hold pod-shaped patterns and patches that are no pod templates (policies).
+_NOT_POD_TEMPLATE_GROUPS = ("kyverno.io",)
+# Kubernetes' own API groups (besides `*.k8s.io`; `*.x-k8s.io` are projects' CRDs, e.g. JobSet): every
+# workload kind they define is in the table, so their other kinds need no search (nor do a
+# ControllerRevision's copies of a template count as one).
+_BUILT_IN_GROUPS = frozenset({"", "apps", "batch", "autoscaling", "policy"})
+_MAX_DEPTH = 12  # how deep a pod template may sit in an unknown kind (a JobSet's is at depth 6)
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
@@ -167,35 +189,120 @@ def api_group(manifest: Any) -> str | None:
     return version.rpartition("/")[0]
 
 
+class PodFocus(dict):
+    """A manifest seen through one of its pod templates (`pod_views`): to a rule, the only one it has."""
+
+    focus: tuple = ()
+
+
+_BY_KIND = {key: path for key, path in POD_SPEC_PATHS.items() if "/" not in key}
+_BY_GROUP_AND_KIND = {tuple(key.rsplit("/", 1)): path for key, path in POD_SPEC_PATHS.items() if "/" in key}
+_GROUPED_KINDS = frozenset(kind for _, kind in _BY_GROUP_AND_KIND)
+
+
+def _known_path(manifest: Any) -> tuple | None:
+    kind = kind_of(manifest)
+    path = _BY_KIND.get(kind)
+    if path is None and kind in _GROUPED_KINDS:
+        path = _BY_GROUP_AND_KIND.get((api_group(manifest), kind))
+    return path
+
+
+def _shaped_pod_specs(value: Any, path: tuple) -> Iterator[tuple]:
+    """Paths of pod specs by their shape: a mapping whose `spec` holds a `containers` list (a pod
+    template, or a Pod), anywhere but in `metadata`/`status`. A pod template left UNKNOWN (preview) is
+    one whose contents cannot be seen."""
+    if isinstance(value, list) and len(path) < _MAX_DEPTH:
+        for i, item in enumerate(value):
+            yield from _shaped_pod_specs(item, path + (i,))
+    if not isinstance(value, Mapping) or len(path) >= _MAX_DEPTH:
+        return
+    spec = value.get("spec")
+    if isinstance(spec, Mapping) and (isinstance(spec.get("containers"), list) or spec.get("containers") is UNKNOWN):
+        yield path + ("spec",)
+        return
+    if spec is UNKNOWN and path and path[-1] == "template":
+        yield path + ("spec",)
+        return
+    for key, item in value.items():
+        if key in ("metadata", "status"):
+            continue
+        if item is UNKNOWN and key == "template":
+            yield path + (key, "spec")
+        else:
+            yield from _shaped_pod_specs(item, path + (key,))
+
+
+def pod_spec_paths(manifest: Any) -> tuple[tuple, ...]:
+    """Where the manifest keeps pod specs: its kind's path (POD_SPEC_PATHS), else every pod template
+    found by its shape, so that a controller the catalog does not know (a RayCluster, a JobSet, a
+    Crossplane composition's Deployment) is judged by the pod templates it carries.
+
+    Checked, not refused: a pod template means the same wherever it sits (Kubernetes' PodSpec), so the
+    pod-template rules judge it as they judge a Deployment's, and a compliant one passes without a
+    waiver. What the catalog cannot know of an unknown kind is how many replicas it runs: the replica
+    rules judge only the controllers whose `replicas` they know. An unknown kind whose whole `spec` is
+    unknown during preview shows no pod template at all. Kyverno policies are not workloads: their
+    patterns and patches look like pod templates.
+    """
+    focus = getattr(manifest, "focus", ())
+    if focus:
+        return (focus,)
+    known = _known_path(manifest)
+    if known is not None:
+        return (known,)
+    group = api_group(manifest)
+    if group is not None and (group in _BUILT_IN_GROUPS or group.endswith(".k8s.io") and not group.endswith(".x-k8s.io")):
+        return ()
+    if any(group == g or (group or "").endswith("." + g) for g in _NOT_POD_TEMPLATE_GROUPS):
+        return ()
+    return tuple(_shaped_pod_specs(manifest, ()))
+
+
+def carries_pod_template(manifest: Any) -> bool:
+    """Is this a workload: a kind of POD_SPEC_PATHS, or a manifest holding something shaped like a pod
+    template?"""
+    return bool(pod_spec_paths(manifest))
+
+
+def pod_views(manifest: Any) -> list:
+    """The manifest once per pod template it carries: itself for the kinds of POD_SPEC_PATHS (one pod
+    template each) and for non-workloads; a `PodFocus` per template of other kinds, so that a rule
+    matching a container with its pod's volumes never mixes two pods (a RayCluster's head and workers)."""
+    if not isinstance(manifest, Mapping) or getattr(manifest, "focus", ()) or _known_path(manifest) is not None:
+        return [manifest]
+    views = []
+    for path in pod_spec_paths(manifest):
+        view = PodFocus(manifest)
+        view.focus = path
+        views.append(view)
+    return views or [manifest]
+
+
 def pod_spec(manifest: Any) -> tuple[tuple, Mapping] | None:
-    """(path, pod spec) of a workload manifest, or None for other kinds."""
-    path = POD_SPEC_PATHS.get(kind_of(manifest))
-    if path is None:
+    """(path, pod spec) of a workload manifest (its first pod template), or None for other kinds."""
+    paths = pod_spec_paths(manifest)
+    if not paths:
         return None
-    return path, mapping(get(manifest, *path))
+    return paths[0], mapping(get(manifest, *paths[0]))
 
 
 def containers(manifest: Any) -> Iterator[tuple[tuple, Mapping]]:
     """(path, container) for every container, init container and ephemeral container."""
-    found = pod_spec(manifest)
-    if found is None:
-        return
-    path, spec = found
-    for field in ("initContainers", "containers", "ephemeralContainers"):
-        for i, container in enumerate(sequence(spec.get(field))):
-            if isinstance(container, Mapping):
-                yield path + (field, i), container
+    for path in pod_spec_paths(manifest):
+        spec = mapping(get(manifest, *path))
+        for field in ("initContainers", "containers", "ephemeralContainers"):
+            for i, container in enumerate(sequence(spec.get(field))):
+                if isinstance(container, Mapping):
+                    yield path + (field, i), container
 
 
 def volumes(manifest: Any) -> Iterator[tuple[tuple, Mapping]]:
     """(path, volume) for every pod volume of a workload."""
-    found = pod_spec(manifest)
-    if found is None:
-        return
-    path, spec = found
-    for i, volume in enumerate(sequence(spec.get("volumes"))):
-        if isinstance(volume, Mapping):
-            yield path + ("volumes", i), volume
+    for path in pod_spec_paths(manifest):
+        for i, volume in enumerate(sequence(get(mapping(get(manifest, *path)), "volumes"))):
+            if isinstance(volume, Mapping):
+                yield path + ("volumes", i), volume
 
 
 CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
@@ -223,21 +330,19 @@ def pod_unknowns(manifest: Any, fields: tuple[str, ...] = CONTAINER_FIELDS) -> I
     `fields` are the pod-spec lists the caller looks at (e.g. ("volumes",)): an UNKNOWN list or list
     item is reported, as is an UNKNOWN anywhere on the way to the pod spec.
     """
-    path = POD_SPEC_PATHS.get(kind_of(manifest))
-    if path is None:
-        return
-    hidden = unknown_prefix(manifest, *path)
-    if hidden is not None:
-        yield hidden
-        return
-    spec = mapping(get(manifest, *path))
-    for field in fields:
-        items = spec.get(field)
-        if items is UNKNOWN:
-            yield path + (field,)
-        for i, item in enumerate(sequence(items)):
-            if item is UNKNOWN:
-                yield path + (field, i)
+    for path in pod_spec_paths(manifest):
+        hidden = unknown_prefix(manifest, *path)
+        if hidden is not None:
+            yield hidden
+            continue
+        spec = mapping(get(manifest, *path))
+        for field in fields:
+            items = spec.get(field)
+            if items is UNKNOWN:
+                yield path + (field,)
+            for i, item in enumerate(sequence(items)):
+                if item is UNKNOWN:
+                    yield path + (field, i)
 
 
 def env_entries(container: Any) -> Iterator[tuple[tuple, Any]]:

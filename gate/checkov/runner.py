@@ -32,7 +32,7 @@ from stateless_pack.gate.render.manifest_files import LoadedManifest, load_manif
 from stateless_pack.policies import checkov_checks
 from stateless_pack.policies.catalog import MANDATORY, rules
 from stateless_pack.policies.checkov_checks import PROBE_ID, SETTINGS_VARIABLE
-from stateless_pack.policies.manifest import dotted, kind_of
+from stateless_pack.policies.manifest import dotted
 from stateless_pack.policies.waivers.model import ResourceRef
 from stateless_pack.policies.waivers.suppressions import without_skips
 
@@ -467,8 +467,7 @@ def _require_our_checks_ran(sources: dict, records) -> list:
             unevaluated.append(loaded)
             continue
         manifest = loaded.manifest
-        kind = kind_of(manifest)
-        expected = [PROBE_ID] + [r.checkov_id for r in rules() if not r.stack and kind in r.kinds]
+        expected = [PROBE_ID] + [r.checkov_id for r in rules() if not r.stack and r.judges(manifest)]
         missing += [f"{check_id} on {ResourceRef.of_manifest(manifest).display} ({loaded.file})"
                     for check_id in expected if check_id not in by_file[copy]]
     if missing:

@@ -3,7 +3,9 @@
 Checkov executes this file (as a top-level module) when it is given
 `--external-checks-dir <this folder>`. Each resource rule (`rule.stack` False) becomes its
 own `BaseK8Check` subclass with id `rule.checkov_id`; its verdict is `rule.run(manifest)`, so no
-rule logic lives here.
+rule logic lives here. Checkov picks a check by the resource's kind: a rule that judges pod templates
+is registered for every kind (`*`) and answers UNKNOWN (no record) for what is no workload, so that
+an Argo Rollout or a kind nobody listed is judged by Checkov as by the other engines.
 
 The rules run with the settings the gate passes in `STATELESS_PACK_RULE_SETTINGS` (the policy
 configuration's properties; unset, each rule's defaults). One more check, `CKV_STL_0`, passes on
@@ -53,6 +55,7 @@ def _import_catalog():
 
 rules = _import_catalog()
 from stateless_pack.policies.checkov_checks import PROBE_ID, SETTINGS_VARIABLE  # noqa: E402 - after the catalog
+from stateless_pack.policies.manifest import POD_TEMPLATES  # noqa: E402 - after the catalog
 
 _SETTINGS = json.loads(os.environ.get(SETTINGS_VARIABLE) or "{}")
 
@@ -99,15 +102,24 @@ class _RuleCheck(BaseK8Check):
             name=rule.description,
             id=rule.checkov_id,
             categories=(_CATEGORIES.get(rule.category, CheckCategories.KUBERNETES),),
-            supported_entities=sorted(rule.kinds),
+            supported_entities=supported_entities(rule),
             guideline=rule.remediation,  # Checkov prints it as the fix ("Guide:")
         )
 
     def scan_spec_conf(self, conf: dict[str, Any]) -> CheckResult:
-        violations = self.rule.run(manifest_from_checkov(conf), _SETTINGS.get(self.rule.name))
+        manifest = manifest_from_checkov(conf)
+        if not self.rule.judges(manifest):
+            return CheckResult.UNKNOWN  # not a kind the rule looks at: Checkov records no verdict
+        violations = self.rule.run(manifest, _SETTINGS.get(self.rule.name))
         # The offending fields show up in Checkov's output as the evaluated keys.
         self.evaluated_keys = [v.path for v in violations]
         return CheckResult.FAILED if violations else CheckResult.PASSED
+
+
+def supported_entities(rule) -> list:
+    """The kinds Checkov hands the check: every kind for a rule that judges pod templates (a custom
+    kind's template counts too; the rule itself tells a workload by its shape), else the rule's kinds."""
+    return ["*"] if POD_TEMPLATES in rule.kinds else sorted(rule.kinds)
 
 
 def _class_name(rule_name: str) -> str:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from stateless_pack.policies.manifest import (
-    CONTAINER_FIELDS, UNKNOWN, WORKLOAD_KINDS, containers, dotted, env_entries, get, kind_of, sequence, volumes,
+    CONTAINER_FIELDS, UNKNOWN, WORKLOAD_KINDS, carries_pod_template, containers, dotted, env_entries, get, sequence,
+    volumes,
 )
 from stateless_pack.policies.rule import Rule, Violation
 from stateless_pack.policies.rules.config_sources import ConfigSources
@@ -246,7 +247,7 @@ def _local_session_config(manifests, cfg) -> Iterator[tuple[int, Violation]]:
     sources = ConfigSources(docs)
     external = [p for p in sequence(cfg.get("externalSources")) if isinstance(p, str)]
     for i, doc in enumerate(docs):
-        if kind_of(doc) in WORKLOAD_KINDS:
+        if carries_pod_template(doc):
             yield from ((i, v) for v in _workload(doc, sources, external))
 
 

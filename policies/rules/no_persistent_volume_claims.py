@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from stateless_pack.policies.manifest import UNKNOWN, WORKLOAD_KINDS, dotted, find, get, kind_of, name_of, volumes
+from stateless_pack.policies.manifest import (
+    UNKNOWN, WORKLOAD_KINDS, dotted, find, get, kind_of, name_of, pod_spec_paths, volumes,
+)
 from stateless_pack.policies.rule import Rule, Violation
 from stateless_pack.policies.rules.pod_unknowns import unknown_pod
 
@@ -27,11 +29,20 @@ def _persistent_claims(manifest, _cfg):
             elif value is not None:
                 yield Violation(where, f"volume {volume.get('name')!r} mounts persistent volume claim "
                                 f"{get(value, 'claimName')!r}")
-    if kind == "StatefulSet":
-        for path, template in find(manifest, "spec", "volumeClaimTemplates"):
+    yield from _claim_templates(manifest)
+
+
+def _claim_templates(manifest) -> Iterator[Violation]:
+    """`volumeClaimTemplates` beside a pod template (`spec` of a StatefulSet, an OpenKruise CloneSet or
+    Advanced StatefulSet, a template of an unknown kind): a persistent volume for each replica."""
+    for pod_path in pod_spec_paths(manifest):
+        if pod_path[-2:] != ("template", "spec"):
+            continue
+        owner = pod_path[:-2]
+        for path, template in find(manifest, *owner, "volumeClaimTemplates"):
             if template is UNKNOWN:
                 yield Violation(dotted(path), f"{dotted(path)} is unknown during preview", unknown=True)
-        for path, template in find(manifest, "spec", "volumeClaimTemplates", "*"):
+        for path, template in find(manifest, *owner, "volumeClaimTemplates", "*"):
             if template is UNKNOWN:
                 yield Violation(dotted(path), f"{dotted(path)} is unknown during preview", unknown=True)
             else:
@@ -44,7 +55,8 @@ RULE = Rule(
     checkov_id="CKV_STL_5",
     category="storage",
     description="Persistent volumes only when required, and then waived: flags pod volumes with "
-                "`persistentVolumeClaim`, StatefulSet `spec.volumeClaimTemplates` and standalone "
+                "`persistentVolumeClaim`, `volumeClaimTemplates` beside a pod template (StatefulSet, "
+                "OpenKruise CloneSet and Advanced StatefulSet, ...) and standalone "
                 "PersistentVolumeClaim objects. Every other volume type (network and cloud disks, "
                 "generic `ephemeral` volumes, inline CSI) is judged by allowed-volume-types.",
     remediation="Keep persistent files in the S3-compatible object storage; use `emptyDir` (with a "

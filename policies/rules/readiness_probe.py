@@ -1,7 +1,9 @@
 """Rule readiness-probe: every serving container (native sidecars too) has a readinessProbe."""
 from __future__ import annotations
 
-from stateless_pack.policies.manifest import UNKNOWN, containers, dotted, get, runs_with_the_pod, sequence
+from stateless_pack.policies.manifest import (
+    UNKNOWN, WORKLOAD_KINDS, containers, dotted, get, runs_with_the_pod, sequence,
+)
 from stateless_pack.policies.rule import Rule, Violation
 from stateless_pack.policies.rules.pod_unknowns import unknown_pod
 
@@ -38,7 +40,6 @@ RULE = Rule(
                 "containers that run to completion and ephemeral containers are not checked.",
     remediation="Add a readinessProbe (httpGet on a health endpoint, or tcpSocket) to each container "
                 "and native sidecar that declares ports.",
-    kinds=frozenset({"Pod", "Deployment", "ReplicaSet", "ReplicationController", "StatefulSet",
-                     "DaemonSet", "Job", "CronJob"}),
+    kinds=WORKLOAD_KINDS,
     check=_readiness_probe,
 )

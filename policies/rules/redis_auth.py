@@ -8,7 +8,7 @@ from stateless_pack.policies.manifest import (
 )
 from stateless_pack.policies.rule import Rule, Violation
 from stateless_pack.policies.rules.command_line import command_words, requirepass_values
-from stateless_pack.policies.rules.redis_containers import REDIS_IMAGES, REDIS_SERVERS, runs_redis
+from stateless_pack.policies.rules.redis_containers import PASSWORD_ENV, REDIS_IMAGES, REDIS_SERVERS, runs_redis
 
 
 def _secret_backed(volume: Any) -> Any:
@@ -112,7 +112,7 @@ def _password_env(container) -> tuple[Any, Any]:
         if entry is UNKNOWN or name is UNKNOWN:
             unknown = True
             continue
-        if name in ("REDIS_PASSWORD", "VALKEY_PASSWORD"):
+        if isinstance(name, str) and name in PASSWORD_ENV:
             if get(entry, "valueFrom", "secretKeyRef") is not None:
                 return True, None
             value = get(entry, "value")
@@ -158,7 +158,7 @@ def _redis_auth_evidence(manifest, cpath, container) -> tuple[Any, str, str]:
         return False, dotted(cpath + offending[0]), offending[1]
     return False, dotted(cpath + ("args",)), ("no --requirepass, no redis.conf from a Secret volume (or "
                                               "written by an init container from a Secret), no "
-                                              "REDIS_PASSWORD from a Secret")
+                                              "password env (REDIS_PASSWORD, ...) from a Secret")
 
 
 def _redis_auth(manifest, _cfg):
@@ -188,7 +188,8 @@ RULE = Rule(
     checkov_id="CKV_STL_12",
     category="data-store",
     description=(
-        "A Redis container requires a password. A container runs Redis when its command or args "
+        "A Redis container (or one of a Redis-compatible server: Valkey, KeyDB, Dragonfly) requires a "
+        "password. A container runs Redis when its command or args "
         f"start {', '.join(sorted(REDIS_SERVERS))} (not as a `-h` host value), when it declares "
         "containerPort 6379 (except an HAProxy image: a TCP proxy whose clients the Redis behind it "
         "authenticates), or when it keeps the image's own command and its image repository (last path "
@@ -198,7 +199,8 @@ RULE = Rule(
         "(its content, e.g. requirepass or an ACL, is secret and not visible), or from an `emptyDir` "
         "that an init container writes while holding a value from a Secret (env `secretKeyRef` or "
         "`envFrom` secretRef: the HA pattern that fills a ConfigMap's `requirepass <placeholder>` "
-        "before start); `REDIS_PASSWORD`/`VALKEY_PASSWORD` in env (Bitnami images). A `*.conf` read "
+        f"before start); {'/'.join(f'`{n}`' for n in sorted(PASSWORD_ENV))} in env (Bitnami images, "
+        "Dragonfly's flag from env). A `*.conf` read "
         "straight from a ConfigMap is never accepted. `ALLOW_EMPTY_PASSWORD=yes` or `--protected-mode "
         "no` without any of these is named as the cause."
     ),

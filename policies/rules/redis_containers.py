@@ -2,8 +2,9 @@
 
 A container runs Redis (True / False / UNKNOWN during preview) when any of these holds:
 - a word of its command or args (shell strings split into words) is a Redis server program
-  (`redis-server`, `redis-sentinel`, `valkey-server`, `valkey-sentinel`, with any directory), except
-  as the value of a host option (`redis-cli -h redis-server` is a client);
+  (`redis-server`, `redis-sentinel`, and the Redis-compatible servers: Valkey's `valkey-server`,
+  `valkey-sentinel`, KeyDB's `keydb-server`, `keydb-sentinel`, Dragonfly's `dragonfly`; with any
+  directory), except as the value of a host option (`redis-cli -h redis-server` is a client);
 - it declares containerPort 6379, unless its image is a TCP proxy (HAProxy) that hands clients
   through to a Redis that authenticates them itself;
 - its image is a Redis image and it keeps the image's own command (no `command`: the image starts the
@@ -19,10 +20,16 @@ from stateless_pack.policies.manifest import UNKNOWN, get, sequence
 from stateless_pack.policies.rules.command_line import command_words
 
 REDIS_PORT = 6379
-# Image repositories (last path segment, tag and digest removed) that run a Redis-protocol server.
+# Image repositories (last path segment, tag and digest removed) that run a Redis-protocol server:
+# Redis, and the servers that speak its protocol in its place (Valkey, KeyDB `eqalpha/keydb`,
+# Dragonfly `dragonflydb/dragonfly`).
 REDIS_IMAGES = frozenset({"redis", "redis-stack", "redis-stack-server", "redis-sentinel", "redis-cluster",
-                          "valkey", "valkey-sentinel", "valkey-cluster"})
-REDIS_SERVERS = frozenset({"redis-server", "redis-sentinel", "valkey-server", "valkey-sentinel"})
+                          "valkey", "valkey-sentinel", "valkey-cluster", "keydb", "dragonfly"})
+REDIS_SERVERS = frozenset({"redis-server", "redis-sentinel", "valkey-server", "valkey-sentinel",
+                           "keydb-server", "keydb-sentinel", "dragonfly"})
+# The env variables these images read a password from (Bitnami's images; Dragonfly reads every flag
+# from DFLY_<flag>): a container that sets one to a value requires a password.
+PASSWORD_ENV = frozenset({"REDIS_PASSWORD", "VALKEY_PASSWORD", "DFLY_requirepass"})
 TCP_PROXY_IMAGES = frozenset({"haproxy"})
 _HOST_OPTIONS = frozenset({"-h", "--host", "--hostname"})
 

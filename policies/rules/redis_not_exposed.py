@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from stateless_pack.policies.manifest import (
-    UNKNOWN, WORKLOAD_KINDS, containers, dotted, get, kind_of, pod_spec, sequence,
+    UNKNOWN, WORKLOAD_KINDS, carries_pod_template, containers, dotted, get, pod_spec, sequence,
 )
 from stateless_pack.policies.rule import Rule, Violation
 from stateless_pack.policies.rules.pod_unknowns import unknown_pod
 from stateless_pack.policies.rules.redis_containers import REDIS_PORT, runs_redis
 
-_REDIS_WORDS = frozenset({"redis", "valkey"})
+_REDIS_WORDS = frozenset({"redis", "valkey", "keydb", "dragonfly"})  # Redis and servers that speak its protocol
 
 
 def _names_redis(value: Any) -> bool:
@@ -89,7 +89,7 @@ def _workload_exposure(manifest):
 
 
 def _redis_not_exposed(manifest, _cfg):
-    if kind_of(manifest) != "Service":
+    if carries_pod_template(manifest):  # a workload (a Knative Service too), not a core Service
         yield from _workload_exposure(manifest)
         return
     service_type, external_ips = get(manifest, "spec", "type"), get(manifest, "spec", "externalIPs")
@@ -122,8 +122,9 @@ RULE = Rule(
     description=(
         "Redis is never reachable from outside the cluster: a Service of type NodePort or LoadBalancer, "
         f"or with `externalIPs`, fails when it routes to Redis: a port or targetPort {REDIS_PORT}, a port "
-        "name or named targetPort containing the word redis/valkey, or a selector label value containing "
-        "that word (words split on - _ . / :). A Redis container (recognised by image, command or port "
+        f"name or named targetPort containing the word {'/'.join(sorted(_REDIS_WORDS))}, or a selector "
+        "label value containing that word (words split on - _ . / :). A Redis container (or one of a "
+        "Redis-compatible server: Valkey, KeyDB, Dragonfly; recognised by image, command or port "
         "as in redis-auth) fails when it binds a `hostPort` or its pod uses `hostNetwork: true`: both "
         "put it on the node's address."
     ),

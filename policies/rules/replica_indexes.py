@@ -1,4 +1,9 @@
-"""Matching workloads with their HorizontalPodAutoscalers and PodDisruptionBudgets across a stack.
+"""Matching workloads with their autoscalers and PodDisruptionBudgets across a stack.
+
+The workloads are the pod controllers that run `spec.replicas` copies of their template
+(`REPLICATED_KINDS`: one set for min-replicas and pdb-coverage), unless a controller owns them (a
+Deployment's ReplicaSets, as `kubectl get -o yaml` prints them: their Deployment is judged). Their
+autoscalers are HorizontalPodAutoscalers and KEDA ScaledObjects (which run an HPA of their own).
 
 Matching is three-valued (True / False / UNKNOWN): during a preview an HPA's target name or a PDB's
 selector may be unknown, and "might match" must not count as "matches" nor as "does not match".
@@ -9,6 +14,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from stateless_pack.policies.manifest import UNKNOWN, get, kind_of, mapping, sequence
+
+# Pod controllers whose `spec.replicas` (unset means 1) says how many pods they run: the built-in ones,
+# Argo Rollouts, OpenKruise CloneSets (and Advanced StatefulSets) and OpenShift DeploymentConfigs.
+REPLICATED_KINDS = frozenset({"Deployment", "ReplicaSet", "ReplicationController", "StatefulSet",
+                              "Rollout", "CloneSet", "DeploymentConfig"})
+HPA, SCALED_OBJECT = "HorizontalPodAutoscaler", "ScaledObject"
+SCALER_KINDS = frozenset({HPA, SCALED_OBJECT})
+_KEDA_DEFAULTS = {"minReplicaCount": 0, "maxReplicaCount": 100}  # keda.sh/v1alpha1 ScaledObject
+
+
+def replicated_workload(manifest) -> bool:
+    """A workload the replica rules judge: a REPLICATED_KINDS controller that no controller owns."""
+    if kind_of(manifest) not in REPLICATED_KINDS:
+        return False
+    return not any(get(owner, "controller") is True for owner in sequence(get(manifest, "metadata", "ownerReferences")))
 
 
 def all_of(results) -> Any:
@@ -37,51 +57,74 @@ def int_or(value, default) -> Any:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def _hpa_targets(hpa, workload) -> Any:
-    ref = get(hpa, "spec", "scaleTargetRef")
-    return all_of([equal(namespace_or_unknown(hpa), namespace_or_unknown(workload)),
-                 equal(get(ref, "kind"), kind_of(workload)),
-                 equal(get(ref, "name"), get(workload, "metadata", "name"))])
+def scaler_range(scaler) -> tuple[Any, Any]:
+    """(fewest, most) replicas an HPA (minReplicas, unset 1; maxReplicas) or a KEDA ScaledObject
+    (minReplicaCount, unset 0; maxReplicaCount, unset 100) keeps; None for an HPA's missing maximum."""
+    if kind_of(scaler) == SCALED_OBJECT:
+        return tuple(int_or(get(scaler, "spec", field, default=_KEDA_DEFAULTS[field]), _KEDA_DEFAULTS[field])
+                     for field in ("minReplicaCount", "maxReplicaCount"))
+    return int_or(get(scaler, "spec", "minReplicas", default=1), 1), None
+
+
+def scaler_floor(scaler) -> Any:
+    """The fewest replicas a scaler keeps its target at (capped by a ScaledObject's maximum)."""
+    low, high = scaler_range(scaler)
+    if low is UNKNOWN or high is UNKNOWN:
+        return UNKNOWN
+    return low if high is None else min(low, high)
+
+
+def _target_of(scaler) -> tuple:
+    """(kind, name) of the workload a scaler scales (a ScaledObject's kind defaults to Deployment)."""
+    ref = get(scaler, "spec", "scaleTargetRef")
+    default = "Deployment" if kind_of(scaler) == SCALED_OBJECT and ref is not UNKNOWN else None
+    return get(ref, "kind", default=default), get(ref, "name")
+
+
+def _scales(scaler, workload) -> Any:
+    kind, name = _target_of(scaler)
+    return all_of([equal(namespace_or_unknown(scaler), namespace_or_unknown(workload)),
+                 equal(kind, kind_of(workload)), equal(name, get(workload, "metadata", "name"))])
 
 
 class HpaIndex:
-    """The HorizontalPodAutoscalers of a stack, indexed once by target (namespace, kind, name):
-    looking up a workload's HPAs is then constant time, not a scan of the stack per workload.
-    HPAs whose target is partly unknown (preview) are kept aside and matched one by one."""
+    """The autoscalers (HPAs and KEDA ScaledObjects) of a stack, indexed once by target (namespace,
+    kind, name): looking up a workload's autoscalers is then constant time, not a scan of the stack
+    per workload. Autoscalers whose target is partly unknown (preview) are kept aside and matched one
+    by one."""
 
     def __init__(self, manifests):
         self._manifests = manifests
-        self._all: list = []        # every HPA, for workloads whose own identity is not plain text
+        self._all: list = []        # every autoscaler, for workloads whose own identity is not plain text
         self._by_target: dict = {}
         self._uncertain: list = []
         for i, doc in enumerate(manifests):
-            if kind_of(doc) != "HorizontalPodAutoscaler":
+            if kind_of(doc) not in SCALER_KINDS:
                 continue
             self._all.append(i)
-            ref = get(doc, "spec", "scaleTargetRef")
-            key = (namespace_or_unknown(doc), get(ref, "kind"), get(ref, "name"))
+            key = (namespace_or_unknown(doc), *_target_of(doc))
             if any(part is UNKNOWN for part in key):
                 self._uncertain.append(i)
             elif all(isinstance(part, str) for part in key):  # else it can only match the malformed
                 self._by_target.setdefault(key, []).append(i)
 
     def scaling(self, workload) -> tuple[list, list]:
-        """(indexes of HPAs that scale `workload`, indexes of HPAs that might, their target unknown)."""
+        """(indexes of autoscalers that scale `workload`, indexes of those that might, their target unknown)."""
         key = (namespace_or_unknown(workload), kind_of(workload), get(workload, "metadata", "name"))
         plain = all(isinstance(part, str) for part in key)
         sure = list(self._by_target.get(key, [])) if plain else []
         maybe = []
         for i in self._uncertain if plain else self._all:
-            hit = _hpa_targets(self._manifests[i], workload)
+            hit = _scales(self._manifests[i], workload)
             (sure if hit is True else maybe if hit is UNKNOWN else []).append(i)
         return sorted(sure), maybe
 
     def effective_min_replicas(self, workload) -> Any:
-        """The fewest replicas a workload runs: its HPA's minReplicas (default 1), else spec.replicas
-        (default 1); UNKNOWN when that depends on a value unknown during preview."""
+        """The fewest replicas a workload runs: its autoscaler's floor (`scaler_floor`), else
+        spec.replicas (default 1); UNKNOWN when that depends on a value unknown during preview."""
         sure, maybe = self.scaling(workload)
         if sure:
-            return int_or(get(self._manifests[sure[0]], "spec", "minReplicas", default=1), 1)
+            return scaler_floor(self._manifests[sure[0]])
         if maybe:
             return UNKNOWN
         return int_or(get(workload, "spec", "replicas", default=1), 1)

@@ -17,7 +17,7 @@ from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
-from stateless_pack.policies.manifest import UNKNOWN, dotted, get, pod_spec
+from stateless_pack.policies.manifest import UNKNOWN, dotted, get, pod_spec_paths
 from stateless_pack.policies.waivers.model import SKIP_ANNOTATION_MARKERS, WAIVER_MARKER, is_waiver_id
 
 
@@ -47,13 +47,13 @@ def annotation_items(annotations: Any) -> list[tuple[str, Any]]:
 
 
 def suppression_places(manifest: Any) -> list[tuple[tuple, Any]]:
-    """(path, annotations) where suppressions may sit: the resource and its pod template."""
+    """(path, annotations) where suppressions may sit: the resource and its pod templates."""
     places = [(("metadata", "annotations"), get(manifest, "metadata", "annotations"))]
-    found = pod_spec(manifest)
-    if found is not None and len(found[0]) > 1:  # a workload with a template (not a bare Pod)
-        template = found[0][:-1]
-        places.append((template + ("metadata", "annotations"),
-                       get(manifest, *template, "metadata", "annotations")))
+    for path in pod_spec_paths(manifest):
+        if len(path) > 1:  # a workload with a template (not a bare Pod)
+            template = path[:-1]
+            places.append((template + ("metadata", "annotations"),
+                           get(manifest, *template, "metadata", "annotations")))
     return [(path, annotations) for path, annotations in places if annotations is not None]
 
 

@@ -80,6 +80,8 @@ def test_the_pack_gets_only_its_own_policies_and_all_as_written():
     ('{"no-host-path": {"enforcementLevel": "advisory", "depth": 2}}', "unknown config property depth"),
     ('{"min-replicas": {"minReplicas": 0}}', "minReplicas: 0 is less than the minimum of 1"),
     ('{"min-replicas": {"minReplicas": "3"}}', "'3' is not of type 'integer'"),
+    ('{"read-only-root-filesystem": {"maxEmptyDirSize": "ten gigs"}}', "'ten gigs' does not match"),
+    ('{"read-only-root-filesystem": {"maxEmptyDirSize": "-1Gi"}}', "'-1Gi' does not match"),
     ('{"all": {"enforcementLevel": "advisory", "minReplicas": 3}}', "all: has no properties"),
     ('{"CKV_K8S_8": {"enforcementLevel": "advisory", "x": 1}}', "CKV_K8S_8: has no properties"),
 ])

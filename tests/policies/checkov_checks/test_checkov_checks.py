@@ -16,6 +16,7 @@ import pytest
 
 from stateless_pack.gate.checkov.runner import OUR_CHECKS_DIR as CHECKS_DIR
 from stateless_pack.policies.catalog import rule_by_name, rules
+from stateless_pack.policies.manifest import POD_TEMPLATES
 from support.paths import REPO, checkov_bin, checkov_python
 from support.rule_fixtures import fixture_id, load_fixtures, resource_id
 
@@ -55,8 +56,9 @@ def test_checkov_verdicts_match_the_fixture(fixture, suite_results):
     result = suite_results[str(fixture.path)]
     assert result["parsing_errors"] == []
     ours = [r for r in result["records"] if r["check_id"] == fixture.rule.checkov_id]
-    # Exactly one verdict per resource of the rule's kinds, none on other kinds.
-    in_scope = sorted(resource_id(d) for d in fixture.documents if d.get("kind") in fixture.rule.kinds)
+    # Exactly one verdict per resource the rule judges (its kinds, any workload for a pod-template
+    # rule: Checkov hands custom kinds to our checks too), none on others.
+    in_scope = sorted(resource_id(d) for d in fixture.documents if fixture.rule.judges(d))
     assert sorted(kind_and_name(r["resource"]) for r in ours) == in_scope
     failed = {kind_and_name(r["resource"]) for r in ours if r["result"] == "FAILED"}
     assert failed == {resource for resource, _ in fixture.expected}
@@ -133,7 +135,8 @@ def test_one_check_class_per_resource_rule_and_none_for_stack_rules():
     assert [c[1] for c in checks] == [r.checkov_id for r in expected]
     assert len({c[0] for c in checks}) == len(checks)  # its own class each
     for (_cls, checkov_id, name, kinds, categories, guideline), rule in zip(checks, expected):
-        assert (name, kinds, guideline) == (rule.description, sorted(rule.kinds), rule.remediation)
+        entities = ["*"] if POD_TEMPLATES in rule.kinds else sorted(rule.kinds)
+        assert (name, kinds, guideline) == (rule.description, entities, rule.remediation)
         assert categories and set(categories) <= {"KUBERNETES", "GENERAL_SECURITY"}
     stack_ids = {r.checkov_id for r in rules() if r.stack}
     assert not stack_ids & {c[1] for c in checks}
@@ -196,3 +199,34 @@ def test_checkov_run_directly_with_our_config_uses_our_checks(tmp_path):
     assert ("CKV_STL_1", "Service.shop.web", "FAILED") in found
     # ... and elsewhere only when pointed at it; without it, our checks are not there.
     assert ("CKV_STL_1", "Service.shop.web", "FAILED") not in run_checkov_cli(tmp_path, tmp_path, "-f", str(fixture))
+
+
+ROLLOUT_AND_CONFIG = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: shop/web:1.0}]
+      volumes: [{name: uploads, hostPath: {path: /srv/uploads}}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web, namespace: shop}
+data: {LOG_LEVEL: info}
+"""
+
+
+def test_checkov_hands_a_custom_workload_kind_to_our_pod_template_checks(tmp_path):
+    """Checkov picks checks by kind: ours for pod templates are registered for every kind, judge the
+    Rollout's template and leave no verdict on what carries none (the ConfigMap)."""
+    found = verdicts(tmp_path, "rollout.yaml", ROLLOUT_AND_CONFIG)
+    pod_rules = {r.checkov_id for r in rules() if not r.stack and POD_TEMPLATES in r.kinds}
+    assert (rule_by_name("no-host-path").checkov_id, "Rollout.shop.web", "FAILED", "") in found
+    assert {check for check, resource, _, _ in found if resource == "Rollout.shop.web"} >= pod_rules
+    only_pods = {r.checkov_id for r in rules() if not r.stack and r.kinds == {POD_TEMPLATES}}
+    assert only_pods and not only_pods & {check for check, resource, _, _ in found if resource == "ConfigMap.shop.web"}

@@ -1,10 +1,12 @@
 """The indexed stack rules (HpaIndex, PDBs by namespace) decide exactly like the brute force they replaced.
 
 min-replicas and pdb-coverage used to scan the whole stack for every workload (O(n^2)). They now
-index HorizontalPodAutoscalers once by (namespace, scaleTargetRef.kind, scaleTargetRef.name) and only
-look at the PodDisruptionBudgets of the workload's namespace (plus those whose namespace is unknown).
-The property tests below compare them, violation by violation, with the pre-index implementation
-copied here as the oracle, on arbitrary small stacks full of preview UNKNOWNs and malformed values.
+index autoscalers (HPAs, KEDA ScaledObjects) once by (namespace, scaleTargetRef.kind,
+scaleTargetRef.name) and only look at the PodDisruptionBudgets that may select the workload's pods.
+The property tests below compare them, violation by violation, with a brute-force oracle (the
+pre-index implementation, brought to the same semantics: every replicated controller, autoscalers'
+ranges, budgets that keep no replica), on arbitrary small stacks full of preview UNKNOWNs and
+malformed values.
 """
 from __future__ import annotations
 
@@ -17,87 +19,90 @@ from stateless_pack.policies.catalog import Violation
 from stateless_pack.policies.manifest import UNKNOWN, get, kind_of, mapping, name_of, sequence
 from stateless_pack.policies.rules import min_replicas, pdb_coverage
 from stateless_pack.policies.rules.replica_indexes import (
-    HpaIndex, _hpa_targets, all_of as _all, equal as _equal, int_or as _int_or, min_n as _min_n,
-    namespace_or_unknown as _namespace, selects,
+    SCALER_KINDS, HpaIndex, _scales, all_of as _all, equal as _equal, int_or as _int_or, min_n as _min_n,
+    namespace_or_unknown as _namespace, replicated_workload, scaler_floor, selects,
 )
 
 
-# --- oracle: the pre-index reference implementation ---------------------------------------------
-# Copied verbatim from the rules before HpaIndex (the helpers it calls, imported
-# above, are unchanged). Do not "fix" these: they define the behaviour the index must preserve.
+# --- oracle: the brute force the indexes replace ---------------------------------------------------
+# What decides without an index (an autoscaler's own range, a budget's arithmetic) is the rules' own
+# code; what the indexes answer (which autoscaler scales which workload, which PDB selects it) is
+# recomputed here by scanning every manifest. Do not "fix" these to call the indexes.
 
 def _scaling_hpas(manifests, workload) -> tuple[list, list]:
-    """Pre-index reference implementation: scans every manifest for HPAs that (might) scale `workload`."""
+    """Brute force: scans every manifest for autoscalers that (might) scale `workload`."""
     sure, maybe = [], []
     for i, doc in enumerate(manifests):
-        if kind_of(doc) == "HorizontalPodAutoscaler":
-            hit = _hpa_targets(doc, workload)
+        if kind_of(doc) in SCALER_KINDS:
+            hit = _scales(doc, workload)
             (sure if hit is True else maybe if hit is UNKNOWN else []).append(i)
     return sure, maybe
 
 
 def effective_min_replicas(manifests, workload) -> Any:
-    """Pre-index reference implementation of the effective minimum replica count."""
+    """Brute-force effective minimum replica count."""
     sure, maybe = _scaling_hpas(manifests, workload)
     if sure:
-        return _int_or(get(manifests[sure[0]], "spec", "minReplicas", default=1), 1)
+        return scaler_floor(manifests[sure[0]])
     if maybe:
         return UNKNOWN
     return _int_or(get(workload, "spec", "replicas", default=1), 1)
 
 
 def old_min_replicas(manifests, cfg) -> Iterator[tuple[int, Violation]]:
-    """Pre-index reference implementation of min-replicas (O(n^2) HPA scan)."""
+    """Brute-force min-replicas (O(n^2) autoscaler scan)."""
     n = _min_n(cfg)
     docs = sequence(manifests)
     for i, doc in enumerate(docs):
         kind = kind_of(doc)
         if kind == "HorizontalPodAutoscaler":
-            low = _int_or(get(doc, "spec", "minReplicas", default=1), 1)
-            if low is UNKNOWN:
-                yield i, Violation("spec.minReplicas", "minReplicas is unknown during preview", unknown=True)
-            elif low < n:
-                yield i, Violation("spec.minReplicas", f"HorizontalPodAutoscaler minReplicas is {low} "
-                                   f"(unset means 1); at least {n} are required")
-        elif kind == "Deployment":
+            yield from ((i, v) for v in min_replicas._hpa(doc, n))
+        elif kind == "ScaledObject":
+            yield from ((i, v) for v in min_replicas._scaled_object(doc, n))
+        elif replicated_workload(doc):
             sure, maybe = _scaling_hpas(docs, doc)
             if sure:
-                continue  # the HPA's minReplicas decides, and the HPA is judged on its own
+                continue  # the autoscaler decides, and it is judged on its own
             replicas = _int_or(get(doc, "spec", "replicas", default=1), 1)
             if replicas is UNKNOWN:
                 yield i, Violation("spec.replicas", "replicas is unknown during preview", unknown=True)
             elif replicas < n and maybe:
-                yield i, Violation("spec.replicas", f"replicas is {replicas} and whether a "
-                                   "HorizontalPodAutoscaler scales this Deployment is unknown during "
-                                   "preview", unknown=True)
+                yield i, Violation("spec.replicas", f"replicas is {replicas} and whether an autoscaler "
+                                   f"scales this {kind} is unknown during preview", unknown=True)
             elif replicas < n:
-                yield i, Violation("spec.replicas", f"Deployment runs {replicas} replica(s) (unset means 1) "
-                                   f"and no HorizontalPodAutoscaler keeps {n} or more")
+                yield i, Violation("spec.replicas", f"{kind} runs {replicas} replica(s) (unset means 1) "
+                                   f"and no HorizontalPodAutoscaler or KEDA ScaledObject keeps {n} or more")
 
 
 def old_pdb_coverage(manifests, _cfg) -> Iterator[tuple[int, Violation]]:
-    """Pre-index reference implementation of pdb-coverage (every PDB of the stack for every workload)."""
+    """Brute-force pdb-coverage (every PDB of the stack for every workload)."""
     docs = sequence(manifests)
     pdbs = [doc for doc in docs if kind_of(doc) == "PodDisruptionBudget"]
     for i, doc in enumerate(docs):
-        if kind_of(doc) not in ("Deployment", "StatefulSet"):
+        if not replicated_workload(doc):
             continue
         replicas = effective_min_replicas(docs, doc)
         if isinstance(replicas, int) and replicas < 2:
             continue  # a single replica: min-replicas speaks about that
         labels = get(doc, "spec", "template", "metadata", "labels")
-        covered = [_all([_equal(_namespace(pdb), _namespace(doc)),
-                         selects(get(pdb, "spec", "selector"), labels)]) for pdb in pdbs]
+        chosen = [_all([_equal(_namespace(pdb), _namespace(doc)), selects(get(pdb, "spec", "selector"), labels)])
+                  for pdb in pdbs]
+        covered = [_all([c, pdb_coverage.keeps_a_replica(pdb, replicas)]) for c, pdb in zip(chosen, pdbs)]
         if any(c is True for c in covered):
             continue
-        path = "spec.template.metadata.labels"
+        path, what = "spec.template.metadata.labels", f"{kind_of(doc)} {name_of(doc)!r}"
+        selecting = [pdb for c, pdb in zip(chosen, pdbs) if c is True]
         if replicas is UNKNOWN or any(c is UNKNOWN for c in covered):
-            yield i, Violation(path, f"{kind_of(doc)} {name_of(doc)!r}: its replica count or whether a "
-                               "PodDisruptionBudget selects its pods is unknown during preview", unknown=True)
+            yield i, Violation(path, f"{what}: its replica count or whether a PodDisruptionBudget selects its "
+                               "pods and keeps one of them is unknown during preview", unknown=True)
+        elif selecting:
+            pdb = min(selecting, key=lambda p: (name_of(p), pdb_coverage._budget_text(p)))
+            yield i, Violation(path, f"{what} runs {replicas} replicas but PodDisruptionBudget "
+                               f"{name_of(pdb)!r} ({pdb_coverage._budget_text(pdb)}) lets all of them be "
+                               "evicted at once: it keeps none")
         else:
-            yield i, Violation(path, f"{kind_of(doc)} {name_of(doc)!r} runs {replicas} replicas but no "
-                               f"PodDisruptionBudget in its namespace selects its pod labels "
-                               f"{dict(mapping(labels))!r}")
+            yield i, Violation(path, f"{what} runs {replicas} replicas but no PodDisruptionBudget in its "
+                               f"namespace selects its pod labels {dict(mapping(labels))!r}")
 
 
 # --- strategies: small pools, so HPAs and PDBs actually hit their workloads ----------------------
@@ -121,7 +126,11 @@ label_keys = st.sampled_from(["app", "tier"])
 label_values = st.sampled_from(["web", "api", "db", UNKNOWN])
 labels = st.one_of(st.dictionaries(label_keys, label_values, max_size=2),
                    st.sampled_from([ABSENT, UNKNOWN, ["app"]]))
-target_kinds = st.one_of(st.just("Deployment"), st.sampled_from(["Deployment", "StatefulSet", UNKNOWN, ABSENT]))
+target_kinds = st.one_of(st.just("Deployment"),
+                         st.sampled_from(["Deployment", "StatefulSet", "Rollout", UNKNOWN, ABSENT]))
+budgets = st.sampled_from([ABSENT, 0, 1, 2, "50%", "67%", "100%", "0%", UNKNOWN, "x"])
+owners = st.sampled_from([ABSENT, [], [{"kind": "Deployment", "name": "web", "controller": True}],
+                          [{"kind": "Deployment", "name": "web"}], UNKNOWN])
 
 
 @st.composite
@@ -136,6 +145,9 @@ def metadata(draw):
 
 @st.composite
 def workload(draw, kind):
+    meta = draw(metadata())
+    if isinstance(meta, dict):
+        _put(meta, "ownerReferences", draw(owners))
     spec: dict = {}
     _put(spec, "replicas", draw(counts))
     template_labels = draw(labels)
@@ -143,7 +155,7 @@ def workload(draw, kind):
         spec["template"] = {"metadata": {"labels": template_labels}}
     if draw(st.integers(0, 24)) == 0:
         spec = UNKNOWN
-    return {"kind": kind, "metadata": draw(metadata()), "spec": spec}
+    return {"kind": kind, "metadata": meta, "spec": spec}
 
 
 @st.composite
@@ -154,10 +166,16 @@ def hpa(draw):
     if draw(st.integers(0, 19)) == 0:
         ref = UNKNOWN
     spec: Any = {"scaleTargetRef": ref}
-    _put(spec, "minReplicas", draw(counts))
+    keda = draw(st.booleans())
+    if keda:  # a KEDA ScaledObject: a range, its kind defaulting to Deployment
+        _put(spec, "minReplicaCount", draw(counts))
+        _put(spec, "maxReplicaCount", draw(counts))
+    else:
+        _put(spec, "minReplicas", draw(counts))
     if draw(st.integers(0, 24)) == 0:
         spec = UNKNOWN
-    return {"kind": "HorizontalPodAutoscaler", "metadata": draw(metadata()), "spec": spec}
+    kind = "ScaledObject" if keda else "HorizontalPodAutoscaler"
+    return {"kind": kind, "metadata": draw(metadata()), "spec": spec}
 
 
 expressions = st.one_of(
@@ -180,6 +198,7 @@ def pdb(draw):
     choice = draw(st.integers(0, 14))
     selector = {0: UNKNOWN, 1: ABSENT, 2: "app=web"}.get(choice, selector)
     spec: dict = _put({}, "selector", selector)
+    _put(spec, draw(st.sampled_from(["maxUnavailable", "minAvailable"])), draw(budgets))
     return {"kind": "PodDisruptionBudget", "metadata": draw(metadata()), "spec": spec}
 
 
@@ -188,13 +207,13 @@ other = st.sampled_from([{"kind": "Service", "metadata": {"name": "web"}},
                          {"metadata": {"name": "web"}}, "not a manifest", UNKNOWN])
 
 manifest = st.one_of(workload("Deployment"), workload("Deployment"), workload("StatefulSet"),
-                     hpa(), hpa(), pdb(), pdb(), other)
+                     workload("ReplicaSet"), workload("Rollout"), hpa(), hpa(), pdb(), pdb(), other)
 stacks = st.lists(manifest, max_size=12)
 
 
 def _label(docs) -> None:
     """Record how often the generated stacks exercise the interesting paths."""
-    workloads = [d for d in docs if kind_of(d) in ("Deployment", "StatefulSet")]
+    workloads = [d for d in docs if replicated_workload(d)]
     index = HpaIndex(docs)
     sure = sum(1 for w in workloads if index.scaling(w)[0])
     maybe = sum(1 for w in workloads if index.scaling(w)[1])
@@ -225,7 +244,7 @@ def test_pdb_coverage_matches_the_brute_force(docs):
 def test_effective_min_replicas_matches_the_brute_force(docs):
     index = HpaIndex(docs)
     for doc in docs:
-        if kind_of(doc) in ("Deployment", "StatefulSet"):
+        if replicated_workload(doc):
             new, old = index.effective_min_replicas(doc), effective_min_replicas(docs, doc)
             assert new is UNKNOWN if old is UNKNOWN else new == old
             sure, maybe = index.scaling(doc)
@@ -309,7 +328,7 @@ def test_min_replicas_on_2000_deployments_hpas_and_pdbs_in_one_namespace():
     docs[3 * 1234 + 1]["spec"]["scaleTargetRef"]["name"] = "elsewhere"  # d1234 loses its HPA
     found = list(min_replicas._min_replicas(docs, {}))
     assert found == [(3 * 1234, Violation("spec.replicas", "Deployment runs 1 replica(s) (unset means 1) "
-                                          "and no HorizontalPodAutoscaler keeps 2 or more"))]
+                                          "and no HorizontalPodAutoscaler or KEDA ScaledObject keeps 2 or more"))]
 
 
 def test_pdb_coverage_on_2000_deployments_hpas_and_pdbs_in_one_namespace():

@@ -12,7 +12,7 @@ import yaml
 
 from stateless_pack.gate.checkov.runner import OUR_CHECKS_DIR
 from stateless_pack.policies.catalog import MANDATORY, Violation, rule_by_name, rules
-from stateless_pack.policies.manifest import UNKNOWN, WORKLOAD_KINDS
+from stateless_pack.policies.manifest import POD_SPEC_PATHS, UNKNOWN
 from support.paths import REPO as REPO_ROOT
 from support.paths import checkov_python
 from support.rule_fixtures import FIXTURES_DIR, fixture_id, load_fixtures, resource_id, violations_of
@@ -68,19 +68,33 @@ POD_TEMPLATE_RULES = ["no-local-session-store", "no-host-path", "no-persistent-v
                       "allowed-volume-types", "redis-not-exposed"]
 
 
-def _wrap(pod_spec: dict, kind: str) -> dict:
-    """The same pod spec where `kind` keeps it."""
-    template = {"metadata": {"labels": {"app": "x"}}, "spec": pod_spec}
-    spec = {"Pod": pod_spec,
-            "CronJob": {"schedule": "@daily", "jobTemplate": {"spec": {"template": template}}}}.get(
-        kind, {"selector": {"matchLabels": {"app": "x"}}, "template": template})
-    return {"kind": kind, "metadata": {"name": "x", "namespace": "shop"}, "spec": copy.deepcopy(spec)}
+# Every kind of the table, and kinds it does not know whose pod templates are found by their shape
+# (a JobSet's template of a template, a RayCluster's worker groups).
+UNKNOWN_WORKLOADS = {"jobset.x-k8s.io/JobSet": ("spec", "replicatedJobs", 0, "template", "spec", "template", "spec"),
+                     "ray.io/RayCluster": ("spec", "workerGroupSpecs", 1, "template", "spec")}
+WORKLOAD_PATHS = {**POD_SPEC_PATHS, **UNKNOWN_WORKLOADS}
+
+
+def _wrap(pod_spec: dict, key: str) -> dict:
+    """The same pod spec where the kind of `key` ("Kind" or "group/Kind") keeps it, without apiVersion."""
+    doc: dict = {"kind": key.rpartition("/")[2], "metadata": {"name": "x", "namespace": "shop"}}
+    path = WORKLOAD_PATHS[key]
+    cur: object = doc
+    for key_here, key_next in zip(path, path[1:]):
+        if isinstance(cur, list):
+            cur.extend({} for _ in range(key_here + 1 - len(cur)))
+            cur = cur[key_here]
+        else:
+            cur = cur.setdefault(key_here, [] if isinstance(key_next, int) else {})
+    cur[path[-1]] = copy.deepcopy(pod_spec)
+    return doc
 
 
 @pytest.mark.parametrize("rule_name", POD_TEMPLATE_RULES)
-@pytest.mark.parametrize("kind", sorted(WORKLOAD_KINDS - {"ReplicationController"}))
+@pytest.mark.parametrize("kind", sorted(WORKLOAD_PATHS))
 def test_pod_template_rules_fire_on_every_workload_kind_in_pulumi_input_shape(rule_name, kind):
-    """The pod spec of the rule's first fail fixture, moved into each workload kind, without apiVersion."""
+    """The pod spec of the rule's first fail fixture, moved into each workload kind, without apiVersion
+    (Knative's kinds and kinds the table does not know are recognised by their pod template)."""
     rule = rule_by_name(rule_name)
     fixture = next(f for f in FIXTURES if f.rule is rule and f.must_fail
                    and any(d.get("kind") == "Deployment" for d in f.documents))
@@ -245,6 +259,20 @@ def test_min_replicas_threshold_comes_from_config():
     assert [(i, v.path) for i, v in found] == [(0, "spec.replicas")]
     found = rule.run(docs, {"minReplicas": 4})
     assert {(i, v.path) for i, v in found} == {(0, "spec.replicas"), (2, "spec.minReplicas")}
+
+
+def test_the_emptydir_size_bound_comes_from_config():
+    rule = rule_by_name("read-only-root-filesystem")
+    at_the_bound = _doc("read-only-root-filesystem/pass-near-miss-size-limits-at-the-bound.yaml")
+    volume = "spec.template.spec.volumes[{}].emptyDir.sizeLimit".format
+    assert rule.run(at_the_bound) == []
+    # 10Gi, 10240Mi, 10737418240 and 10G are above 1Gi; 1e3, 0.5Gi and 512Mi are not
+    assert [v.path for v in rule.run(at_the_bound, {"maxEmptyDirSize": "1Gi"})] == [volume(i) for i in range(4)]
+    above = _doc("read-only-root-filesystem/fail-near-miss-size-limits-not-bounded.yaml")
+    # under 20Gi, what is left is what bounds nothing at any setting: 0 and text that is no quantity
+    found = rule.run(above, {"maxEmptyDirSize": "20Gi"})
+    assert [v.path for v in found] == [volume(4), volume(5)]
+    assert "enforces no limit of 0" in found[0].message and "not a Kubernetes quantity" in found[1].message
 
 
 # --- secrets never show up in messages -------------------------------------------------------

@@ -7,11 +7,12 @@ import copy
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from stateless_pack.policies.catalog import Violation, rules
-from stateless_pack.policies.manifest import UNKNOWN
+from stateless_pack.policies.manifest import POD_SPEC_PATHS, UNKNOWN
 from support.rule_fixtures import load_fixtures
 
 RULES = rules()
-KINDS = sorted({kind for rule in RULES for kind in rule.kinds} | {"Pod", "ConfigMap", ""})
+KINDS = sorted({kind for rule in RULES for kind in rule.kinds} | {"Pod", "ConfigMap", "", "RayCluster"}
+               | {key.rpartition("/")[2] for key in POD_SPEC_PATHS})
 FIXTURE_DOCS = [doc for f in load_fixtures() for doc in f.documents]
 KEYS = sorted({"spec", "template", "metadata", "containers", "initContainers", "volumes", "env", "name",
                "value", "valueFrom", "image", "args", "command", "ports", "selector", "matchLabels",
