@@ -19,12 +19,12 @@ manifest from YAML's marks (`FieldLines`), and the reports take their lines from
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import yaml
 
+from stateless_pack.policies import safe_files
 from stateless_pack.policies.manifest import undotted
 from stateless_pack.policies.strict_yaml import StrictLoader, error_line, error_text
 
@@ -192,30 +192,10 @@ def load_manifests(paths: list[str], *, include_hidden: bool = False
     return manifests, problems
 
 
-class NotARegularFile(OSError):
-    """A FIFO, socket, device or folder where a manifest file was expected."""
-
-
 def read_text(file: str) -> str:
-    """A regular file's text; OSError/UnicodeDecodeError otherwise. Never blocks on a FIFO: its type is
-    checked before it is opened, and again on the open descriptor (opened non-blocking)."""
-    mode = os.stat(file).st_mode
-    if not stat.S_ISREG(mode):
-        raise NotARegularFile(f"not a regular file ({_file_type(mode)}): not read")
-    descriptor = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(descriptor, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):  # replaced between the two looks
-            raise NotARegularFile(f"not a regular file ({_file_type(mode)}): not read")
-        return handle.read().decode("utf-8")
-
-
-def _file_type(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder")):
-        if test(mode):
-            return name
-    return "not a file"
+    """A regular file's text (`safe_files`: never blocks on a FIFO, never reads a device, at most
+    MAX_MANIFEST_BYTES); OSError otherwise."""
+    return safe_files.read_text(file, safe_files.MAX_MANIFEST_BYTES)
 
 
 def load_file(file: str) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
@@ -223,12 +203,12 @@ def load_file(file: str) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
     file can be read; a document with any other problem is reported and the next one still read."""
     try:
         text = read_text(file)
-    except NotARegularFile as err:
+    except safe_files.NotARegularFile as err:
         return [], [ManifestProblem(file, 0, str(err), ERROR, FIX_NOT_A_FILE)]
     except FileNotFoundError:
         return [], [ManifestProblem(file, 0, "cannot read file: a broken link or removed while scanned",
                                     ERROR, FIX_UNREADABLE)]
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:
         return [], [ManifestProblem(file, 0, f"cannot read file: {err}", ERROR, FIX_UNREADABLE)]
     manifests: list[LoadedManifest] = []
     problems: list[ManifestProblem] = []
