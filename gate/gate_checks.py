@@ -1,7 +1,7 @@
 """The gate's own checks (not rules of the catalog): their names, what they mean and how to fix them.
 
 - `manifest-file`: a file or folder `scan` cannot check (YAML error, not a manifest, unreadable, no
-  resources, ...). Always reported; not configurable (a file nobody could check never passes).
+  resources, a second copy of one resource, ...). Always reported; not configurable (a file nobody could check never passes).
 - `not-checked-by-checkov`: a resource Checkov did not evaluate. Checkov silently drops a manifest
   with a `name` field (at any depth) that is not a string, is longer than 253 characters or contains
   `#`, `{` or `}`, and one without `metadata.name` and labels; our rules still check it, Checkov's
@@ -35,6 +35,7 @@ MANIFEST = GateCheck(
     MANIFEST_FILE,
     "Every file and folder given to `scan` must be readable Kubernetes YAML with at least one resource: "
     "a file that does not parse, is not a manifest, cannot be read or holds no resources is reported, "
-    "never skipped.",
+    "never skipped. Each resource is defined once: a second copy of one object (same API group, kind, "
+    "namespace and name, in any file or document) is reported where it is, naming the first.",
     "Fix the file as the finding says, or leave it out of the scanned paths.")
 GATE_CHECKS = {check.name: check for check in (MANIFEST, NOT_CHECKED)}

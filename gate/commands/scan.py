@@ -37,7 +37,9 @@ from stateless_pack.gate.gate_checks import MANIFEST_FILE
 from stateless_pack.gate.levels import POLICY_CONFIG_HELP, apply_levels, load_policy_config
 from stateless_pack.gate.output import reports
 from stateless_pack.gate.output.terminal import Progress, use_color
-from stateless_pack.gate.render.manifest_files import EMPTY, ERROR, LoadedManifest, ManifestProblem, load_manifests
+from stateless_pack.gate.render.manifest_files import (
+    EMPTY, ERROR, LoadedManifest, ManifestProblem, duplicate_problems, load_manifests,
+)
 from stateless_pack.gate.rule_findings import rule_findings
 from stateless_pack.gate.waiving import apply_waivers
 from stateless_pack.policies.policy_config import PolicyConfig, PolicyConfigError
@@ -119,6 +121,7 @@ def scan(args: argparse.Namespace, *, out, progress=None) -> int:
         raise ScanError("no such file or folder: " + ", ".join(missing))
     with processes.deadline("loading the manifests", args.timeout_load, "--timeout-load"):
         loaded, problems = load_manifests(args.paths, include_hidden=args.include_hidden)
+    problems += duplicate_problems(loaded)
     subjects = [Subject(item.manifest, ResourceRef.of_manifest(item.manifest, stack=args.stack or ""),
                         item.file, item.line, item.lines) for item in loaded]
     findings = [problem_finding(p, allow_empty=args.allow_empty) for p in problems]

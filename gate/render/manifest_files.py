@@ -11,7 +11,8 @@ either loaded or reported as a `ManifestProblem` (file and line) that the caller
   folders (`.git`, `.venv`, ...) are `SKIPPED` unless asked for.
 Symbolic links to folders are followed (each folder once), extensions match in any case, a file
 reached twice is loaded once. Multi-document files are split, `kind: List` (and `<Kind>List`) is
-expanded into its items, YAML merge keys (`<<:`) are merged.
+expanded into its items, YAML merge keys (`<<:`) are merged. `duplicate_problems` reports a second
+copy of one object across everything loaded (`ERROR`): the caller asks for it over all its input.
 
 Line tracking lives here and only here: the loader records the line of every field of every
 manifest from YAML's marks (`FieldLines`), and the reports take their lines from it.
@@ -38,6 +39,8 @@ FIX_UNREADABLE = "Make it readable for the user running the scan, or leave it ou
 FIX_NOT_A_FILE = "Manifests must be regular files: leave FIFOs, sockets and devices out of the scanned paths."
 FIX_EMPTY = "Remove the file or folder, or pass --allow-empty if input without resources is expected."
 FIX_HIDDEN = "Hidden folders are not scanned: name the folder itself, or pass --include-hidden."
+FIX_DUPLICATE = ("Keep one copy of each resource: remove the other one, or give it a name (or namespace) of its "
+                 "own. The cluster holds one object under that name, so only one copy can be what runs.")
 
 
 @dataclass(frozen=True)
@@ -312,6 +315,40 @@ def _collect(document, node, file: str, manifests: list, problems: list) -> None
         problems.append(ManifestProblem(file, line, f"not a Kubernetes manifest: no {' or '.join(missing)}"))
         return
     manifests.append(LoadedManifest(document, file, line, FieldLines.of_node(node)))
+
+
+# ---- one object, defined twice ------------------------------------------------------------------
+
+def object_identity(manifest: dict) -> tuple | None:
+    """(API group, kind, namespace, name): what the cluster keeps one object under, whichever version
+    of the API writes it; None for a manifest that names no object (`generateName` only: every
+    apply creates a new one). No namespace is the default one, as the waivers read it."""
+    meta = manifest.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if not isinstance(name, str) or not name:
+        return None
+    namespace = meta.get("namespace")
+    group = str(manifest.get("apiVersion", "")).rpartition("/")[0]  # "" for the core group (`v1`)
+    return group, manifest.get("kind"), "default" if namespace in (None, "") else str(namespace), name
+
+
+def duplicate_problems(manifests: list[LoadedManifest]) -> list[ManifestProblem]:
+    """Every further copy of an object the input already defines (in another file, another document
+    or another List item), at its own place, naming the place of the first: applied, the copy
+    applied last replaces the other, so checking both separately would pass what does not run."""
+    first: dict[tuple, LoadedManifest] = {}
+    problems = []
+    for item in manifests:
+        identity = object_identity(item.manifest)
+        if identity is None:
+            continue
+        original = first.setdefault(identity, item)
+        if original is not item:
+            _, kind, namespace, name = identity
+            problems.append(ManifestProblem(
+                item.file, item.line, f"{kind}/{namespace}/{name} is defined twice: at {original.file}:"
+                f"{original.line} and here; the cluster holds one object under that name", ERROR, FIX_DUPLICATE))
+    return problems
 
 
 def _missing_identity(document: dict) -> list[str]:

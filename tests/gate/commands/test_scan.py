@@ -141,6 +141,21 @@ def test_command_line_end_to_end_table_output(tmp_path):
     assert done.stdout == ""
 
 
+
+def test_two_copies_of_one_resource_block_naming_both_places(capsys, tmp_path):
+    """Applied, the copy applied last replaces the other: the clean copy's pass must not hide the
+    sticky one, nor the other way round. Both copies are checked, and the duplicate blocks."""
+    clean = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {ports: [{port: 80}]}\n"
+    (tmp_path / "a.yaml").write_text(clean)
+    (tmp_path / "b.yaml").write_text(clean.replace("spec: {", "spec: {sessionAffinity: ClientIP, "))
+    code, report, _ = scan(capsys, tmp_path)
+    assert code == 1
+    [duplicate] = [f for f in report["findings"] if f["rule"] == "manifest-file"]
+    assert duplicate["blocking"] and (duplicate["file"], duplicate["line"]) == (str(tmp_path / "b.yaml"), 1)
+    assert duplicate["message"].startswith(f"Service/shop/web is defined twice: at {tmp_path / 'a.yaml'}:1 and here")
+    assert {(f["rule"], f["engine"], Path(f["file"]).name) for f in report["findings"] if f["rule"] == "no-sticky-service"} \
+        == {("no-sticky-service", "rules", "b.yaml"), ("no-sticky-service", "checkov", "b.yaml")}
+
 # ---- problems that are not YAML syntax ------------------------------------------------------
 
 @pytest.mark.parametrize("name, text, message", [
