@@ -143,6 +143,8 @@ def print_table(report: Report, out: IO[str], width: int = 110, color: bool = Fa
         findings = _sorted(by_resource[resource])
         where = _where(findings[0])
         out.write(f"\n{resource}" + (f"  ({where})" if where else "") + "\n")
+        for note in _resource_notes(findings[0]):
+            out.write(f"  {note}\n")
         out.write(f"  {'STATUS':<6} {'RULE':<{rule_w}} {'ENGINE':<{engine_w}} {'LEVEL':<9} MESSAGE\n")
         for f in findings:
             note = [f.path] if f.path and f.path not in f.message else []
@@ -153,6 +155,9 @@ def print_table(report: Report, out: IO[str], width: int = 110, color: bool = Fa
             out.write(f"  {status} {f.rule:<{rule_w}} {f.engine:<{engine_w}} {f.level:<9} {lines[0]}\n")
             for line in lines[1:]:
                 out.write(f"{indent}{line}\n")
+            for related in f.related:  # a chart's values keys, the rendered document
+                for line in textwrap.wrap(f"{related.role}: {related.message}", max(30, width - len(indent))):
+                    out.write(f"{indent}{line}\n")
             if f.fix:
                 for i, line in enumerate(textwrap.wrap(f"fix: {f.fix}", max(30, width - len(indent)))):
                     out.write(f"{indent}{line}\n")
@@ -160,6 +165,14 @@ def print_table(report: Report, out: IO[str], width: int = 110, color: bool = Fa
                 out.write(f"{indent}waiver: {f.waiver}\n")
     summary = summary_line(report)
     out.write(f"\n{paint(summary, 'red' if report.blocking else 'green', color)}\n")
+
+
+def _resource_notes(f: Finding) -> list[str]:
+    """Where a rendered resource came from, and whether only the gate checks it."""
+    notes = [f"from {f.origin}"] if f.origin else []
+    if f.gate_only:
+        notes.append("checked by the gate only (the pack of `pulumi preview --policy-pack` never sees it)")
+    return notes
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -252,8 +265,12 @@ def to_sarif(report: Report) -> dict:
             "locations": [_location(f)],
             "properties": {"engine": f.engine, "enforcement": f.level, "blocking": f.blocking,
                            **({"resourceLine": f.line} if f.line else {}),
-                           **({"urn": f.urn} if f.urn else {}), **({"path": f.path} if f.path else {})},
+                           **({"urn": f.urn} if f.urn else {}), **({"path": f.path} if f.path else {}),
+                           **({"origin": f.origin} if f.origin else {}),
+                           **({"gateOnly": True, "tags": ["gate-only"]} if f.gate_only else {})},
         }
+        if f.related:
+            result["relatedLocations"] = [_related_location(i, r) for i, r in enumerate(f.related)]
         if f.waiver:
             result["suppressions"] = [{"kind": "external", "status": "accepted",
                                        "justification": f"waiver {f.waiver} in the waiver registry"}]
@@ -276,6 +293,14 @@ def _location(f: Finding) -> dict:
             "artifactLocation": {"uri": _artifact_uri(f.file)},
             "region": {"startLine": f.field_line or f.line or 1},
         }
+    return location
+
+
+def _related_location(index: int, related) -> dict:
+    location: dict = {"id": index, "message": {"text": f"{related.role}: {related.message}"}}
+    if related.file:
+        location["physicalLocation"] = {"artifactLocation": {"uri": _artifact_uri(related.file)},
+                                        **({"region": {"startLine": related.line}} if related.line else {})}
     return location
 
 
