@@ -1,8 +1,8 @@
 """The stack's own files cannot take the machine down: a waiver registry, a policy configuration, a
-stack config or an approvers file that is a link to /dev/zero, a FIFO or a huge file is refused in
-one line, at once, by `preview`, `scan`, `waivers validate` and `config check`, run as a pipeline runs
-them (subprocesses; each under a memory limit, so that a reader that did not refuse fails here
-instead of exhausting the machine)."""
+stack config, an approvers file or a chart's values file that is a link to /dev/zero, a FIFO or a huge
+file is refused in one line, at once, by `preview`, `scan`, `waivers validate` and `config check`, run
+as a pipeline runs them (subprocesses; each under a memory limit, so that a reader that did not
+refuse fails here instead of exhausting the machine)."""
 from __future__ import annotations
 
 import json
@@ -167,3 +167,12 @@ def test_preview_blocks_on_the_registry_it_refused(project, tmp_path, kind):
     blocking = [f for f in json.loads(report.read_text())["findings"] if f["blocking"]]
     assert {f["rule"] for f in blocking} == {"waiver-registry"}
     assert all(one_line(f["message"]).endswith(f"{registry}: {REASON[kind]}") for f in blocking)
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_scan_refuses_a_charts_values_file_before_helm_reads_it(tmp_path, kind):
+    values = hostile(tmp_path / "values.yaml", kind)
+    done, took = stateless_pack("scan", FIXTURES / "charts" / "webapp", "-f", values, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert one_line(done.stderr) == f"stateless-pack scan: error: values file {values}: {REASON[kind]}"
+    assert took < 10
