@@ -1,7 +1,8 @@
 """The gate's own checks (not rules of the catalog): their names, what they mean and how to fix them.
 
 - `manifest-file`: a file or folder `scan` cannot check (YAML error, not a manifest, unreadable, no
-  resources, ...). Always reported; not configurable (a file nobody could check never passes).
+  resources, a second copy of one resource, ...). Always reported; not configurable (a file nobody
+  could check never passes).
 - `no-kubernetes-resources`: `preview` of a program that registered no Kubernetes object the gate could
   check (nothing at all, or only resources of other packages): nothing was checked, so nothing passed.
   Blocks unless `--allow-empty` makes it advisory.
@@ -39,7 +40,8 @@ MANIFEST = GateCheck(
     MANIFEST_FILE,
     "Every file and folder given to `scan` must be readable Kubernetes YAML with at least one resource: "
     "a file that does not parse, is not a manifest, cannot be read or holds no resources is reported, "
-    "never skipped.",
+    "never skipped. Each resource is defined once: a second copy of one object (same API group, kind, "
+    "namespace and name, in any file or document) is reported where it is, naming the first.",
     "Fix the file as the finding says, or leave it out of the scanned paths.")
 EMPTY_STACK = GateCheck(
     EMPTY_STACK_CHECK,

@@ -25,6 +25,7 @@ from typing import Any
 
 import jsonschema
 
+from stateless_pack.policies import safe_files
 from stateless_pack.policies.catalog import rules
 from stateless_pack.policies.checkov_builtins import builtin_checks, checkov_version
 from stateless_pack.policies.rule import ADVISORY, MANDATORY
@@ -77,12 +78,13 @@ class PolicyConfig:
     def load(cls, path: str | os.PathLike) -> "PolicyConfig":
         """The file at `path`, validated."""
         try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
+            text = safe_files.read_text(path)
         except FileNotFoundError:
             raise PolicyConfigError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise PolicyConfigError(f"{path}: cannot read: {err}") from None
+        except safe_files.UnreadableFile as err:
+            raise PolicyConfigError(f"{path}: {err}") from None
+        except OSError as err:
+            raise PolicyConfigError(f"{path}: cannot read: {err.strerror or err}") from None
         return cls.parse(text, source=str(path))
 
     @classmethod

@@ -49,6 +49,7 @@ from stateless_pack.gate.render.manifest_files import (
     FIX_EMPTY,
     LoadedManifest,
     ManifestProblem,
+    duplicate_problems,
     load_manifests,
 )
 from stateless_pack.gate.render.rendered_inputs import ChartOptions, RenderedInputs, split_inputs
@@ -151,6 +152,7 @@ def scan(args: argparse.Namespace, *, out, progress=None) -> int:
             rendered = _rendered(args, charts, kustomizations, *renderers)
     else:
         rendered = RenderedInputs()
+    problems += _duplicates(loaded, rendered)
     subjects = [Subject(item.manifest, ResourceRef.of_manifest(item.manifest, stack=args.stack or ""),
                         item.file, item.line, item.lines) for item in loaded]
     by_key = {**by_location(subjects), **rendered.by_key}
@@ -180,6 +182,16 @@ def _waiver_pass(args) -> WaiverPass:
         location = RegistryLocation(source="(no --waivers registry)", required=False)
     registry, problems = load_located(location, approvers_path(args.pack), today)
     return WaiverPass(registry, problems, today, stack=args.stack)
+
+
+def _duplicates(loaded: list[LoadedManifest], rendered: RenderedInputs) -> list[ManifestProblem]:
+    """One object defined twice among the files given, or in one chart's or kustomization's output.
+    Two renderings scanned together (a base and its overlays, one chart with two sets of values) are
+    alternatives, not one deployment: they are not compared with each other."""
+    renderings: dict[str, list] = {}
+    for subject, place in zip(rendered.subjects, rendered.checkov):
+        renderings.setdefault(place.file, []).append(subject)  # its place names the rendering it is from
+    return duplicate_problems(loaded) + [p for found in renderings.values() for p in duplicate_problems(found)]
 
 
 def problem_finding(problem: ManifestProblem, *, allow_empty: bool = False) -> Finding:

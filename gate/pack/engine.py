@@ -43,6 +43,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, en
 
 from stateless_pack.gate import processes
 from stateless_pack.gate.program.pulumi_wire import SECRET_SIG, SIG_KEY, UNKNOWN_SENTINELS
+from stateless_pack.policies import safe_files
 from stateless_pack.policies.gate_lifetime import gate_environment
 from stateless_pack.policies.policy_config import check_properties
 
@@ -430,7 +431,7 @@ class PackProcess:
 
 
 def _pack_version(pack_dir: Path) -> str:
-    meta = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}
+    meta = yaml.safe_load(safe_files.read_text(pack_dir / "PulumiPolicy.yaml")) or {}
     return str(meta.get("version", "")) if isinstance(meta, dict) else ""
 
 

@@ -9,14 +9,17 @@ from typing import Any, Mapping
 
 import yaml
 
+from stateless_pack.policies import safe_files
+
 
 class ProgramError(Exception):
     """The program could not be run: bad project files, undecryptable config, crash, timeout."""
 
 
 def _read_yaml(path: Path) -> Any:
+    """A project file (a regular file of bounded size, `safe_files`), parsed."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(safe_files.read_text(path))
     except (OSError, yaml.YAMLError) as exc:
         raise ProgramError(f"cannot read {path}: {exc}") from None
 
@@ -40,7 +43,7 @@ def _full_key(project: str, key: str) -> str:
 
 def load_project(program_dir: Path) -> dict:
     path = program_dir / "Pulumi.yaml"
-    if not path.is_file():
+    if not path.exists():  # whatever else is there is read, and refused if it is no regular file
         raise ProgramError(f"{program_dir} is not a Pulumi project: no Pulumi.yaml")
     project = _read_yaml(path)
     if not isinstance(project, dict) or not isinstance(project.get("name"), str):
@@ -99,7 +102,7 @@ def load_config(program_dir: Path, project: Mapping, stack: str) -> tuple[dict, 
             config[full] = _config_string(spec)
     folder = program_dir / str(project.get("stackConfigDir") or ".")
     path = folder / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
+    if not path.exists():
         known = ", ".join(stack_names(program_dir, project)) or "none"
         if stack != "dev" or known != "none":
             raise ProgramError(f"no stack config {path} (stacks with a config file: {known})")

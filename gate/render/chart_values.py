@@ -22,6 +22,7 @@ import yaml
 from stateless_pack.gate.render.chart_files import ChartFiles
 from stateless_pack.gate.render.manifest_files import FieldLines
 from stateless_pack.gate.render.template_lines import Action, Template
+from stateless_pack.policies import safe_files
 from stateless_pack.policies.strict_yaml import StrictLoader
 
 _VALUES_REF = re.compile(r"(?<![\w)\]])\$?\.Values((?:\.\w+)+)")
@@ -175,9 +176,8 @@ def _charts_on_the_way(chart: ChartFiles | None, parts: list[str]):
 
 def _read(file: str) -> str | None:
     try:
-        with open(file, encoding="utf-8") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError):
+        return safe_files.read_text(file)  # a regular file of bounded size only: never blocks on a FIFO
+    except OSError:
         return None
 
 

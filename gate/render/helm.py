@@ -26,6 +26,7 @@ from stateless_pack.gate import processes
 from stateless_pack.gate.render.chart_files import ChartFiles, read_chart
 from stateless_pack.gate.render.manifest_files import EMPTY, FieldLines, LoadedManifest, ManifestProblem, load_text
 from stateless_pack.gate.render.template_lines import Template, align
+from stateless_pack.policies import safe_files
 
 TIMEOUT_SECONDS = 300.0
 SOURCE_PREFIX = "# Source: "
@@ -114,6 +115,7 @@ def template(ref: ChartRef, *, release: str, namespace: str, helm: Path,
         chart = ref.local_path(cwd) or _pull(ref, helm, work, deadline, cwd)
         options = ["--namespace", namespace]
         for file in values_files:
+            _check_values_file(file, cwd)
             options += ["--values", file]
         if stdin is not None:
             options += ["--values", "-"]
@@ -134,6 +136,19 @@ def template(ref: ChartRef, *, release: str, namespace: str, helm: Path,
         output = _run(command, stdin, deadline, cwd, f"render {ref.described()}")
         files = read_chart(str(Path(cwd) / chart) if cwd else chart)
         return parse(output, files, command=f"helm template {release} {ref.chart}")
+
+
+def _check_values_file(file: str, cwd: Path | None) -> None:
+    """helm reads a values file whole, and blocks on a FIFO: only a regular file of bounded size
+    (`safe_files`) goes to it. A URL and a missing file are left to helm's own words."""
+    if "://" in file:
+        return
+    try:
+        safe_files.read_bytes(Path(cwd or ".") / file)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise HelmError(f"values file {file}: {err.strerror or err}") from None
 
 
 def _values_json(values: Mapping) -> str:

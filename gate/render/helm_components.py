@@ -44,6 +44,7 @@ from stateless_pack.gate.render import helm, kustomize, tools
 from stateless_pack.gate.render import yaml_components as yaml_v2
 from stateless_pack.gate.render.manifest_files import ERROR
 from stateless_pack.gate.render.yaml_components import ExpansionError, Parsed
+from stateless_pack.policies import safe_files
 
 CHART_V4 = "kubernetes:helm.sh/v4:Chart"
 DIRECTORY_V2 = "kubernetes:kustomize/v2:Directory"
@@ -125,9 +126,9 @@ class _Values:
             raise ExpansionError(f"{at}: the asset {location!r} cannot be fetched offline; "
                                  "use a FileAsset or a StringAsset")
         try:
-            return Path(location).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise ExpansionError(f"{at}: reading {location}: {err}") from None
+            return safe_files.read_text(location)  # a regular file of bounded size only
+        except OSError as err:
+            raise ExpansionError(f"{at}: reading {location}: {err.strerror or err}") from None
 
     def file_path(self, value: Any, at: str) -> str | None:
         """A file the tool reads itself (a CA bundle, a client certificate): its path."""

@@ -11,7 +11,8 @@ either loaded or reported as a `ManifestProblem` (file and line) that the caller
   folders (`.git`, `.venv`, ...) are `SKIPPED` unless asked for.
 Symbolic links to folders are followed (each folder once), extensions match in any case, a file
 reached twice is loaded once. Multi-document files are split, `kind: List` (and `<Kind>List`) is
-expanded into its items, YAML merge keys (`<<:`) are merged.
+expanded into its items, YAML merge keys (`<<:`) are merged. `duplicate_problems` reports a second
+copy of one object across everything loaded (`ERROR`): the caller asks for it over all its input.
 
 Line tracking lives here and only here: the loader records the line of every field of every
 manifest from YAML's marks (`FieldLines`), and the reports take their lines from it.
@@ -19,12 +20,12 @@ manifest from YAML's marks (`FieldLines`), and the reports take their lines from
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import yaml
 
+from stateless_pack.policies import safe_files
 from stateless_pack.policies.manifest import undotted
 from stateless_pack.policies.strict_yaml import StrictLoader, error_line, error_text
 
@@ -39,6 +40,8 @@ FIX_UNREADABLE = "Make it readable for the user running the scan, or leave it ou
 FIX_NOT_A_FILE = "Manifests must be regular files: leave FIFOs, sockets and devices out of the scanned paths."
 FIX_EMPTY = "Remove the file or folder, or pass --allow-empty if input without resources is expected."
 FIX_HIDDEN = "Hidden folders are not scanned: name the folder itself, or pass --include-hidden."
+FIX_DUPLICATE = ("Keep one copy of each resource: remove the other one, or give it a name (or namespace) of its "
+                 "own. The cluster holds one object under that name, so only one copy can be what runs.")
 
 
 @dataclass(frozen=True)
@@ -208,30 +211,10 @@ def load_manifests(paths: list[str], *, include_hidden: bool = False, charts: li
     return manifests, problems
 
 
-class NotARegularFile(OSError):
-    """A FIFO, socket, device or folder where a manifest file was expected."""
-
-
 def read_text(file: str) -> str:
-    """A regular file's text; OSError/UnicodeDecodeError otherwise. Never blocks on a FIFO: its type is
-    checked before it is opened, and again on the open descriptor (opened non-blocking)."""
-    mode = os.stat(file).st_mode
-    if not stat.S_ISREG(mode):
-        raise NotARegularFile(f"not a regular file ({_file_type(mode)}): not read")
-    descriptor = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(descriptor, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):  # replaced between the two looks
-            raise NotARegularFile(f"not a regular file ({_file_type(mode)}): not read")
-        return handle.read().decode("utf-8")
-
-
-def _file_type(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder")):
-        if test(mode):
-            return name
-    return "not a file"
+    """A regular file's text (`safe_files`: never blocks on a FIFO, never reads a device, at most
+    MAX_MANIFEST_BYTES); OSError otherwise."""
+    return safe_files.read_text(file, safe_files.MAX_MANIFEST_BYTES)
 
 
 def load_file(file: str) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
@@ -239,12 +222,12 @@ def load_file(file: str) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
     file can be read; a document with any other problem is reported and the next one still read."""
     try:
         text = read_text(file)
-    except NotARegularFile as err:
+    except safe_files.NotARegularFile as err:
         return [], [ManifestProblem(file, 0, str(err), ERROR, FIX_NOT_A_FILE)]
     except FileNotFoundError:
         return [], [ManifestProblem(file, 0, "cannot read file: a broken link or removed while scanned",
                                     ERROR, FIX_UNREADABLE)]
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:
         return [], [ManifestProblem(file, 0, f"cannot read file: {err}", ERROR, FIX_UNREADABLE)]
     return load_text(text, file)
 
@@ -353,6 +336,41 @@ def _collect(document, node, file: str, manifests: list, problems: list) -> None
         problems.append(ManifestProblem(file, line, f"not a Kubernetes manifest: no {' or '.join(missing)}"))
         return
     manifests.append(LoadedManifest(document, file, line, FieldLines.of_node(node)))
+
+
+# ---- one object, defined twice ------------------------------------------------------------------
+
+def object_identity(manifest: dict) -> tuple | None:
+    """(API group, kind, namespace, name): what the cluster keeps one object under, whichever version
+    of the API writes it; None for a manifest that names no object (`generateName` only: every
+    apply creates a new one). No namespace is the default one, as the waivers read it."""
+    meta = manifest.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if not isinstance(name, str) or not name:
+        return None
+    namespace = meta.get("namespace")
+    group = str(manifest.get("apiVersion", "")).rpartition("/")[0]  # "" for the core group (`v1`)
+    return group, manifest.get("kind"), "default" if namespace in (None, "") else str(namespace), name
+
+
+def duplicate_problems(manifests: Sequence) -> list[ManifestProblem]:
+    """Every further copy of an object the input already defines (in another file, another document
+    or another List item), at its own place, naming the place of the first: applied, the copy
+    applied last replaces the other, so checking both separately would pass what does not run.
+    `manifests`: LoadedManifests, or anything else with `manifest`, `file` and `line` (Subjects)."""
+    first: dict[tuple, Any] = {}
+    problems = []
+    for item in manifests:
+        identity = object_identity(item.manifest)
+        if identity is None:
+            continue
+        original = first.setdefault(identity, item)
+        if original is not item:
+            _, kind, namespace, name = identity
+            problems.append(ManifestProblem(
+                item.file, item.line, f"{kind}/{namespace}/{name} is defined twice: at {original.file}:"
+                f"{original.line} and here; the cluster holds one object under that name", ERROR, FIX_DUPLICATE))
+    return problems
 
 
 def _missing_identity(document: dict) -> list[str]:

@@ -5,8 +5,9 @@ A run renders into a private folder of its own (whole manifests, which Checkov r
 partial ones: Pulumi `<Kind>Patch` resources, which only our rules judge), so that a second run can
 never change what this run's Checkov reads. `--out` is then a copy of exactly what was checked,
 replaced in one rename while this run holds a lock beside it (a second run into the same folder
-waits for it): a folder the gate published before (it carries a marker file) is replaced as a
-whole; any other non-empty folder is refused rather than mixed with (or deleted from).
+waits for it; the lock file goes when the run lets go): a folder the gate published before (it
+carries a marker file) is replaced as a whole; any other non-empty folder is refused rather than
+mixed with (or deleted from).
 """
 from __future__ import annotations
 
@@ -137,27 +138,57 @@ def render(items: Iterable[Rendered], folder: str | Path = DEFAULT_OUT,
 
 @contextmanager
 def output_lock(out: str | Path, wait: float | None = None) -> Iterator[None]:
-    """This run alone writes `out` (an flock on `.<name>.lock` beside it) and points its reports at
-    it; a second run waits up to `wait` seconds (default LOCK_WAIT_SECONDS), then fails clearly."""
+    """This run alone writes `out` and points its reports at it; a second run waits up to `wait`
+    seconds (default LOCK_WAIT_SECONDS), then fails clearly.
+
+    The lock is an flock on `.<name>.lock` beside `out`, removed while still held when the run lets
+    go, so that nothing is left beside `out` after the run. A run that was waiting on the removed
+    file then holds a lock on a file nobody else can open: it sees that the name no longer leads to
+    the file it locked, and locks the one there now (created by whoever comes first)."""
     out = Path(out)
     wait = LOCK_WAIT_SECONDS if wait is None else wait
     out.parent.mkdir(parents=True, exist_ok=True)
     lock_path = out.parent / f".{out.name}.lock"
-    with open(lock_path, "a") as handle:
-        give_up = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > give_up:
-                    raise RenderError(f"{out} is in use by another stateless-pack run (it has held "
-                                      f"{lock_path} for over {wait:g}s): wait, or choose another --out") from None
-                time.sleep(0.1)
+    give_up = time.monotonic() + wait
+    while True:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
-            yield
+            _wait_for(descriptor, give_up, f"{out} is in use by another stateless-pack run (it has held "
+                                           f"{lock_path} for over {wait:g}s): wait, or choose another --out")
+            if _names(lock_path, descriptor):
+                break
+        except BaseException:
+            os.close(descriptor)
+            raise
+        os.close(descriptor)  # the run before removed it as it let go: lock the one there now
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(lock_path)  # while held: no run can lock this file and think it holds `out`
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            os.close(descriptor)
+
+
+def _wait_for(descriptor: int, give_up: float, why: str) -> None:
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > give_up:
+                raise RenderError(why) from None
+            time.sleep(0.1)
+
+
+def _names(path: Path, descriptor: int) -> bool:
+    """`path` still leads to the file open at `descriptor`."""
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _check_replaceable(out: Path) -> None:

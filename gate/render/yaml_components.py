@@ -38,6 +38,7 @@ from typing import Any, Iterable
 import yaml
 
 from stateless_pack.gate.program.values import is_secret_marker, secret_marker
+from stateless_pack.policies import safe_files
 from stateless_pack.policies.strict_yaml import StrictLoader
 
 CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
@@ -129,9 +130,9 @@ def _file_texts(file: str, pattern: bool, base: Path) -> Iterable[tuple[str, str
         names = [str(path)]
     for name in names:
         try:
-            yield name, Path(name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise ExpansionError(f"reading YAML file from disk: {err}") from None
+            yield name, safe_files.read_text(name, safe_files.MAX_MANIFEST_BYTES)
+        except OSError as err:  # not a regular file or too large (`safe_files`) included
+            raise ExpansionError(f"reading YAML file from disk: {name}: {err.strerror or err}") from None
 
 
 def _sources(component_type: str, args: dict, base: Path) -> list[Parsed]:

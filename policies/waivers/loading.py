@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
+from stateless_pack.policies import safe_files
 from stateless_pack.policies.catalog import rules as catalog_rules
 from stateless_pack.policies.checkov_builtins import builtin_checks
 from stateless_pack.policies.rule import Rule
@@ -54,14 +55,17 @@ def read_yaml(path: str | os.PathLike) -> Any:
 
 
 def read_text(path: str | os.PathLike) -> str:
-    """The file's text, or WaiverRegistryError naming it (missing, unreadable)."""
+    """The file's text, or WaiverRegistryError naming it (missing, unreadable, not a regular file,
+    too large: `safe_files`)."""
     name = str(path)
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return safe_files.read_text(path)
     except FileNotFoundError:
         raise WaiverRegistryError([Problem(name, "", "", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WaiverRegistryError([Problem(name, "", "", f"cannot read: {exc}")]) from None
+    except safe_files.UnreadableFile as exc:
+        raise WaiverRegistryError([Problem(name, "", "", str(exc))]) from None
+    except OSError as exc:
+        raise WaiverRegistryError([Problem(name, "", "", f"cannot read: {exc.strerror or exc}")]) from None
 
 
 def parse_yaml(text: str, name: str) -> Any:

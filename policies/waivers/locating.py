@@ -89,10 +89,12 @@ def locate_registry(*, project_dir: Path | None, config: Mapping[str, Any] | Non
 
 
 def approvers_path(pack_dir: str | os.PathLike | None) -> Path:
-    """The pack folder's own approvers file, else the one shipped with the distribution."""
+    """The pack folder's own approvers file, else the one shipped with the distribution. Whatever
+    the pack folder holds under that name (a FIFO, a device, a broken link) is its approvers file:
+    reading it fails, and no waiver applies, rather than the shipped approvers taking its place."""
     if pack_dir is not None:
         own = Path(pack_dir) / DEFAULT_APPROVERS_NAME
-        if own.is_file():
+        if os.path.lexists(own):
             return own
     return shipped_approvers()
 

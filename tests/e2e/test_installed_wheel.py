@@ -1,7 +1,8 @@
 """stateless-pack as a platform team gets it: the built wheel in a fresh venv, used from a Pulumi
 project in a temporary folder that is not this repository and has its own `components/` package and
 its own `waivers.yaml`; and a policy pack made with `pack new`, loaded from a venv built from its own
-requirements.txt alone, in a folder named like the Pulumi CLI's install path."""
+requirements.txt alone with no index for stateless-pack (the wheel it carries), in a folder named like
+the Pulumi CLI's install path."""
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stateless_pack.gate.commands.pack import distribution_version
 from stateless_pack.gate.commands.preview import engine_resources
 from stateless_pack.gate.pack.engine import launch_pack
 from stateless_pack.gate.program.runner import run_program
@@ -166,22 +168,70 @@ def test_checkov_is_found_where_checkov_install_provisioned_it(installed, tmp_pa
 
 # ---- a standalone pack, as the Pulumi CLI installs a published one ----------------------------------------
 
+def offline_env() -> dict:
+    """The user's environment with no index at all: pip reads no configuration (no index, extra
+    index or find-links of this machine's)."""
+    env = {k: v for k, v in user_env().items() if not k.startswith("PIP_")}
+    return {**env, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+
 @pytest.fixture(scope="module")
-def standalone_pack(installed, wheelhouse, tmp_path_factory) -> tuple[Path, Path]:
-    """(pack folder, its venv's python): `pack new`, then a venv from its requirements.txt alone."""
+def standalone_pack(installed, tmp_path_factory) -> tuple[Path, Path]:
+    """(pack folder, its venv's python): `pack new`, then a venv built in the pack folder from its
+    requirements.txt alone, as the Pulumi CLI builds it (`python -m pip install -r requirements.txt`
+    run in the folder), with no index: stateless-pack comes from the wheel the folder carries, its
+    dependencies from a local wheelhouse (`--no-index --find-links`) that holds no stateless-pack."""
     home = tmp_path_factory.mktemp("home")
     pack = home / ".pulumi" / "policies" / "myorg" / "stateless-pack" / "v1"  # not named `policies`
     done = stateless_pack(installed, "pack", "new", pack, cwd=home)
     assert done.returncode == 0, done.stderr
+    [wheel] = pack.glob("stateless_pack-*.whl")
     assert sorted(p.name for p in pack.iterdir()) == ["PulumiPolicy.yaml", "__main__.py", "approvers.yaml",
-                                                      "requirements.txt"]
+                                                      "requirements.txt", wheel.name]
     python = pack / "venv" / "bin" / "python"
     subprocess.run([os.environ.get("PYTHON", "python3"), "-m", "venv", str(pack / "venv")], check=True)
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                              "--find-links", str(wheelhouse), "-r", "requirements.txt"],
-                             cwd=pack, env=user_env(), capture_output=True, text=True, timeout=1200)
+    dependencies = tmp_path_factory.mktemp("dependencies")  # fetched once, like a CI cache of wheels
+    fetched = subprocess.run([str(python), "-m", "pip", "download", "-q", "-d", str(dependencies), str(wheel)],
+                             env=user_env(), capture_output=True, text=True, timeout=1200)
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    for own in dependencies.glob("stateless_pack-*"):
+        own.unlink()
+    install = subprocess.run([str(python), "-m", "pip", "install", "--no-index", "--find-links", str(dependencies),
+                              "-r", "requirements.txt"], cwd=pack, env=offline_env(), capture_output=True, text=True,
+                             timeout=1200)
     assert install.returncode == 0, install.stdout + install.stderr
+    assert f"Processing ./{wheel.name}" in install.stdout
     return pack, python
+
+
+def test_the_pack_folders_venv_has_stateless_pack_from_the_wheel_it_carries(standalone_pack):
+    pack, python = standalone_pack
+    origin = subprocess.run([str(python), "-c", "import importlib.metadata as m, json; "
+                             "print(json.loads(m.distribution('stateless-pack').read_text('direct_url.json'))['url'])"],
+                            cwd="/", env=offline_env(), capture_output=True, text=True, check=True)
+    [wheel] = pack.glob("stateless_pack-*.whl")
+    assert origin.stdout.strip() == wheel.as_uri()
+
+
+def test_the_pack_answers_get_analyzer_info_from_its_own_venv(standalone_pack):
+    pack, python = standalone_pack
+    with launch_pack(pack, project="shop", stack="dev", python=str(python), drop_env=("STATELESS_PACK_WAIVERS",)) \
+            as running:
+        info = running.client.get_analyzer_info()
+    assert (info.name, info.version) == ("stateless-pack", distribution_version())
+    assert {"min-replicas", "no-sticky-service", "waiver-registry"} <= {p.name for p in info.policies}
+
+
+def test_pack_new_force_keeps_the_teams_approvers(installed, tmp_path):
+    pack = tmp_path / "policy-pack"
+    assert stateless_pack(installed, "pack", "new", pack, cwd=tmp_path).returncode == 0
+    team = "roles:\n  head-of-devops: [hod@team.example]\nsigners: []\nmax_waiver_days: 90\n"
+    (pack / "approvers.yaml").write_text(team)
+    again = stateless_pack(installed, "pack", "new", pack, "--force", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (pack / "approvers.yaml").read_text() == team
+    reset = stateless_pack(installed, "pack", "new", pack, "--force", "--reset-approvers", cwd=tmp_path)
+    assert reset.returncode == 0 and (pack / "approvers.yaml").read_text() != team
 
 
 def test_pack_new_answers_the_analyzer_protocol_like_the_gate(standalone_pack, project, passed_preview):
@@ -218,7 +268,7 @@ def test_example_pipelines_install_the_distribution_and_need_no_file_of_this_rep
     yaml.safe_load(text)  # valid YAML
     commands = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     for needed in ('pip install -r requirements.txt "$STATELESS_PACK"', "stateless-pack checkov install",
-                   "stateless-pack preview", "stateless-pack pack new", "STATELESS_PACK_WAIVERS"):
+                   "stateless-pack preview", "stateless-pack pack new", "--force", "STATELESS_PACK_WAIVERS"):
         assert needed in commands, needed
     for repository_only in ("make ", ".venv-checkov", "--policy-pack policies", "policyPacks: policies"):
         assert repository_only not in commands, repository_only

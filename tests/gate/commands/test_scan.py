@@ -141,6 +141,40 @@ def test_command_line_end_to_end_table_output(tmp_path):
     assert done.stdout == ""
 
 
+
+def test_two_copies_of_one_resource_block_naming_both_places(capsys, tmp_path):
+    """Applied, the copy applied last replaces the other: the clean copy's pass must not hide the
+    sticky one, nor the other way round. Both copies are checked, and the duplicate blocks."""
+    clean = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {ports: [{port: 80}]}\n"
+    (tmp_path / "a.yaml").write_text(clean)
+    (tmp_path / "b.yaml").write_text(clean.replace("spec: {", "spec: {sessionAffinity: ClientIP, "))
+    code, report, _ = scan(capsys, tmp_path)
+    assert code == 1
+    [duplicate] = [f for f in report["findings"] if f["rule"] == "manifest-file"]
+    assert duplicate["blocking"] and (duplicate["file"], duplicate["line"]) == (str(tmp_path / "b.yaml"), 1)
+    assert duplicate["message"].startswith(f"Service/shop/web is defined twice: at {tmp_path / 'a.yaml'}:1 and here")
+    assert {(f["rule"], f["engine"], Path(f["file"]).name) for f in report["findings"] if f["rule"] == "no-sticky-service"} \
+        == {("no-sticky-service", "rules", "b.yaml"), ("no-sticky-service", "checkov", "b.yaml")}
+
+
+def test_a_chart_rendering_one_object_twice_blocks_but_alternative_renderings_are_not_compared(capsys, tmp_path):
+    """Within one rendering a second copy is a duplicate; a base and its overlays (or one chart with
+    two sets of values) scanned together are alternatives, each checked on its own."""
+    chart = tmp_path / "twice"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: twice\nversion: 0.1.0\n")
+    (chart / "templates" / "config.yaml").write_text(
+        "{{- range list 1 2 }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n"
+        "data: {mode: plain}\n{{- end }}\n")
+    code, report, err = scan(capsys, chart)
+    assert code == 1, err
+    [duplicate] = [f for f in report["findings"] if f["rule"] == "manifest-file"]
+    assert duplicate["blocking"] and "ConfigMap/default/settings is defined twice" in duplicate["message"]
+    overlays = REPO / "tests" / "fixtures" / "kustomize" / "overlays"
+    code, report, err = scan(capsys, overlays / "clean", overlays / "sticky")
+    assert code == 1, err  # the sticky overlay's own finding, not a duplicate
+    assert not [f for f in report["findings"] if f["rule"] == "manifest-file"]
+
 # ---- problems that are not YAML syntax ------------------------------------------------------
 
 @pytest.mark.parametrize("name, text, message", [

@@ -18,6 +18,7 @@ from stateless_pack.gate.render.manifest_files import (
     SKIPPED,
     FieldLines,
     as_loaded,
+    duplicate_problems,
     load_file,
     load_manifests,
 )
@@ -321,3 +322,60 @@ def test_as_loaded_refuses_exactly_the_depths_the_loader_reports(tmp_path, level
     loaded = as_loaded(document, str(file))
     assert (loaded is None) == bool(problems)
     assert loaded is None or [loaded.manifest] == [m.manifest for m in read]
+
+
+# ---- one object, defined twice --------------------------------------------------------------
+
+def _dup_messages(problems) -> list:
+    return [(os.path.basename(p.file), p.line, p.message) for p in problems]
+
+
+def test_two_copies_of_one_resource_in_two_files_are_reported_at_the_second_naming_the_first(tmp_path):
+    (tmp_path / "a.yaml").write_text(SERVICE.format(name="web"))
+    (tmp_path / "b.yaml").write_text("# the same Service again\n" + SERVICE.format(name="web"))
+    loaded, problems = load_manifests([str(tmp_path)])
+    assert problems == [] and len(loaded) == 2  # both copies are still checked
+    [duplicate] = duplicate_problems(loaded)
+    assert (duplicate.file, duplicate.line, duplicate.kind) == (str(tmp_path / "b.yaml"), 2, ERROR)
+    assert duplicate.message == (f"Service/shop/web is defined twice: at {tmp_path / 'a.yaml'}:1 and here; "
+                                 "the cluster holds one object under that name")
+
+
+def test_copies_in_documents_and_list_items_of_one_file_are_reported_each(tmp_path):
+    item = "  - apiVersion: v1\n    kind: Service\n    metadata: {name: web, namespace: shop}\n"
+    (tmp_path / "all.yaml").write_text(SERVICE.format(name="web") + "---\n" + SERVICE.format(name="web")
+                                       + "---\napiVersion: v1\nkind: List\nitems:\n" + item)
+    loaded, _ = load_manifests([str(tmp_path / "all.yaml")])
+    assert [(name, line) for name, line, _ in _dup_messages(duplicate_problems(loaded))] == [
+        ("all.yaml", 6), ("all.yaml", 14)]
+    assert all("at " + str(tmp_path / "all.yaml") + ":1 and here" in p.message for p in duplicate_problems(loaded))
+
+
+@pytest.mark.parametrize("first, second, duplicate", [
+    ("apps/v1|Deployment|shop|web", "apps/v1beta2|Deployment|shop|web", True),   # one object, two API versions
+    ("v1|Service||web", "v1|Service|default|web", True),                           # no namespace: the default one
+    ("v1|Service|shop|web", "serving.knative.dev/v1|Service|shop|web", False),     # another group: another kind
+    ("v1|Service|shop|web", "v1|Service|other|web", False),
+    ("v1|Service|shop|web", "v1|Service|shop|web2", False),
+    ("v1|Service|shop|web", "v1|ConfigMap|shop|web", False),
+    ("v1|Pod|shop|", "v1|Pod|shop|", False),                                       # generateName: a new object each time
+], ids=["api-versions", "default-namespace", "other-group", "other-namespace", "other-name", "other-kind",
+        "generate-name"])
+def test_what_counts_as_one_object(tmp_path, first, second, duplicate):
+    def manifest(spec: str) -> str:
+        api, kind, namespace, name = spec.split("|")
+        meta = {"namespace": namespace} if namespace else {}
+        meta.update({"name": name} if name else {"generateName": "job-"})
+        return yaml.safe_dump({"apiVersion": api, "kind": kind, "metadata": meta})
+    (tmp_path / "a.yaml").write_text(manifest(first))
+    (tmp_path / "b.yaml").write_text(manifest(second))
+    loaded, _ = load_manifests([str(tmp_path)])
+    assert len(duplicate_problems(loaded)) == (1 if duplicate else 0)
+
+
+def test_one_file_named_twice_or_reached_through_a_link_is_no_duplicate(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.yaml").write_text(SERVICE.format(name="web"))
+    (tmp_path / "link").symlink_to(tmp_path / "m")
+    loaded, _ = load_manifests([str(tmp_path / "m"), str(tmp_path / "m" / "a.yaml"), str(tmp_path / "link")])
+    assert len(loaded) == 1 and duplicate_problems(loaded) == []
