@@ -110,15 +110,25 @@ def _trie_pattern(forms: Iterable[str], bounded: bool) -> str:
     return branch(trie, "", True) if trie else ""
 
 
-def redactor(sensitive: Iterable[Any]) -> Callable[[str], str]:
-    """`redact` for one set of values, compiled once (for many texts)."""
+def _values_pattern(sensitive: Iterable[Any]) -> re.Pattern | None:
     forms = {form for value in sensitive if value is not None and str(value)
              for form in quoted_forms(str(value))}
     anywhere = [f for f in forms if len(f) >= ANYWHERE_LENGTH]
     tokens = [f for f in forms if len(f) < ANYWHERE_LENGTH]
     parts = [p for p in (_trie_pattern(anywhere, False), _trie_pattern(tokens, True)) if p]
     # the long forms first: at one position, a long form wins over a short one it starts with
-    pattern = re.compile("|".join(parts)) if parts else None
+    return re.compile("|".join(parts)) if parts else None
+
+
+def finder(sensitive: Iterable[Any]) -> Callable[[str], bool]:
+    """Whether a text holds a form of one of the values, where `redact` would replace it."""
+    pattern = _values_pattern(sensitive)
+    return (lambda text: pattern.search(text) is not None) if pattern is not None else (lambda text: False)
+
+
+def redactor(sensitive: Iterable[Any]) -> Callable[[str], str]:
+    """`redact` for one set of values, compiled once (for many texts)."""
+    pattern = _values_pattern(sensitive)
 
     def apply(text: str) -> str:
         if pattern is not None:
