@@ -149,7 +149,8 @@ def _failure(result: dict | None, answer: "_Answer", main: Path, stack: str, ret
         why = answer.broken or f"its process ended with exit code {returncode} and no answer"
         return f"program {main} failed (stack {stack}): {why}"
     if result.get("kind") == "gate":
-        return scrub(str(result["error"]))
+        chosen = f" (chosen as {interpreter.how})" if result.get("interpreter") else ""
+        return scrub(str(result["error"])) + chosen
     text = f"program {main} failed (stack {stack}):\n{scrub(str(result['error']))}"
     if result.get("exception") in ("ModuleNotFoundError", "ImportError"):
         text += f"\n(the program ran with {interpreter.python}: {interpreter.how})"

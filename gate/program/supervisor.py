@@ -143,7 +143,7 @@ def main(argv: list[str]) -> int:
     problem = interpreter_problem()
     if problem is not None:
         with os.fdopen(result_fd, "w", encoding="utf-8") as out:
-            out.write(json.dumps({"error": problem, "kind": "gate"}) + "\n")
+            out.write(json.dumps({"error": problem, "kind": "gate", "interpreter": True}) + "\n")
         return 0
     _become_subreaper()
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)  # before the fork: no signal is missed
