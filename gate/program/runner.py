@@ -123,7 +123,7 @@ def run_program(program_dir: str | os.PathLike, stack: str | None = None,
     main = main_file(program_dir, project)
     stack = stack or default_stack(program_dir, project)
     config, secret_keys, secure_keys = load_config(program_dir, project, stack)
-    interpreter = Interpreter(python, "given") if python else for_project(program_dir, project, main.parent)
+    interpreter = Interpreter(python, "") if python else for_project(program_dir, project, main.parent)
     spec = {"project": project["name"], "stack": stack, "main": str(main), "project_dir": str(program_dir),
             "config": config, "secret_keys": secret_keys, "secure_keys": secure_keys}
     answer = _Answer(program_dir, on_resource, secret_config_values(config, secret_keys))
@@ -149,11 +149,11 @@ def _failure(result: dict | None, answer: "_Answer", main: Path, stack: str, ret
         why = answer.broken or f"its process ended with exit code {returncode} and no answer"
         return f"program {main} failed (stack {stack}): {why}"
     if result.get("kind") == "gate":
-        chosen = f" (chosen as {interpreter.how})" if result.get("interpreter") else ""
+        chosen = f" (chosen as {interpreter.how})" if result.get("interpreter") and interpreter.how else ""
         return scrub(str(result["error"])) + chosen
     text = f"program {main} failed (stack {stack}):\n{scrub(str(result['error']))}"
     if result.get("exception") in ("ModuleNotFoundError", "ImportError"):
-        text += f"\n(the program ran with {interpreter.python}: {interpreter.how})"
+        text += f"\n(the program ran with {interpreter.python}{': ' + interpreter.how if interpreter.how else ''})"
     return text
 
 
@@ -310,7 +310,7 @@ def _run_child(interpreter: Interpreter, folder: Path, program_dir: Path, spec: 
             graceful=True)
     except OSError as err:
         os.close(read_end)
-        raise ProgramError(f"cannot start {interpreter.python} ({interpreter.how}): {err}") from None
+        raise ProgramError(f"cannot start {interpreter.python}: {err}") from None
     finally:
         os.close(write_end)
     answer.read(os.fdopen(read_end, "rb"))
