@@ -370,9 +370,11 @@ def _configure(spec: dict, recording: Recording) -> None:
     secret_watch.install(recording.channel.announce)
     output_wait.install()  # the SDK's wait for pending outputs is quadratic in their number
     monitor = Monitor(Recorder(recording))
+    # pulumi before 3.23x asks the monitor feature by feature (SupportsFeature) instead
+    features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures) \
+        if hasattr(monitor, "GetDeploymentInfo") else None
     settings.configure(mocks.MockSettings(
-        monitor=monitor, engine=Engine(recording),
-        monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),
+        monitor=monitor, engine=Engine(recording), monitor_features=features,
         project=spec["project"], stack=spec["stack"], dry_run=False,
         organization="organization", callbacks=None))
     settings.ROOT.set(None)
