@@ -291,7 +291,8 @@ class Monitor(mocks.MockMonitor):
             "parent": request.parent, "dependencies": list(request.dependencies),
             "property_dependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()
                                       if v.urns},
-            "provider": request.provider, "id": response.id, "source": recording.source(request)})
+            "provider": request.provider, "id": response.id,
+            "source": None if request.type == STACK_TYPE else recording.source(request)})
         if request.type in yaml_components.COMPONENTS:
             self._register_children(request, urn, inputs)
         recording.channel.announce(mark_secret_outputs(response, request.additionalSecretOutputs))
