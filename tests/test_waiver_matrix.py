@@ -281,6 +281,7 @@ def test_the_issue_reproduction_on_a_copy_of_the_reference_stack(tmp_path):
     project.mkdir()
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py", "waivers.yaml"):
         (project / name).write_text((REPO / name).read_text())
+    (project / ".venv").symlink_to(REPO / ".venv")  # the project's virtualenv, as Pulumi.yaml names it
     with open(project / "__main__.py", "a") as program:
         program.write('\nk8s.core.v1.ConfigMap("flags", metadata={"name": "flags", "namespace": "default",\n'
                       '    "annotations": {"checkov.io/skip1": "CKV_K8S_21=W-0099"}}, data={"feature": "on"})\n')

@@ -22,6 +22,8 @@ import venv
 from importlib import resources
 from pathlib import Path
 
+from stateless_pack.gate.user_cache import cache_root
+
 CHECKOV_ENV_VAR = "STATELESS_PACK_CHECKOV"
 REQUIREMENTS_NAME = "checkov-requirements.txt"
 _STAMP = ".stateless-pack-checkov"
@@ -33,11 +35,6 @@ class CheckovNotFound(RuntimeError):
 
 def requirements_text() -> str:
     return resources.files("stateless_pack.gate.checkov").joinpath(REQUIREMENTS_NAME).read_text(encoding="utf-8")
-
-
-def cache_root(environ=os.environ) -> Path:
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "stateless-pack"
 
 
 def default_env_dir(environ=os.environ) -> Path:

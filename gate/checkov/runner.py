@@ -28,6 +28,7 @@ import yaml
 from stateless_pack.gate import processes
 from stateless_pack.gate.checkov import env as checkov_env
 from stateless_pack.gate.findings import Finding
+from stateless_pack.gate.user_cache import cache_root
 from stateless_pack.gate.render.manifest_files import LoadedManifest, load_manifests
 from stateless_pack.policies import checkov_checks
 from stateless_pack.policies.catalog import MANDATORY, rules
@@ -346,7 +347,7 @@ def _write_lines(stream, lines: queue.SimpleQueue) -> None:
 
 
 def _checkov_tmp() -> Path:
-    folder = checkov_env.cache_root() / "checkov-tmp"
+    folder = cache_root() / "checkov-tmp"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     return folder
 

@@ -11,8 +11,10 @@ program may import) never replaces the gate's child code.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import re
+import threading
 from pathlib import Path
 
 PRIVATE_NAME = "stateless_pack_program_child"
@@ -70,14 +72,30 @@ def _renamed(source: str) -> str:
     return "".join(lines)
 
 
-def write(folder: Path) -> None:
-    """The private package under `folder` (which goes on the child's sys.path)."""
+_built_lock = threading.Lock()
+
+
+@functools.cache
+def _built() -> tuple[tuple[tuple[str, ...], str], ...]:
+    """(relative path, renamed source) of every file of the package, made once per process.
+    Under a lock: CPython 3.11 keeps the AST validator's recursion depth in shared state, so two
+    threads parsing at once fail with "AST constructor recursion depth mismatch"."""
+    built = []
     for name, path in closure().items():
         parts = [PRIVATE_NAME, *name.split(".")[1:]]
-        target = folder.joinpath(*parts, "__init__.py") if path.name == "__init__.py" else \
-            folder.joinpath(*parts[:-1], parts[-1] + ".py")
+        relative = (*parts, "__init__.py") if path.name == "__init__.py" else (*parts[:-1], parts[-1] + ".py")
+        built.append((relative, _renamed(path.read_text(encoding="utf-8"))))
+    return tuple(built)
+
+
+def write(folder: Path) -> None:
+    """The private package under `folder` (which goes on the child's sys.path)."""
+    with _built_lock:
+        files = _built()
+    for relative, source in files:
+        target = folder.joinpath(*relative)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(_renamed(path.read_text(encoding="utf-8")), encoding="utf-8")
+        target.write_text(source, encoding="utf-8")
 
 
 def command(python: str, folder: Path, result_fd: int) -> list[str]:

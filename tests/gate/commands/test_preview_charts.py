@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import sys
 import textwrap
 from datetime import date, timedelta
 from pathlib import Path
@@ -240,6 +241,7 @@ def test_a_broken_template_exits_2_with_helms_message(tmp_path, body):
 
 def test_a_missing_helm_exits_2_with_the_command_that_installs_it(tmp_path, monkeypatch):
     checkov = checkov_bin()  # found before the cache is hidden
+    monkeypatch.setenv("PULUMI_PYTHON_CMD", sys.executable)  # the program's Python, as the language host reads it
     monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # no helm on PATH
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))  # and no provisioned copy
     monkeypatch.delenv("STATELESS_PACK_HELM", raising=False)
