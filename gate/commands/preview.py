@@ -31,6 +31,7 @@ a crash never passes the gate. No secret value of the program reaches any messag
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -129,6 +130,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
     from stateless_pack.policies.waivers.model import utc_today
 
     secrets = secrets if secrets is not None else []
+    _check_paths(args)
     try:
         policy_config = load_policy_config(args.policy_pack_config)
     except PolicyConfigError as exc:
@@ -161,6 +163,27 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
                                  secrets)
             report = _report(args, out, run, findings, subjects, location, pack_dir, policy_config, secrets)
     return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Before any work: PROGRAM_DIR is a folder, and every output can be written (`--out` is created
+    if missing; its parent too when it is the default)."""
+    from stateless_pack.gate.output import paths
+    from stateless_pack.gate.render import manifests as render
+
+    if not os.path.lexists(args.program_dir):
+        raise GateError(f"no such folder: {args.program_dir}")
+    if not Path(args.program_dir).is_dir():
+        raise GateError(f"{args.program_dir} is not a folder (PROGRAM_DIR is the folder with Pulumi.yaml)")
+    try:
+        paths.check_files({"--json": args.json, "--sarif": args.sarif, "--junit": args.junit,
+                           "--state-export": args.state_export})
+        paths.check_folder("--out", args.out, create_parents=Path(args.out) == render.DEFAULT_OUT)
+        render.check_replaceable(Path(args.out))
+    except paths.OutputPathError as exc:
+        raise GateError(str(exc)) from None
+    except render.RenderError as exc:
+        raise GateError(f"--out: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -332,12 +355,23 @@ def _report(args, out, run, findings: list[Finding], subjects: list, location, p
         meta={"command": "preview", "program": str(run.program_dir), "project": run.project,
               "stack": run.stack, "manifests": str(Path(args.out)), "pack": str(pack_dir),
               "waivers": location.source, "policy_config": policy_config.source})
+    _write_outputs(args, report, run)
     reports.print_table(report, out, color=use_color(out))
-    reports.write_outputs(report, json_path=args.json, sarif_path=args.sarif, junit_path=args.junit)
-    if args.state_export:
-        from stateless_pack.gate.pack import state_export
-        state_export.write(run, args.state_export)
     return report
+
+
+def _write_outputs(args, report, run) -> None:
+    """The files asked for, before the table: a file that cannot be written fails the run (exit 2)
+    before any verdict is shown."""
+    from stateless_pack.gate.output import paths, reports
+    from stateless_pack.gate.pack import state_export
+
+    try:
+        reports.write_outputs(report, json_path=args.json, sarif_path=args.sarif, junit_path=args.junit)
+        if args.state_export:
+            paths.write_text("--state-export", args.state_export, state_export.text(run))
+    except paths.OutputPathError as exc:
+        raise GateError(str(exc)) from None
 
 
 def _result(future: Future, what: str) -> Any:

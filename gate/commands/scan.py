@@ -19,6 +19,7 @@ configuration), Checkov or the scan itself failed, a stage ran out of time, or a
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -35,7 +36,7 @@ from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.gate_checks import MANIFEST_FILE
 from stateless_pack.gate.levels import POLICY_CONFIG_HELP, apply_levels, load_policy_config
-from stateless_pack.gate.output import reports
+from stateless_pack.gate.output import paths, reports
 from stateless_pack.gate.output.terminal import Progress, use_color
 from stateless_pack.gate.render.manifest_files import EMPTY, ERROR, LoadedManifest, ManifestProblem, load_manifests
 from stateless_pack.gate.rule_findings import rule_findings
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     except processes.Interrupted as exc:
         print(f"stateless-pack scan: error: stopped by {exc.signal_name}: Checkov was stopped; "
               "nothing was checked", file=sys.stderr)
-    except (ScanError, PolicyConfigError, processes.StageTimeout) as exc:
+    except (ScanError, PolicyConfigError, processes.StageTimeout, paths.OutputPathError) as exc:
         print(f"stateless-pack scan: error: {exc}", file=sys.stderr)
     except (CheckovError, checkov_env.CheckovNotFound) as exc:
         print(f"stateless-pack scan: error: Checkov failed: {exc}", file=sys.stderr)
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
 def scan(args: argparse.Namespace, *, out, progress=None) -> int:
     progress = progress or Progress(None)
+    check_outputs(args)
     config = load_policy_config(args.policy_pack_config)
     missing = [p for p in args.paths if not os.path.lexists(p)]
     if missing:
@@ -131,8 +133,8 @@ def scan(args: argparse.Namespace, *, out, progress=None) -> int:
         resources=len(subjects), title=f"stateless-pack scan: {len(loaded)} manifest(s) from {', '.join(args.paths)}",
         meta={"command": "scan", "paths": list(args.paths), "manifests": len(loaded),
               "waivers": args.waivers or "", "policy_config": config.source})
+    reports.write_outputs(report, sarif_path=args.sarif, junit_path=args.junit)  # first: no verdict, then a failure
     write_report(report, args.format, args.output, out)
-    reports.write_outputs(report, sarif_path=args.sarif, junit_path=args.junit)
     return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
 
 def _waiver_pass(args) -> WaiverPass:
@@ -165,15 +167,22 @@ def _checkov(loaded: list[LoadedManifest], subjects: list[Subject], checkov: str
     return checkov_findings(result, by_location(subjects), config)
 
 def write_report(report: reports.Report, fmt: str, output: str | None, out) -> None:
+    """The report in `fmt`, to `output` (checked before the scan) or `out`."""
     if fmt == "json":
         text = json.dumps(reports.to_json(report), indent=2) + "\n"
-        if output:
-            Path(output).write_text(text, encoding="utf-8")
-        else:
-            out.write(text)
-        return
-    if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            reports.print_table(report, handle)
+    elif output:
+        buffer = io.StringIO()
+        reports.print_table(report, buffer)
+        text = buffer.getvalue()
     else:
         reports.print_table(report, out, color=use_color(out))
+        return
+    if output:
+        paths.write_text("--output", output, text)
+    else:
+        out.write(text)
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every file the scan will write can be written (before any work: `gate/output/paths.py`)."""
+    paths.check_files({"--output": args.output, "--sarif": args.sarif, "--junit": args.junit})

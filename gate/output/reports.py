@@ -23,6 +23,7 @@ from typing import IO, Iterable
 
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.gate_checks import GATE_CHECKS
+from stateless_pack.gate.output import paths
 from stateless_pack.gate.output.terminal import paint
 from stateless_pack.policies.catalog import rules as catalog_rules
 from stateless_pack.policies.checkov_builtins import builtin_checks
@@ -180,8 +181,8 @@ def to_json(report: Report) -> dict:
     }
 
 
-def write_json(report: Report, path: str | os.PathLike) -> None:
-    _write(path, json.dumps(to_json(report), indent=2, sort_keys=False) + "\n")
+def json_text(report: Report) -> str:
+    return json.dumps(to_json(report), indent=2, sort_keys=False) + "\n"
 
 
 # --- SARIF 2.1.0 ---------------------------------------------------------------------------------
@@ -279,8 +280,8 @@ def _location(f: Finding) -> dict:
     return location
 
 
-def write_sarif(report: Report, path: str | os.PathLike) -> None:
-    _write(path, json.dumps(to_sarif(report), indent=2) + "\n")
+def sarif_text(report: Report) -> str:
+    return json.dumps(to_sarif(report), indent=2) + "\n"
 
 
 # --- JUnit XML -----------------------------------------------------------------------------------
@@ -321,20 +322,16 @@ def to_junit(report: Report) -> ET.Element:
     return root
 
 
-def write_junit(report: Report, path: str | os.PathLike) -> None:
+def junit_text(report: Report) -> str:
     root = to_junit(report)
     ET.indent(root)
-    _write(path, ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def write_outputs(report: Report, *, json_path=None, sarif_path=None, junit_path=None) -> None:
-    """The machine-readable copies a command was asked for."""
-    for path, writer in ((json_path, write_json), (sarif_path, write_sarif), (junit_path, write_junit)):
+    """The machine-readable copies a command was asked for (their paths checked before the run,
+    `gate/output/paths.py`); a file that cannot be written is an OutputPathError."""
+    for option, path, text in (("--json", json_path, json_text), ("--sarif", sarif_path, sarif_text),
+                               ("--junit", junit_path, junit_text)):
         if path:
-            writer(report, path)
-
-
-def _write(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+            paths.write_text(option, path, text(report))

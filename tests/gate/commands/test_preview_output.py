@@ -109,3 +109,98 @@ def test_two_previews_of_different_programs_into_one_out_each_get_their_own_find
         ["deployment_shop_no-netpol.yaml", "deployment_shop_storefront.yaml", "networkpolicy_shop_storefront.yaml",
          "poddisruptionbudget_shop_no-netpol-pdb.yaml", "poddisruptionbudget_shop_storefront-pdb.yaml",
          "secret_shop_session-key.yaml", "service_shop_sticky.yaml"]), names
+
+
+# ---- output paths: checked before any work ------------------------------------------------------
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fails the test if the program would run: a bad path must end the command first."""
+    from stateless_pack.gate.program import runner
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the program ran")
+
+    monkeypatch.setattr(runner, "run_program", ran)
+
+
+def one_line_error(captured) -> str:
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert captured.err.count("\n") == 1, captured.err
+    return captured.err.rstrip("\n")
+
+
+@pytest.mark.parametrize("option", ["--json", "--sarif", "--junit", "--state-export"])
+def test_an_output_file_in_a_missing_folder_fails_first_and_makes_no_folder(capsys, tmp_path, no_work, option):
+    target = tmp_path / "nonexistent" / "dir" / "x.json"
+    code = main(["preview", str(GATE / "clean-app"), "--out", str(tmp_path / "m"), option, str(target)])
+    assert code == 2
+    assert one_line_error(capsys.readouterr()) == (
+        f"stateless-pack preview: error: {option} {target}: the folder {target.parent} does not exist "
+        "(create it first)")
+    assert not (tmp_path / "nonexistent").exists() and not (tmp_path / "m").exists()
+
+
+def test_an_output_file_the_system_refuses_fails_before_the_verdict(capsys, tmp_path, no_work):
+    code = main(["preview", str(GATE / "clean-app"), "--out", str(tmp_path / "m"), "--json", "/proc/x.json"])
+    assert code == 2
+    assert one_line_error(capsys.readouterr()) == (
+        "stateless-pack preview: error: --json /proc/x.json: cannot be written: No such file or directory")
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda out: out.parent.mkdir(), None),  # fine: --out itself is created
+    (lambda out: None, "the folder {parent} does not exist (create it first)"),
+    (lambda out: (out.parent.mkdir(), out.write_text("x")), "exists and is not a folder"),
+    (lambda out: (out.mkdir(parents=True), (out / "mine.txt").write_text("x")),
+     "is not empty and was not rendered by stateless-pack: choose another --out folder"),
+])
+def test_out_is_checked_first_and_only_it_is_created(capsys, tmp_path, no_work, make, why):
+    out = tmp_path / "parent" / "m"
+    make(out)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    code = main(["preview", str(GATE / "clean-app"), "--out", str(out), "--json", str(tmp_path / "r.json")])
+    captured = capsys.readouterr()
+    if why is None:  # the check passed: the program was next
+        assert code == 2 and "the program ran" in captured.err
+        return
+    assert code == 2
+    assert why.format(parent=out.parent) in one_line_error(captured)
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def test_the_default_out_is_created_with_its_parent(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["preview", str(GATE / "clean-app")])
+    capsys.readouterr()
+    assert code == 0 and (tmp_path / "out" / "manifests" / render.MARKER).is_file()
+
+
+def test_a_program_folder_that_does_not_exist_is_no_such_folder(capsys, tmp_path, no_work):
+    code = main(["preview", str(tmp_path / "nope")])
+    assert code == 2
+    assert one_line_error(capsys.readouterr()) == f"stateless-pack preview: error: no such folder: {tmp_path / 'nope'}"
+    (tmp_path / "file").write_text("")
+    code = main(["preview", str(tmp_path / "file")])
+    assert code == 2 and "is not a folder" in one_line_error(capsys.readouterr())
+
+
+def test_a_report_that_cannot_be_written_at_the_end_fails_without_a_verdict(capsys, tmp_path, monkeypatch):
+    from stateless_pack.gate.output import reports
+
+    reports_dir = tmp_path / "reports"
+    reports_dir.mkdir()
+    real = reports.write_outputs
+
+    def folder_gone(report, **kwargs):  # removed while the gate ran
+        reports_dir.rmdir()
+        return real(report, **kwargs)
+
+    monkeypatch.setattr(reports, "write_outputs", folder_gone)
+    code = main(["preview", str(GATE / "clean-app"), "--out", str(tmp_path / "m"),
+                 "--json", str(reports_dir / "r.json")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "PASSED" not in captured.out and "BLOCKED" not in captured.out
+    assert one_line_error(captured).startswith(f"stateless-pack preview: error: --json {reports_dir / 'r.json'}: "
+                                               "cannot be written")

@@ -141,6 +141,38 @@ def test_command_line_end_to_end_table_output(tmp_path):
     assert done.stdout == ""
 
 
+@pytest.mark.parametrize("option", ["--output", "--sarif", "--junit"])
+def test_an_output_file_that_cannot_be_written_fails_before_the_scan(capsys, tmp_path, monkeypatch, option):
+    from stateless_pack.gate.commands import scan as scan_command
+
+    monkeypatch.setattr(scan_command, "load_manifests", lambda *a, **k: pytest.fail("the scan ran"))
+    for target in (tmp_path / "nonexistent" / "dir" / "x.json", Path("/proc/x.json")):
+        code = cli.main(["scan", str(SCAN / "clean"), option, str(target)])
+        captured = capsys.readouterr()
+        assert code == 2 and captured.out == "" and "Traceback" not in captured.err
+        assert captured.err.count("\n") == 1 and captured.err.startswith(
+            f"stateless-pack scan: error: {option} {target}: "), captured.err
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_a_report_that_cannot_be_written_at_the_end_fails_without_a_verdict(capsys, tmp_path, monkeypatch):
+    from stateless_pack.gate.commands import scan as scan_command
+
+    reports_dir = tmp_path / "reports"
+    reports_dir.mkdir()
+    real = scan_command.rule_findings
+
+    def folder_gone(*args, **kwargs):  # removed while the scan ran
+        reports_dir.rmdir()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scan_command, "rule_findings", folder_gone)
+    code = cli.main(["scan", str(SCAN / "clean"), "--sarif", str(reports_dir / "r.sarif")])
+    captured = capsys.readouterr()
+    assert code == 2 and "PASSED" not in captured.out and "Traceback" not in captured.err
+    assert captured.err.startswith(f"stateless-pack scan: error: --sarif {reports_dir / 'r.sarif'}: cannot be written")
+
+
 # ---- problems that are not YAML syntax ------------------------------------------------------
 
 @pytest.mark.parametrize("name, text, message", [
