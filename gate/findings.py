@@ -19,11 +19,19 @@ class Subject:
     file: str = ""         # the rendered or scanned file it is in
     line: int = 0          # 1-based line where its document starts (0: unknown)
     lines: Any = field(default=None, compare=False, repr=False)  # its FieldLines (manifest_files)
+    partial: bool = False  # a Patch: judged only by the rules that may judge a partial manifest
+    source_file: str = ""  # the program file whose line created it (preview; "" unknown)
+    source_line: int = 0   # that line, 1-based
 
     def line_of(self, path: str) -> int:
         """1-based line of the field `path` (the deepest part of it that exists); 0: unknown."""
         return self.lines.line_of(path) if self.lines is not None and path else 0
-    partial: bool = False  # a Patch: judged only by the rules that may judge a partial manifest
+
+    def about(self, path: str = "") -> dict:
+        """The fields of a Finding about this resource (and its field `path`): who and where it is."""
+        return dict(resource=self.ref.display, urn=self.ref.urn, file=self.file, line=self.line,
+                    field_line=self.line_of(path), source_file=self.source_file,
+                    source_line=self.source_line, subject=self.ref)
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,14 @@ class Finding:
     waiver: str = ""     # id of the registry waiver that covers it ("" = not waived)
     line: int = 0        # 1-based line of the resource in `file` (0: unknown)
     field_line: int = 0  # 1-based line of the offending field `path` in `file` (0: unknown)
+    source_file: str = ""  # the program file whose line created the resource (preview; "" unknown)
+    source_line: int = 0   # that line, 1-based (0: unknown)
+    engines: tuple = ()  # every engine that reported this finding (`engine` first); set in __post_init__
     subject: ResourceRef | None = field(default=None, compare=False, repr=False)  # for the waiver pass
+
+    def __post_init__(self) -> None:
+        if not self.engines:
+            object.__setattr__(self, "engines", (self.engine,))
 
     @property
     def blocking(self) -> bool:
@@ -55,4 +70,4 @@ class Finding:
     def to_dict(self) -> dict:
         data = asdict(self)
         data.pop("subject")
-        return {**data, "blocking": self.blocking}
+        return {**data, "engines": list(self.engines), "blocking": self.blocking}

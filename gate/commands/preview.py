@@ -47,7 +47,7 @@ from stateless_pack.gate.commands.options import add_timeout
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.levels import POLICY_CONFIG_HELP, load_policy_config
-from stateless_pack.gate.output.terminal import Progress, use_color
+from stateless_pack.gate.output.terminal import Progress, printable, use_color
 from stateless_pack.gate.pack.engine import CALL_TIMEOUT as PACK_CALL_TIMEOUT
 from stateless_pack.gate.program.runner import DEFAULT_TIMEOUT as PROGRAM_TIMEOUT
 from stateless_pack.policies.policy_config import PolicyConfigError
@@ -112,12 +112,13 @@ def run(args: argparse.Namespace) -> int:
     except processes.StageTimeout as exc:
         print(f"stateless-pack preview: error: {exc}", file=sys.stderr)
     except GateError as exc:
-        print(f"stateless-pack preview: error: {redact(str(exc), secrets)}", file=sys.stderr)
+        print(f"stateless-pack preview: error: {printable(redact(str(exc), secrets), newlines=True)}",
+              file=sys.stderr)
     except BrokenPipeError:
         raise  # the reader went away: gate/cli.py says so, without a traceback
     except Exception:  # a bug in the gate is a failed gate, never a pass
-        print("stateless-pack preview: internal error:\n" + redact(traceback.format_exc(), secrets),
-              file=sys.stderr)
+        print("stateless-pack preview: internal error:\n"
+              + printable(redact(traceback.format_exc(), secrets), newlines=True), file=sys.stderr)
     return EXIT_FAILED
 
 

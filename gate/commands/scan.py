@@ -37,7 +37,7 @@ from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.gate_checks import MANIFEST_FILE
 from stateless_pack.gate.levels import POLICY_CONFIG_HELP, apply_levels, load_policy_config
 from stateless_pack.gate.output import paths, reports
-from stateless_pack.gate.output.terminal import Progress, use_color
+from stateless_pack.gate.output.terminal import Progress, printable, use_color
 from stateless_pack.gate.render.manifest_files import EMPTY, ERROR, LoadedManifest, ManifestProblem, load_manifests
 from stateless_pack.gate.rule_findings import rule_findings
 from stateless_pack.gate.waiving import apply_waivers
@@ -102,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"stateless-pack scan: error: stopped by {exc.signal_name}: Checkov was stopped; "
               "nothing was checked", file=sys.stderr)
     except (ScanError, PolicyConfigError, processes.StageTimeout, paths.OutputPathError) as exc:
-        print(f"stateless-pack scan: error: {exc}", file=sys.stderr)
+        print(f"stateless-pack scan: error: {printable(str(exc), newlines=True)}", file=sys.stderr)
     except (CheckovError, checkov_env.CheckovNotFound) as exc:
-        print(f"stateless-pack scan: error: Checkov failed: {exc}", file=sys.stderr)
+        print(f"stateless-pack scan: error: Checkov failed: {printable(str(exc), newlines=True)}", file=sys.stderr)
     except BrokenPipeError:
         raise  # the reader went away: gate/cli.py says so, without a traceback
     except Exception:  # a bug in the scan is a failed scan, never a pass

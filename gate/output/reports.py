@@ -24,7 +24,7 @@ from typing import IO, Iterable
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.gate_checks import GATE_CHECKS
 from stateless_pack.gate.output import paths
-from stateless_pack.gate.output.terminal import paint
+from stateless_pack.gate.output.terminal import paint, printable
 from stateless_pack.policies.catalog import rules as catalog_rules
 from stateless_pack.policies.checkov_builtins import builtin_checks
 from stateless_pack.policies.policy_config import DISABLED, PolicyConfig
@@ -104,61 +104,78 @@ def _sorted(findings: Iterable[Finding]) -> list:
 # --- terminal table ------------------------------------------------------------------------------
 
 def summary_line(report: Report) -> str:
-    """The verdict, with how many resources had findings out of how many were checked (a run
-    that checked nothing must not look like a clean one)."""
+    """The verdict; how many distinct findings of each kind; how many resources were checked and how
+    many of them have findings (a run that checked nothing must not look like a clean one); and how
+    many findings are about something else (a file, the waiver registry, the stack)."""
     findings = report.findings
     blocking = sum(f.blocking for f in findings)
     waived = sum(bool(f.waiver) for f in findings)
     advisory = len(findings) - blocking - waived
-    with_findings = {f.resource for f in findings}
+    with_findings = {f.subject for f in findings if f.subject is not None}
     checked = report.resources
     if checked is None:
-        checked = len(with_findings | {c.resource for c in report.checked})
+        checked = len({c.resource for c in report.checked} | {s.display for s in with_findings})
+    other = sum(f.subject is None for f in findings)
     verdict = "BLOCKED" if blocking else "PASSED"
-    return (f"{verdict}: {blocking} blocking, {advisory} advisory, {waived} waived finding(s) "
-            f"on {len(with_findings)} of {checked} resource(s) checked")
+    return (f"{verdict}: {blocking} blocking, {advisory} advisory, {waived} waived finding(s); "
+            f"{checked} resource(s) checked, {len(with_findings)} with findings"
+            + (f"; {other} finding(s) not about a checked resource" if other else ""))
 
 
 _STATUS_COLORS = {"BLOCK": "red", "WARN": "yellow", "WAIVED": "cyan"}
 
 
+def _shown_path(file: str) -> str:
+    """A file as the table shows it: relative to the current folder when it is below it."""
+    try:
+        return Path(file).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return file
+
+
 def _where(f: Finding) -> str:
-    if not f.file:
-        return f.urn
-    return f"{f.file}:{f.line}" if f.line else f.file
+    """Where the table and JUnit say a finding is: the program line that created the resource (and the
+    rendered file it was checked in), else the file and line, else the URN."""
+    rendered = (f"{_shown_path(f.file)}:{f.line}" if f.line else _shown_path(f.file)) if f.file else ""
+    if f.source_file:
+        source = f"{_shown_path(f.source_file)}:{f.source_line}" if f.source_line else _shown_path(f.source_file)
+        return source + (f"; rendered {_shown_path(f.file)}" if f.file and f.file != f.source_file else "")
+    return rendered or f.urn
+
+
+def _engines(f: Finding) -> str:
+    return ",".join(f.engines)
 
 
 def print_table(report: Report, out: IO[str], width: int = 110, color: bool = False) -> None:
-    """One block per resource (with its file and line); per finding: status, rule, engine, level,
-    message, field and its line, fix, waiver. `color`: status words and verdict in colour."""
-    by_resource: dict = defaultdict(list)
+    """One block per resource (with where it is); per finding: status, rule, the engines that found
+    it, level, message, field and its line, fix, waiver. Text from the input is shown `printable`.
+    `color`: status words and verdict in colour."""
+    groups: dict = defaultdict(list)
     for f in report.findings:
-        by_resource[f.resource].append(f)
-    out.write(f"{report.title}\n")
-    if not by_resource:
+        groups[(f.resource, _where(f))].append(f)
+    out.write(f"{printable(report.title)}\n")
+    if not groups:
         out.write("\nNo findings.\n")
-    rule_w = max([len(f.rule) for f in report.findings] + [4])
-    engine_w = max([len(f.engine) for f in report.findings] + [6])
+    rule_w = max([len(printable(f.rule)) for f in report.findings] + [4])
+    engine_w = max([len(_engines(f)) for f in report.findings] + [7])
     indent = " " * (2 + 7 + rule_w + 1 + engine_w + 1 + 10)
-    for resource in sorted(by_resource, key=lambda r: (not any(f.blocking for f in by_resource[r]), r)):
-        findings = _sorted(by_resource[resource])
-        where = _where(findings[0])
-        out.write(f"\n{resource}" + (f"  ({where})" if where else "") + "\n")
-        out.write(f"  {'STATUS':<6} {'RULE':<{rule_w}} {'ENGINE':<{engine_w}} {'LEVEL':<9} MESSAGE\n")
-        for f in findings:
+    wrap_at = max(30, width - len(indent))
+    for key in sorted(groups, key=lambda k: (not any(f.blocking for f in groups[k]), k)):
+        resource, where = key
+        out.write(f"\n{printable(resource)}" + (f"  ({printable(where)})" if where else "") + "\n")
+        out.write(f"  {'STATUS':<6} {'RULE':<{rule_w}} {'ENGINES':<{engine_w}} {'LEVEL':<9} MESSAGE\n")
+        for f in _sorted(groups[key]):
             note = [f.path] if f.path and f.path not in f.message else []
-            note += [f"line {f.field_line}"] if f.field_line and f.field_line != f.line else []
-            message = f.message + (f" [{', '.join(note)}]" if note else "")
-            lines = textwrap.wrap(message, max(30, width - len(indent))) or [""]
+            if f.field_line and f.field_line != f.line:
+                note.append(f"{'rendered ' if f.source_file else ''}line {f.field_line}")
+            message = printable(f.message + (f" [{', '.join(note)}]" if note else ""))
+            lines = textwrap.wrap(message, wrap_at) or [""]
             status = paint(f"{status_of(f):<6}", _STATUS_COLORS[status_of(f)], color)
-            out.write(f"  {status} {f.rule:<{rule_w}} {f.engine:<{engine_w}} {f.level:<9} {lines[0]}\n")
-            for line in lines[1:]:
-                out.write(f"{indent}{line}\n")
-            if f.fix:
-                for i, line in enumerate(textwrap.wrap(f"fix: {f.fix}", max(30, width - len(indent)))):
-                    out.write(f"{indent}{line}\n")
-            if f.waiver:
-                out.write(f"{indent}waiver: {f.waiver}\n")
+            out.write(f"  {status} {printable(f.rule):<{rule_w}} {_engines(f):<{engine_w}} {f.level:<9} {lines[0]}\n")
+            extra = lines[1:] + (textwrap.wrap(printable(f"fix: {f.fix}"), wrap_at) if f.fix else [])
+            extra += [printable(f"waiver: {f.waiver}")] if f.waiver else []
+            out.writelines(f"{indent}{line}\n" for line in extra)
     summary = summary_line(report)
     out.write(f"\n{paint(summary, 'red' if report.blocking else 'green', color)}\n")
 
@@ -175,7 +192,9 @@ def to_json(report: Report) -> dict:
             "advisory": sum(not f.blocking and not f.waiver for f in findings),
             "waived": sum(bool(f.waiver) for f in findings),
             "passed": not any(f.blocking for f in findings),
+            "findings": len(findings),
             **({"resources": report.resources} if report.resources is not None else {}),
+            "resources_with_findings": len({f.subject for f in findings if f.subject is not None}),
         },
         "findings": [f.to_dict() for f in sorted(findings, key=lambda f: f.resource)],
     }
@@ -302,8 +321,8 @@ def to_junit(report: Report) -> ET.Element:
         if blocking:
             failures += 1
             failure = ET.SubElement(case, "failure", type=blocking[0].level,
-                                    message="; ".join(f"{f.engine}: {f.message}" for f in blocking))
-            failure.text = "\n".join(f"{f.level} [{f.engine}] {_where(f)}: {f.message}"
+                                    message="; ".join(f"{_engines(f)}: {f.message}" for f in blocking))
+            failure.text = "\n".join(f"{f.level} [{_engines(f)}] {_where(f)}: {f.message}"
                                      + (f"\nfix: {f.fix}" if f.fix else "") for f in blocking)
         elif waived:
             skipped += 1
@@ -311,7 +330,7 @@ def to_junit(report: Report) -> ET.Element:
         advisory = [f for f in findings if not f.blocking and not f.waiver]
         if advisory:
             ET.SubElement(case, "system-out").text = "\n".join(
-                f"{f.level} [{f.engine}] {_where(f)}: {f.message}" for f in advisory)
+                f"{f.level} [{_engines(f)}] {_where(f)}: {f.message}" for f in advisory)
     suite.set("tests", str(len(pairs)))
     suite.set("failures", str(failures))
     suite.set("errors", "0")
@@ -319,6 +338,9 @@ def to_junit(report: Report) -> ET.Element:
     root = ET.Element("testsuites", name=report.title, tests=str(len(pairs)), failures=str(failures),
                       errors="0", skipped=str(skipped))
     root.append(suite)
+    for element in root.iter():  # XML 1.0 cannot hold control characters; CI pages show it as text
+        element.attrib.update({key: printable(value) for key, value in element.attrib.items()})
+        element.text = printable(element.text, newlines=True) if element.text else element.text
     return root
 
 

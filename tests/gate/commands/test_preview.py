@@ -50,7 +50,7 @@ def test_clean_program_passes(capsys, tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["findings"] == [] and report["summary"]["passed"] is True
     assert report["summary"]["resources"] == 4  # the four manifests below: a clean run says what it checked
-    assert "PASSED" in out and "on 0 of 4 resource(s) checked" in out
+    assert "PASSED" in out and "; 4 resource(s) checked, 0 with findings" in out
     assert sorted(p.name for p in (tmp_path / "m").glob("*.yaml")) == [
         "deployment_shop_web.yaml", "networkpolicy_shop_web.yaml",
         "poddisruptionbudget_shop_web-pdb.yaml", "service_shop_web.yaml"]

@@ -406,6 +406,25 @@ def test_odd_folders_and_names_are_scanned_or_reported(capsys, tmp_path):
     assert "Service/shop/hidden" in {f["resource"] for f in report["findings"]}
 
 
+def test_hostile_names_reach_the_table_escaped_and_the_json_as_they_are(capsys, tmp_path):
+    """A name with an ANSI "hide the rest" escape, a CR and a bidi override cannot rewrite the table."""
+    name = "web\x1b[8m\rPASSED\u202e"
+    (tmp_path / "svc.yaml").write_text(
+        'apiVersion: v1\nkind: Service\nmetadata:\n  name: "web\\e[8m\\rPASSED\\u202e"\n  namespace: shop\n'
+        "spec:\n  sessionAffinity: ClientIP\n  selector: {app: web}\n  ports: [{port: 80}]\n")
+    code = cli.main(["scan", str(tmp_path / "svc.yaml"), "--sarif", str(tmp_path / "r.sarif")])
+    table = capsys.readouterr().out
+    assert code == 1
+    for raw in ("\x1b", "\r", "\u202e"):
+        assert raw not in table, repr(raw)
+    assert "Service/shop/web\\x1b[8m\\x0dPASSED\\u202e  (" in table and "BLOCKED" in table.splitlines()[-1]
+    code, report, _ = scan(capsys, tmp_path / "svc.yaml")
+    assert f"Service/shop/{name}" in {f["resource"] for f in report["findings"]}
+    sarif = json.loads((tmp_path / "r.sarif").read_text())
+    assert f"Service/shop/{name}" in {r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+                                      for r in sarif["runs"][0]["results"]}
+
+
 # ---- odd YAML is a finding, never a traceback (issue 17, item 12) ---------------------------
 
 def test_an_unrendered_helm_template_is_a_blocking_finding_with_file_and_line(capsys, tmp_path):

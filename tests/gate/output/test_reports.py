@@ -21,10 +21,19 @@ from support.paths import FIXTURES as FIXTURE_ROOT
 SCHEMA = FIXTURE_ROOT / "gate" / "sarif-schema-2.1.0.json"
 
 
+def ref(display: str) -> ResourceRef:
+    kind, namespace, name = display.split("/", 2)
+    return ResourceRef(kind=kind, namespace=namespace, name=name)
+
+
 def finding(**kw):
+    """A finding about a checked resource (its `subject`), unless `subject=None` is given."""
     base = dict(rule="no-sticky-service", engine="crossguard", level="mandatory",
                 resource="Service/shop/a", message="sessionAffinity is ClientIP")
-    return Finding(**{**base, **kw})
+    merged = {**base, **kw}
+    if "subject" not in merged:
+        merged["subject"] = ref(merged["resource"])
+    return Finding(**merged)
 
 
 FINDINGS = [
@@ -46,7 +55,8 @@ def test_table_groups_by_resource_with_status_and_summary():
     assert text.index("Service/shop/a") < text.index("Deployment/shop/web")  # blocking first
     assert "BLOCK  no-sticky-service" in text and "WAIVED" in text and "WARN" in text
     assert "waiver: W-0001" in text
-    assert text.rstrip().endswith("BLOCKED: 1 blocking, 1 advisory, 1 waived finding(s) on 3 of 3 resource(s) checked")
+    assert text.rstrip().endswith("BLOCKED: 1 blocking, 1 advisory, 1 waived finding(s); "
+                                  "3 resource(s) checked, 3 with findings")
 
 
 def test_the_summary_counts_the_resources_checked_without_findings():
@@ -54,13 +64,54 @@ def test_the_summary_counts_the_resources_checked_without_findings():
                reports.Checked("Service/shop/a", "no-host-path")]
     out = io.StringIO()
     reports.print_table(make_report(findings=[], checked=checked), out)
-    assert out.getvalue().rstrip().endswith("PASSED: 0 blocking, 0 advisory, 0 waived finding(s) on 0 of 2 resource(s) checked")
+    assert out.getvalue().rstrip().endswith(
+        "PASSED: 0 blocking, 0 advisory, 0 waived finding(s); 2 resource(s) checked, 0 with findings")
     out = io.StringIO()
     reports.print_table(make_report(checked=checked), out)
-    assert out.getvalue().rstrip().endswith("on 3 of 4 resource(s) checked")
+    assert out.getvalue().rstrip().endswith("; 4 resource(s) checked, 3 with findings")
     out = io.StringIO()  # the command knows how many resources every engine judged
     reports.print_table(reports.Report(findings=FINDINGS, checked=checked, resources=19), out)
-    assert out.getvalue().rstrip().endswith("on 3 of 19 resource(s) checked")
+    assert out.getvalue().rstrip().endswith("; 19 resource(s) checked, 3 with findings")
+
+
+def test_findings_not_about_a_checked_resource_are_counted_apart_never_as_resources():
+    """Was "on 6 of 2 resource(s)": every distinct `resource` text counted as a resource with findings."""
+    findings = [finding(), finding(path="spec.ports[0]", message="second"),
+                finding(rule="manifest-file", engine="scan", resource="broken.yaml", subject=None),
+                finding(rule="waiver-registry-invalid", engine="waivers", resource="waivers.yaml", subject=None),
+                finding(rule="their-policy", resource="stack", subject=None)]
+    report = reports.Report(findings=findings, resources=2, title="t")
+    assert reports.summary_line(report) == ("BLOCKED: 5 blocking, 0 advisory, 0 waived finding(s); "
+                                            "2 resource(s) checked, 1 with findings; "
+                                            "3 finding(s) not about a checked resource")
+    summary = reports.to_json(report)["summary"]
+    assert (summary["findings"], summary["resources"], summary["resources_with_findings"]) == (5, 2, 1)
+
+
+HOSTILE = "Service/shop/web\x1b[8m\rPASSED\u202egnp.\u2066x\x07\x9b"
+
+
+def test_hostile_names_are_escaped_in_the_table_and_junit_but_kept_in_json_and_sarif():
+    findings = [finding(resource=HOSTILE, message="sessionAffinity of \x1b]0;title\x07 is ClientIP",
+                        file="m\x1b[2J.yaml", line=1, path="spec.\u202esessionAffinity",
+                        fix="drop \x1b[31m it", waiver="")]
+    report = reports.Report(findings=findings, title="stateless-pack preview: p\x1b[8m (stack dev)", resources=1)
+    out = io.StringIO()
+    reports.print_table(report, out)
+    table = out.getvalue()
+    for raw in ("\x1b", "\r", "\u202e", "\u2066", "\x07", "\x9b"):
+        assert raw not in table, repr(raw)
+    assert "Service/shop/web\\x1b[8m\\x0dPASSED\\u202egnp.\\u2066x\\x07\\x9b  (m\\x1b[2J.yaml:1)" in table
+    assert "p\\x1b[8m (stack dev)" in table.splitlines()[0]
+    assert table.rstrip().endswith("1 resource(s) checked, 1 with findings")
+    assert reports.to_json(report)["findings"][0]["resource"] == HOSTILE
+    assert json.loads(reports.json_text(report))["findings"][0]["message"] == findings[0].message
+    sarif = reports.to_sarif(report)["runs"][0]["results"][0]
+    assert sarif["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == HOSTILE
+    junit = reports.junit_text(report)
+    assert ET.fromstring(junit.encode()).find("testsuite/testcase").get("classname") == (
+        "Service/shop/web\\x1b[8m\\x0dPASSED\\u202egnp.\\u2066x\\x07\\x9b")
+    assert "\x1b" not in junit and "\u202e" not in junit
 
 
 def test_table_without_findings_passes():
