@@ -27,6 +27,11 @@ class Subject:
         """1-based line of the field `path` (the deepest part of it that exists); 0: unknown."""
         return self.lines.line_of(path) if self.lines is not None and path else 0
 
+    @property
+    def key(self) -> tuple:
+        """Which resource it is, as `Finding.resource_key` says it of a finding about it."""
+        return (self.ref.display, self.ref.urn, self.file, self.line)
+
     def about(self, path: str = "") -> dict:
         """The fields of a Finding about this resource (and its field `path`): who and where it is."""
         return dict(resource=self.ref.display, urn=self.ref.urn, file=self.file, line=self.line,
@@ -61,6 +66,12 @@ class Finding:
     @property
     def blocking(self) -> bool:
         return self.level in BLOCKING_LEVELS and not self.waiver
+
+    @property
+    def resource_key(self) -> tuple:
+        """Which resource it is about: its name, URN, file and line (two resources of one name in two
+        files are two resources)."""
+        return (self.resource, self.urn, self.file, self.line)
 
     @property
     def rule_ids(self) -> frozenset:

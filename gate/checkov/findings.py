@@ -66,6 +66,19 @@ def checkov_findings(scan, by_key: dict, config: PolicyConfig | None = None) -> 
     return findings
 
 
+def judged_by_our_checks(scan, by_key: dict) -> set:
+    """(subject key, rule name) for every resource rule Checkov ran as our check: each rule of the
+    manifest's kind, on every whole manifest Checkov evaluated, less the checks an annotation skipped
+    (the runner made sure each of those has a verdict: `_require_our_checks_ran`)."""
+    dropped = {subject_key(file, line) for file, line in scan.unevaluated}
+    skipped = {(subject_key(s.file, s.line), s.rule) for s in scan.suppressions if s.file}
+    resource_rules = [rule for rule in rules() if not rule.stack]
+    return {(subject.key, rule.name) for location, subject in by_key.items()
+            if location not in dropped and not subject.partial
+            for rule in resource_rules
+            if rule.applies_to(subject.manifest, False) and (location, rule.name) not in skipped}
+
+
 def _paths_in(manifest, paths: str) -> str:
     """Checkov's evaluated keys that are fields of the manifest (a graph check says `resource_type`)."""
     kept = [p for p in paths.split(", ") if p and undotted(p) and isinstance(manifest, dict)

@@ -159,7 +159,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
             args, _Target(program_dir, project["name"], stack, config, location, pack_dir, checkov_bin),
             policy_config, work, progress, secrets)
         progress(f"publishing the checked manifests to {args.out}; applying waivers")
-        with _published(rendered, work, Path(args.out), stack) as (subjects, by_location):
+        with _published(rendered, work, Path(args.out), stack, _positions(run)) as (subjects, by_location):
             findings = _findings(subjects, by_location, scan, diagnostics, pack_info, waivers, policy_config,
                                  secrets)
             report = _report(args, out, run, findings, subjects, location, pack_dir, policy_config, secrets)
@@ -303,12 +303,19 @@ def _render(run, work: Path, written: dict) -> list:
         raise GateError(f"cannot write the manifests: {exc}") from None
 
 
+def _positions(run) -> dict:
+    """{URN: (file, line)}: the line of the user's program that created each resource."""
+    from stateless_pack.gate.source_positions import user_positions
+
+    return user_positions(run.resources, run.program_dir)
+
+
 @contextmanager
-def _published(rendered: list, work: Path, out: Path, stack: str) -> Iterator[tuple[list, dict]]:
+def _published(rendered: list, work: Path, out: Path, stack: str, positions: dict) -> Iterator[tuple[list, dict]]:
     """--out becomes a copy of what was checked, locked while the report points at it. Yields the
     subjects (their files: the copies; one manifest per file, from line 1, field lines read when a
-    finding needs one) and `by_location`, which maps the files Checkov read (in the private folder)
-    to them."""
+    finding needs one; where known, the program line that created them: `positions`) and
+    `by_location`, which maps the files Checkov read (in the private folder) to them."""
     from stateless_pack.gate.checkov.findings import subject_key
     from stateless_pack.gate.render import manifests as render
     from stateless_pack.gate.render.manifest_files import FieldLines
@@ -322,8 +329,9 @@ def _published(rendered: list, work: Path, out: Path, stack: str) -> Iterator[tu
         subjects, by_location = [], {}
         for item in rendered:
             copy = render.published_path(item, work / "manifests", out, work / "patches")
+            source_file, source_line = positions.get(item.resource.urn, ("", 0))
             subject = Subject(item.revealed(), _ref(item, stack), str(copy), 1, FieldLines.of_file(str(copy)),
-                              partial=item.partial)
+                              partial=item.partial, source_file=source_file, source_line=source_line)
             subjects.append(subject)
             by_location[subject_key(str(item.file), 1)] = subject
         yield subjects, by_location
@@ -333,13 +341,15 @@ def _findings(subjects: list, by_location: dict, scan, diagnostics: list, pack_i
               secrets: list) -> list[Finding]:
     """Our rules, Checkov's findings, the waiver pass, the configured levels, the pack cross-checked;
     no secret in any text."""
-    from stateless_pack.gate.checkov.findings import checkov_findings
+    from stateless_pack.gate.checkov.findings import checkov_findings, judged_by_our_checks
+    from stateless_pack.gate.engine_agreement import combine
     from stateless_pack.gate.levels import apply_levels
     from stateless_pack.gate.rule_findings import rule_findings
     from stateless_pack.gate.waiving import apply_waivers
 
-    findings = rule_findings(subjects, engine="crossguard", config=policy_config)
-    findings += checkov_findings(scan, by_location, policy_config)
+    findings = combine(rule_findings(subjects, engine="crossguard", config=policy_config),
+                       checkov_findings(scan, by_location, policy_config),
+                       judged_by_our_checks(scan, by_location), engine="crossguard")
     findings = apply_levels(apply_waivers(waivers, findings, subjects, engine="crossguard"), policy_config)
     return _scrub(_cross_check(diagnostics, pack_info, findings), secrets)
 
@@ -456,8 +466,8 @@ def _cross_check(diagnostics: list, info, findings: list[Finding]) -> list[Findi
     """The pack must block exactly the (policy, URN) pairs the gate blocks for the pack's policies
     (compared on the diagnostics' structured fields). Policies of the pack that the gate does not
     know (a custom pack) become findings at the level the pack reported them."""
-    ours = {f.rule for f in findings if f.engine == "crossguard"} | _catalog_policy_names()
-    expected = {(f.rule, f.urn) for f in findings if f.engine == "crossguard" and f.blocking}
+    ours = _catalog_policy_names()  # not the gate's own checks (engines-disagree): the pack has none
+    expected = {(f.rule, f.urn) for f in findings if f.engine == "crossguard" and f.rule in ours and f.blocking}
     reported = {(d.policy_name, d.urn) for d in diagnostics if d.policy_name in ours and _blocks(d)}
     if expected != reported:
         def lines(pairs):

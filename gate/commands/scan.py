@@ -28,10 +28,11 @@ from pathlib import Path
 
 from stateless_pack.gate import processes
 from stateless_pack.gate.checkov import env as checkov_env
-from stateless_pack.gate.checkov.findings import by_location, checkov_findings
+from stateless_pack.gate.checkov.findings import by_location, checkov_findings, judged_by_our_checks
 from stateless_pack.gate.checkov.runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
 from stateless_pack.gate.checkov.runner import CheckovError, scan_manifests
 from stateless_pack.gate.commands.options import add_timeout
+from stateless_pack.gate.engine_agreement import combine
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.gate_checks import MANIFEST_FILE
@@ -124,9 +125,9 @@ def scan(args: argparse.Namespace, *, out, progress=None) -> int:
     subjects = [Subject(item.manifest, ResourceRef.of_manifest(item.manifest, stack=args.stack or ""),
                         item.file, item.line, item.lines) for item in loaded]
     findings = [problem_finding(p, allow_empty=args.allow_empty) for p in problems]
-    findings += rule_findings(subjects, engine="rules", config=config)
+    ours = rule_findings(subjects, engine="rules", config=config)
     with progress.stage(f"running Checkov over {len(loaded)} manifest(s)"):
-        findings += _checkov(loaded, subjects, args.checkov, config, args.timeout_checkov)
+        findings += _checkov(loaded, subjects, ours, args.checkov, config, args.timeout_checkov)
     findings = apply_levels(apply_waivers(_waiver_pass(args), findings, subjects), config)
     report = reports.Report(
         findings=findings, checked=reports.checked_pairs(subjects, config), rules=reports.rule_help(),
@@ -157,14 +158,18 @@ def problem_finding(problem: ManifestProblem, *, allow_empty: bool = False) -> F
                    line=problem.line, field_line=problem.line, fix=problem.fix)
 
 
-def _checkov(loaded: list[LoadedManifest], subjects: list[Subject], checkov: str | None,
+def _checkov(loaded: list[LoadedManifest], subjects: list[Subject], ours: list[Finding], checkov: str | None,
              config: PolicyConfig, timeout: float = CHECKOV_TIMEOUT) -> list[Finding]:
-    """Checkov over every loaded manifest; findings point back at the source file and resource."""
+    """Checkov over every loaded manifest, its findings pointing back at the source file and
+    resource, joined with `ours` (our rules' findings): one finding per violation, with both engines
+    where both found it (`gate/engine_agreement.py`)."""
     if not loaded:
-        return []  # nothing to scan; the load problems already say why
+        return ours  # nothing to scan; the load problems already say why
     result = scan_manifests(loaded, checkov_bin=checkov_env.find_checkov(checkov),
                             rule_settings=config.rule_settings(), timeout=timeout)
-    return checkov_findings(result, by_location(subjects), config)
+    located = by_location(subjects)
+    return combine(ours, checkov_findings(result, located, config), judged_by_our_checks(result, located),
+                   engine="rules")
 
 def write_report(report: reports.Report, fmt: str, output: str | None, out) -> None:
     """The report in `fmt`, to `output` (checked before the scan) or `out`."""

@@ -11,8 +11,8 @@ before they get here.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import textwrap
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -20,11 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable
+from urllib.parse import quote
 
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.gate_checks import GATE_CHECKS
 from stateless_pack.gate.output import paths
 from stateless_pack.gate.output.terminal import paint, printable
+from stateless_pack.gate.source_positions import source_root
 from stateless_pack.policies.catalog import rules as catalog_rules
 from stateless_pack.policies.checkov_builtins import builtin_checks
 from stateless_pack.policies.policy_config import DISABLED, PolicyConfig
@@ -231,22 +233,29 @@ def _short(description: str) -> str:
     return first + "." if first else description
 
 
-def _artifact_uri(file: str) -> str:
-    path = Path(file)
+SRCROOT = "%SRCROOT%"
+FINGERPRINT = "statelessPack/v1"  # partialFingerprints key: bump when what it hashes changes
+
+
+def _artifact(file: str, root: Path) -> dict:
+    """A file as SARIF names it: relative to `root` (uriBaseId %SRCROOT%), else an absolute file URI."""
+    path = Path(file).resolve()
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return {"uri": quote(path.relative_to(root).as_posix()), "uriBaseId": SRCROOT}
     except ValueError:
-        return path.resolve().as_uri()
+        return {"uri": path.as_uri()}
 
 
-def to_sarif(report: Report) -> dict:
-    findings = _sorted(report.findings)
-    by_rule: dict = defaultdict(list)
-    for f in findings:
-        by_rule[f.rule].append(f)
-    rule_ids = sorted(set(by_rule) | set(report.rules))
+def fingerprint(f: Finding) -> str:
+    """Stable across runs for one finding: its rule, the resource (URN, else its name) and the field;
+    never a line or the path of a temporary folder. A finding about no resource adds its message."""
+    parts = [f.rule, f.urn or f.resource, f.path] + ([f.message] if f.subject is None and not f.path else [])
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _sarif_rules(report: Report, by_rule: Mapping[str, list]) -> list:
     rules = []
-    for rule_id in rule_ids:
+    for rule_id in sorted(set(by_rule) | set(report.rules)):
         info = _rule_help(rule_id, report, by_rule.get(rule_id) or [Finding(rule_id, "", "", "", "")])
         entry = {
             "id": rule_id,
@@ -261,41 +270,64 @@ def to_sarif(report: Report) -> dict:
         if info.checkov_id:
             entry["properties"]["checkov_id"] = info.checkov_id
         rules.append(entry)
-    index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
-    results = []
+    return rules
+
+
+def _sarif_result(f: Finding, rule_index: int, root: Path) -> dict:
+    result = {
+        "ruleId": f.rule,
+        "ruleIndex": rule_index,
+        "level": _sarif_level(f),
+        "message": {"text": f"{f.resource}: {f.message}" + (f" Fix: {f.fix}" if f.fix else "")},
+        "locations": [_location(f, root)],
+        "partialFingerprints": {FINGERPRINT: fingerprint(f)},
+        "properties": {"engine": f.engine, "engines": list(f.engines), "enforcement": f.level,
+                       "blocking": f.blocking, **({"resourceLine": f.line} if f.line else {}),
+                       **({"urn": f.urn} if f.urn else {}), **({"path": f.path} if f.path else {})},
+    }
+    if f.source_file and f.file:
+        result["relatedLocations"] = [{
+            "id": 1, "message": {"text": "the rendered manifest the engines checked"
+                                         + (f" ({f.path})" if f.path else "")},
+            "physicalLocation": {"artifactLocation": _artifact(f.file, root),
+                                 "region": {"startLine": f.field_line or f.line or 1}}}]
+    if f.waiver:
+        result["suppressions"] = [{"kind": "external", "status": "accepted",
+                                   "justification": f"waiver {f.waiver} in the waiver registry"}]
+    return result
+
+
+def to_sarif(report: Report, root: Path | None = None) -> dict:
+    """SARIF 2.1.0: a result per finding at the program line that created its resource (the rendered
+    manifest as a related location) or at its file and line; files relative to `root` (default:
+    `source_root()`)."""
+    root = root or source_root()
+    findings = _sorted(report.findings)
+    by_rule: dict = defaultdict(list)
     for f in findings:
-        result = {
-            "ruleId": f.rule,
-            "ruleIndex": index[f.rule],
-            "level": _sarif_level(f),
-            "message": {"text": f"{f.resource}: {f.message}" + (f" Fix: {f.fix}" if f.fix else "")},
-            "locations": [_location(f)],
-            "properties": {"engine": f.engine, "enforcement": f.level, "blocking": f.blocking,
-                           **({"resourceLine": f.line} if f.line else {}),
-                           **({"urn": f.urn} if f.urn else {}), **({"path": f.path} if f.path else {})},
-        }
-        if f.waiver:
-            result["suppressions"] = [{"kind": "external", "status": "accepted",
-                                       "justification": f"waiver {f.waiver} in the waiver registry"}]
-        results.append(result)
+        by_rule[f.rule].append(f)
+    rules = _sarif_rules(report, by_rule)
+    index = {rule["id"]: i for i, rule in enumerate(rules)}
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": TOOL_NAME, "informationUri": TOOL_URI,
                                 "version": str(report.meta.get("version", "0.1.0")), "rules": rules}},
-            "results": results,
+            "originalUriBaseIds": {SRCROOT: {"uri": root.as_uri().rstrip("/") + "/"}},
+            "results": [_sarif_result(f, index[f.rule], root) for f in findings],
         }],
     }
 
 
-def _location(f: Finding) -> dict:
+def _location(f: Finding, root: Path) -> dict:
     location: dict = {"logicalLocations": [{"fullyQualifiedName": f.resource, "kind": "resource"}]}
-    if f.file:
-        location["physicalLocation"] = {
-            "artifactLocation": {"uri": _artifact_uri(f.file)},
-            "region": {"startLine": f.field_line or f.line or 1},
-        }
+    if f.source_file:
+        location["physicalLocation"] = {"artifactLocation": _artifact(f.source_file, root),
+                                        "region": {"startLine": f.source_line or 1}}
+    elif f.file:
+        location["physicalLocation"] = {"artifactLocation": _artifact(f.file, root),
+                                        "region": {"startLine": f.field_line or f.line or 1}}
     return location
 
 

@@ -26,6 +26,8 @@ import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import pulumi
 import pulumi.config as pulumi_config_api
@@ -220,7 +222,8 @@ class Monitor(mocks.MockMonitor):
             "parent": request.parent, "dependencies": list(request.dependencies),
             "property_dependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()
                                       if v.urns},
-            "provider": request.provider, "id": response.id})
+            "provider": request.provider, "id": response.id,
+            "source": source_position(request.sourcePosition)})
         if request.type in yaml_components.COMPONENTS:
             self._register_children(request, urn, inputs)
         return response
@@ -239,7 +242,16 @@ class Monitor(mocks.MockMonitor):
                 "type": child.type, "name": child.name, "urn": self.make_urn(urn, child.type, child.name),
                 "custom": True, "inputs": encode(child.inputs), "parent": urn, "dependencies": [],
                 "property_dependencies": {}, "provider": request.provider,
-                "id": "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p)})
+                "id": "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p),
+                "source": list(child.source) or source_position(request.sourcePosition)})
+
+
+def source_position(position) -> list:
+    """[file, line] of a registration's sourcePosition (the SDK sends the `file://` URI of the line
+    that created the resource), [] when it has none."""
+    if not position.uri.startswith("file:") or position.line < 1:
+        return []
+    return [url2pathname(urlparse(position.uri).path), position.line]
 
 
 class ErrorLog(logging.Handler):

@@ -55,6 +55,8 @@ class RegisteredResource:
     property_dependencies: Mapping[str, tuple] = field(default_factory=dict)
     provider: str = ""        # provider reference, if explicit
     id: str = ""
+    source: tuple = ()        # (file, 1-based line) of the program line that created it (the SDK's
+                              # sourcePosition; a yaml/v2 child: its YAML file), () unknown
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def _registered(r: dict) -> RegisteredResource:
         type=r["type"], name=r["name"], urn=r["urn"], custom=r["custom"], inputs=decode(r["inputs"]),
         parent=r["parent"], dependencies=tuple(r["dependencies"]),
         property_dependencies={k: tuple(v) for k, v in r["property_dependencies"].items()},
-        provider=r["provider"], id=r["id"])
+        provider=r["provider"], id=r["id"], source=tuple(r.get("source") or ()))
 
 
 class _Answer(threading.Thread):

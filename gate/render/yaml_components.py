@@ -78,6 +78,7 @@ class Child:
     type: str      # Pulumi type token, e.g. kubernetes:core/v1:Service
     name: str      # Pulumi resource name, e.g. app:shop/web
     inputs: dict   # the object, wire form
+    source: tuple = ()  # (YAML file, 1-based line of its document) when it came from a file
 
 
 def _plain(value: Any) -> tuple[Any, bool]:
@@ -91,17 +92,26 @@ def _plain(value: Any) -> tuple[Any, bool]:
 def decode_documents(text: str, where: str) -> list[dict]:
     """The non-empty documents of a YAML text, each a mapping (strict loader: no duplicate keys, no
     alias bombs)."""
+    return [document for _, document in _located_documents(text, where)]
+
+
+def _located_documents(text: str, where: str) -> list[tuple[int, dict]]:
+    """(1-based line where it starts, document) of each non-empty document (yaml.load_all's steps)."""
+    loader = StrictLoader(text)
+    out = []
     try:
-        documents = list(yaml.load_all(text, Loader=StrictLoader))
+        while loader.check_node():
+            node = loader.get_node()
+            document = loader.construct_document(node)
+            if document is None or document == {}:
+                continue  # the provider skips empty blocks
+            if not isinstance(document, dict):
+                raise ExpansionError(f"{where}: a YAML document is a {type(document).__name__}, not an object")
+            out.append((node.start_mark.line + 1, document))
     except yaml.YAMLError as err:
         raise ExpansionError(f"{where}: decoding YAML: {err}") from None
-    out = []
-    for document in documents:
-        if document is None or document == {}:
-            continue  # the provider skips empty blocks
-        if not isinstance(document, dict):
-            raise ExpansionError(f"{where}: a YAML document is a {type(document).__name__}, not an object")
-        out.append(document)
+    finally:
+        loader.dispose()
     return out
 
 
@@ -122,9 +132,9 @@ def _file_texts(file: str, pattern: bool, base: Path) -> Iterable[tuple[str, str
             raise ExpansionError(f"reading YAML file from disk: {err}") from None
 
 
-def _sources(component_type: str, args: dict, base: Path) -> list[tuple[dict, bool]]:
-    """(object, secret) in the provider's order: files, the yaml text, objs."""
-    found: list[tuple[dict, bool]] = []
+def _sources(component_type: str, args: dict, base: Path) -> list[tuple[dict, bool, tuple]]:
+    """(object, secret, (file, line) where known) in the provider's order: files, the yaml text, objs."""
+    found: list[tuple[dict, bool, tuple]] = []
     if component_type == CONFIG_FILE:
         files, secret_files = _plain(args.get("file"))
         files, pattern = ([files] if files else []), False
@@ -134,32 +144,33 @@ def _sources(component_type: str, args: dict, base: Path) -> list[tuple[dict, bo
     for entry in files:
         entry, secret = _plain(entry)
         for name, text in _file_texts(str(entry), pattern, base):
-            found += [(doc, secret or secret_files) for doc in decode_documents(text, name)]
+            found += [(doc, secret or secret_files, (name, line)) for line, doc in _located_documents(text, name)]
     texts, secret_text = _plain(args.get("yaml"))
     for text in texts if isinstance(texts, list) else [texts] if texts else []:
         text, secret = _plain(text)
-        found += [(doc, secret or secret_text) for doc in decode_documents(str(text), "yaml")]
+        found += [(doc, secret or secret_text, ()) for doc in decode_documents(str(text), "yaml")]
     objs, secret_objs = _plain(args.get("objs"))
     for obj in objs if isinstance(objs, list) else []:
         obj, secret = _plain(obj)
         if not isinstance(obj, dict):
             raise ExpansionError(f"objs: an entry is a {type(obj).__name__}, not an object")
-        found.append((obj, secret or secret_objs))
+        found.append((obj, secret or secret_objs, ()))
     return found
 
 
-def _expand_lists(objects: list[tuple[dict, bool]]) -> list[tuple[dict, bool]]:
-    """yaml.go `expand`: an object with an `items` list is replaced by its items, recursively."""
+def _expand_lists(objects: list[tuple[dict, bool, tuple]]) -> list[tuple[dict, bool, tuple]]:
+    """yaml.go `expand`: an object with an `items` list is replaced by its items, recursively (each
+    where its list is)."""
     out, queue = [], list(objects)
     while queue:
-        obj, secret = queue.pop(0)
+        obj, secret, where = queue.pop(0)
         items, _ = _plain(obj.get("items"))
         if isinstance(items, list):
             if not all(isinstance(_plain(i)[0], dict) for i in items):
                 raise ExpansionError(f"YAML object is invalid: {_brief(obj)}: an item is not an object")
-            queue[:0] = [(_plain(i)[0], secret) for i in items]
+            queue[:0] = [(_plain(i)[0], secret, where) for i in items]
             continue
-        out.append((obj, secret))
+        out.append((obj, secret, where))
     return out
 
 
@@ -197,11 +208,11 @@ def _namespaced(obj: dict, objects: list[dict]) -> bool:
                          "is namespaced (the provider would ask the cluster): set its metadata.namespace")
 
 
-def _normalized(objects: list[tuple[dict, bool]], default_namespace: str) -> list[tuple[dict, bool]]:
+def _normalized(objects: list[tuple[dict, bool, tuple]], default_namespace: str) -> list[tuple[dict, bool, tuple]]:
     """yaml.go `Normalize`: identity checks, `core/v1` -> `v1`, the default namespace."""
-    plain = [obj for obj, _ in objects]
+    plain = [obj for obj, _, _ in objects]
     out = []
-    for obj, secret in objects:
+    for obj, secret, where in objects:
         if not _text(obj, "kind") or not _text(obj, "apiVersion"):
             raise ExpansionError(f"Kubernetes resources require a kind and apiVersion: {_brief(obj)}")
         if not _text(obj, "metadata", "name"):
@@ -213,7 +224,7 @@ def _normalized(objects: list[tuple[dict, bool]], default_namespace: str) -> lis
             metadata, secret_metadata = _plain(obj["metadata"])
             metadata = {**metadata, "namespace": default_namespace}
             obj["metadata"] = secret_marker(metadata) if secret_metadata else metadata
-        out.append((obj, secret))
+        out.append((obj, secret, where))
     return out
 
 
@@ -236,7 +247,7 @@ def _secret_contents(obj: dict) -> dict:
     return out
 
 
-def _child(obj: dict, secret: bool, prefix: str, skip_await: bool) -> Child:
+def _child(obj: dict, secret: bool, where: tuple, prefix: str, skip_await: bool) -> Child:
     name, namespace = _text(obj, "metadata", "name"), _text(obj, "metadata", "namespace")
     resource_name = f"{namespace}/{name}" if namespace else name
     if prefix:
@@ -252,7 +263,7 @@ def _child(obj: dict, secret: bool, prefix: str, skip_await: bool) -> Child:
         for key in ("data", "stringData"):  # always secret, as the provider marks them
             if key in obj and not is_secret_marker(obj[key]):
                 obj[key] = secret_marker(obj[key])
-    return Child(type_token(obj["apiVersion"], obj["kind"]), resource_name, obj)
+    return Child(type_token(obj["apiVersion"], obj["kind"]), resource_name, obj, where)
 
 
 def expand(component_type: str, name: str, inputs: dict, *, default_namespace: str = "default",
@@ -264,4 +275,4 @@ def expand(component_type: str, name: str, inputs: dict, *, default_namespace: s
     skip_await, _ = _plain(inputs.get("skipAwait"))
     objects = _normalized(_expand_lists(_sources(component_type, inputs, base or Path.cwd())),
                           default_namespace)
-    return [_child(obj, secret, str(prefix or ""), skip_await is True) for obj, secret in objects]
+    return [_child(obj, secret, where, str(prefix or ""), skip_await is True) for obj, secret, where in objects]

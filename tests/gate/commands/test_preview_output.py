@@ -17,17 +17,16 @@ from stateless_pack.gate.checkov import runner as checkov_runner
 from stateless_pack.gate.cli import main
 from stateless_pack.gate.render import manifests as render
 from support.isolation import isolated  # noqa: F401 - an autouse fixture
-from support.paths import FIXTURES
+from support.paths import FIXTURES, REPO
 
 GATE = FIXTURES / "gate"
 VIOLATIONS = [("CKV2_K8S_6", "checkov", "Deployment/shop/no-netpol"),
-              ("no-sticky-service", "checkov", "Service/shop/sticky"),
-              ("no-sticky-service", "crossguard", "Service/shop/sticky")]
+              ("no-sticky-service", "crossguard,checkov", "Service/shop/sticky")]
 
 
 
 def findings(path: Path) -> list:
-    return sorted((f["rule"], f["engine"], f["resource"]) for f in json.loads(path.read_text())["findings"])
+    return sorted((f["rule"], ",".join(f["engines"]), f["resource"]) for f in json.loads(path.read_text())["findings"])
 
 
 def test_checkov_reads_a_private_folder_and_out_is_a_copy_of_it(capsys, tmp_path, monkeypatch):
@@ -204,3 +203,49 @@ def test_a_report_that_cannot_be_written_at_the_end_fails_without_a_verdict(caps
     assert "PASSED" not in captured.out and "BLOCKED" not in captured.out
     assert one_line_error(captured).startswith(f"stateless-pack preview: error: --json {reports_dir / 'r.json'}: "
                                                "cannot be written")
+
+
+# ---- one finding per violation, the engines' agreement checked ------------------------------------
+
+def test_checkov_judging_our_rule_otherwise_than_the_gate_and_the_pack_blocks(capsys, tmp_path, monkeypatch):
+    """Checkov runs our check with other settings than the gate and the pack (as a Checkov environment
+    with other checks would): the pack still agrees with the gate, the disagreement with Checkov blocks."""
+    from support.programs import pulumi_program
+
+    app = pulumi_program(tmp_path / "app", """\
+        import pulumi_kubernetes as k8s
+        k8s.apiextensions.CustomResource("files", api_version="objectbucket.io/v1alpha1", kind="ObjectBucketClaim",
+                                         metadata={"name": "files", "namespace": "shop"},
+                                         spec={"storageClassName": "gold"})
+        """)
+    real = checkov_runner.CheckovProcess.prestart.__func__
+
+    def other_settings(cls, checkov_bin, **kwargs):
+        settings = {"approved-bucket-storage-class": {"approvedStorageClasses": ["gold"]}}
+        return real(cls, checkov_bin, **{**kwargs, "rule_settings": settings})
+
+    monkeypatch.setattr(checkov_runner.CheckovProcess, "prestart", classmethod(other_settings))
+    code = main(["preview", str(app), "--out", str(tmp_path / "m"), "--json", str(tmp_path / "r.json"),
+                 "--policy-pack-config", str(REPO / "policies" / "presets" / "statelessness-only.json")])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert findings(tmp_path / "r.json") == [
+        ("approved-bucket-storage-class", "crossguard", "ObjectBucketClaim/shop/files"),
+        ("engines-disagree", "crossguard,checkov", "ObjectBucketClaim/shop/files")]
+    assert "engines-disagree" in captured.out and "BLOCKED" in captured.out
+    [disagreement] = [f for f in json.loads((tmp_path / "r.json").read_text())["findings"]
+                      if f["rule"] == "engines-disagree"]
+    assert "our rule finds a violation" in disagreement["message"] and "Checkov does not" in disagreement["message"]
+
+
+def test_sarif_fingerprints_are_the_same_in_two_runs_into_two_folders(capsys, tmp_path):
+    prints = []
+    for run in ("one", "two"):
+        (tmp_path / run).mkdir()
+        code = main(["preview", str(GATE / "violations"), "--out", str(tmp_path / run / "m"),
+                     "--sarif", str(tmp_path / run / "r.sarif")])
+        capsys.readouterr()
+        assert code == 1
+        results = json.loads((tmp_path / run / "r.sarif").read_text())["runs"][0]["results"]
+        prints.append(sorted((r["ruleId"], r["partialFingerprints"]["statelessPack/v1"]) for r in results))
+    assert prints[0] == prints[1] and len({p for _, p in prints[0]}) == len(prints[0]) == 2

@@ -56,8 +56,8 @@ def test_quoted_short_and_structured_secrets_never_reach_any_output(capsys, tmp_
     captured = capsys.readouterr()
     assert code == 1, captured.err
     sticky = [f for f in json.loads((tmp_path / "r.json").read_text())["findings"] if f["rule"] == "no-sticky-edge"]
-    assert sorted(f["engine"] for f in sticky) == ["checkov", "crossguard", "crossguard"]  # Checkov: one per check
-    assert all("<redacted>" in f["message"] for f in sticky if f["engine"] == "crossguard")
+    assert [f["engines"] for f in sticky] == [["crossguard", "checkov"]] * 2  # one per annotation, both engines
+    assert all("<redacted>" in f["message"] for f in sticky)
     texts = everything_written(tmp_path, captured.out, captured.err, skip=app)
     assert len(texts) >= 8
     for name, text in texts.items():
