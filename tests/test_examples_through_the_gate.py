@@ -19,6 +19,7 @@ EXAMPLE = ROOT / "examples" / "violates-every-rule"
 
 def run_gate(program: Path, out: Path) -> tuple[int, dict, str]:
     # A subprocess, as a pipeline runs it: the console script's real exit code and environment.
+    out.mkdir(parents=True, exist_ok=True)  # the gate makes --out, never a missing parent of it
     proc = subprocess.run(
         [sys.executable, "-m", "stateless_pack.gate.cli", "preview", str(program),
          "--out", str(out / "manifests"), "--json", str(out / "report.json")],

@@ -7,7 +7,10 @@ Stages (overlapped where they do not depend on each other):
   render manifests into this run's private folder
   Checkov's graph checks over that folder  ||  AnalyzeStack
   --out replaced by a copy of what was checked (under a lock: one run at a time publishes)
-  our rules over the manifests, Checkov's findings, the waiver pass; the pack cross-checked; one report.
+  our rules over the manifests, Checkov's findings (one finding per violation with the engines that
+  found it, gate/engine_agreement.py), the waiver pass; the pack cross-checked; one report, each
+  finding at the line of the program that created its resource (gate/source_positions.py).
+Every output path is checked before the first stage (gate/output/paths.py).
 Checkov's result is that of one run over every manifest (its graph checks connect resources across
 files): only its resource checks start while the program runs (gate/checkov/worker.py; README,
 "Benchmark").
@@ -168,7 +171,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
 
 def _check_paths(args: argparse.Namespace) -> None:
     """Before any work: PROGRAM_DIR is a folder, and every output can be written (`--out` is created
-    if missing; its parent too when it is the default)."""
+    if missing, its parent too when it is the default; a file may go into those folders)."""
     from stateless_pack.gate.output import paths
     from stateless_pack.gate.render import manifests as render
 
@@ -177,10 +180,10 @@ def _check_paths(args: argparse.Namespace) -> None:
     if not Path(args.program_dir).is_dir():
         raise GateError(f"{args.program_dir} is not a folder (PROGRAM_DIR is the folder with Pulumi.yaml)")
     try:
-        paths.check_files({"--json": args.json, "--sarif": args.sarif, "--junit": args.junit,
-                           "--state-export": args.state_export})
-        paths.check_folder("--out", args.out, create_parents=Path(args.out) == render.DEFAULT_OUT)
+        created = paths.check_folder("--out", args.out, create_parents=Path(args.out) == render.DEFAULT_OUT)
         render.check_replaceable(Path(args.out))
+        paths.check_files({"--json": args.json, "--sarif": args.sarif, "--junit": args.junit,
+                           "--state-export": args.state_export}, created=created)
     except paths.OutputPathError as exc:
         raise GateError(str(exc)) from None
     except render.RenderError as exc:

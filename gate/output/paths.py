@@ -2,9 +2,10 @@
 
 A report the command cannot write must not cost a whole run and then fail after the verdict: every
 output path is tried first, and a bad one ends the command at once in one line (exit 2). No folder
-is created that the user did not ask for: a file's folder must exist. The one folder a command
-creates is `--out`, the output folder the user names (its parent must exist), or the default
-`out/manifests`, which is created with its parent.
+is created that the user did not ask for: a file's folder must exist, or be one the command creates
+anyway. The one folder a command creates is `--out`, the output folder the user names (its parent
+must exist), or the default `out/manifests`, which is created with `out/` (so `--json
+out/report.json` next to the default works in a fresh checkout).
 """
 from __future__ import annotations
 
@@ -12,45 +13,51 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 
 class OutputPathError(Exception):
     """An output path that cannot be written: the message names the option, the path and why."""
 
 
-def check_files(named: Mapping[str, str | os.PathLike | None]) -> None:
-    """Each file given ({option: path}; None: not asked for) can be written: its folder exists, it
+def check_files(named: Mapping[str, str | os.PathLike | None], *, created: Iterable[Path] = ()) -> None:
+    """Each file given ({option: path}; None: not asked for) can be written: its folder exists (or
+    is among the folders the command `created` before it writes: `check_folder` tried those), it
     is not a folder, and it opens for writing (a probe; a file that was not there is removed
     again, one that was is left as it was). Two options naming one file are an error too."""
     given = {option: Path(path) for option, path in named.items() if path}
+    made = {folder.absolute() for folder in created}
     seen: dict = {}
     for option, path in given.items():
         key = os.path.realpath(path)
         if key in seen:
             raise OutputPathError(f"{seen[key]} and {option} both name {path}: give each its own file")
         seen[key] = option
-        _probe_file(option, path)
+        if path.absolute().parent not in made:
+            _probe_file(option, path)
 
 
-def check_folder(option: str, path: str | os.PathLike, *, create_parents: bool = False) -> None:
+def check_folder(option: str, path: str | os.PathLike, *, create_parents: bool = False) -> list[Path]:
     """`path` is a folder, or can be created: its parent (any missing ancestor, with
-    `create_parents`) is a folder the command may write in."""
+    `create_parents`) is a folder the command may write in. Returns the folders the command will
+    create (absolute; none if `path` is there)."""
     path = Path(path)
     if path.is_dir():
-        return
+        return []
     if os.path.lexists(path):
         raise OutputPathError(f"{option} {path}: exists and is not a folder")
-    parent = path.absolute().parent
+    missing = [path.absolute()]
     if create_parents:
-        while not os.path.lexists(parent) and parent != parent.parent:
-            parent = parent.parent
+        while not os.path.lexists(missing[-1].parent) and missing[-1].parent != missing[-1]:
+            missing.append(missing[-1].parent)
+    parent = missing[-1].parent
     if not parent.is_dir():
         raise OutputPathError(f"{option} {path}: the folder {parent} does not exist (create it first)")
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".stateless-pack-probe-", dir=parent))
     except OSError as err:
         raise OutputPathError(f"{option} {path}: cannot create a folder in {parent}: {err.strerror}") from None
+    return missing
 
 
 def _probe_file(option: str, path: Path) -> None:

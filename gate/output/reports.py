@@ -2,8 +2,11 @@
 
 Shared by `preview` and `scan`. Nothing here decides what is a finding, its level or whether it
 blocks (`Finding.blocking` and `gate/levels.py` do); these writers only present. Every output carries
-the configured level (SARIF: error, warning or note), the file, the line of the resource and, where
-known, of the offending field (recorded by `manifest_files.py`, never looked up again here). The
+the configured level (SARIF: error, warning or note), the engines that found each finding, the
+line of the program that created the resource where known (`preview`), the file, the line of the
+resource and, where known, of the offending field (recorded by `manifest_files.py`, never looked up
+again here). SARIF names files relative to the repository root and fingerprints each result by
+rule, resource and field; the table and JUnit show text from the input `printable`. The
 full description of a rule is in SARIF's rule metadata (`fullDescription`, `helpUri` into
 docs/policies.md); a finding's message says what is wrong on its resource. They never see secret
 values: the manifests they point at are the redacted rendered files, and messages are scrubbed

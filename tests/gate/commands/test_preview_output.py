@@ -168,11 +168,13 @@ def test_out_is_checked_first_and_only_it_is_created(capsys, tmp_path, no_work, 
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
 
 
-def test_the_default_out_is_created_with_its_parent(capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    code = main(["preview", str(GATE / "clean-app")])
+def test_the_default_out_is_created_with_its_parent_and_reports_may_go_there(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a fresh checkout: no out/ yet
+    code = main(["preview", str(GATE / "clean-app"), "--json", "out/r.json", "--sarif", "out/manifests/r.sarif"])
     capsys.readouterr()
     assert code == 0 and (tmp_path / "out" / "manifests" / render.MARKER).is_file()
+    assert json.loads((tmp_path / "out" / "r.json").read_text())["summary"]["passed"] is True
+    assert (tmp_path / "out" / "manifests" / "r.sarif").is_file()
 
 
 def test_a_program_folder_that_does_not_exist_is_no_such_folder(capsys, tmp_path, no_work):
@@ -249,3 +251,23 @@ def test_sarif_fingerprints_are_the_same_in_two_runs_into_two_folders(capsys, tm
         results = json.loads((tmp_path / run / "r.sarif").read_text())["runs"][0]["results"]
         prints.append(sorted((r["ruleId"], r["partialFingerprints"]["statelessPack/v1"]) for r in results))
     assert prints[0] == prints[1] and len({p for _, p in prints[0]}) == len(prints[0]) == 2
+
+
+def test_hostile_names_are_escaped_on_the_terminal_and_kept_in_the_json(capsys, tmp_path):
+    from support.programs import pulumi_program
+
+    name = "sticky\x1b[8m\rPASSED\u202e"
+    app = pulumi_program(tmp_path / "app", f"""\
+        import pulumi_kubernetes as k8s
+        k8s.core.v1.Service("s", metadata={{"name": {name!r}, "namespace": "shop"}},
+                            spec={{"selector": {{"app": "web"}}, "session_affinity": "ClientIP",
+                                  "ports": [{{"port": 80}}]}})
+        """)
+    code = main(["preview", str(app), "--out", str(tmp_path / "m"), "--json", str(tmp_path / "r.json")])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    for raw in ("\x1b", "\r", "\u202e"):
+        assert raw not in captured.out + captured.err, repr(raw)
+    assert "Service/shop/sticky\\x1b[8m\\x0dPASSED\\u202e  (" in captured.out
+    assert captured.out.splitlines()[-1].startswith("BLOCKED")
+    assert f"Service/shop/{name}" in {f["resource"] for f in json.loads((tmp_path / "r.json").read_text())["findings"]}

@@ -74,11 +74,16 @@ def test_two_options_naming_one_file_are_refused(tmp_path):
 
 
 def test_an_output_folder_is_created_only_where_its_parent_exists(tmp_path):
-    paths.check_folder("--out", tmp_path / "m")
+    assert paths.check_folder("--out", tmp_path / "m") == [tmp_path / "m"]
     assert list(tmp_path.iterdir()) == []  # checked, not made: the run makes it
     with pytest.raises(paths.OutputPathError, match=r"the folder .*/a/b does not exist"):
         paths.check_folder("--out", tmp_path / "a" / "b" / "m")
-    paths.check_folder("--out", tmp_path / "a" / "b" / "m", create_parents=True)  # the default's way
+    created = paths.check_folder("--out", tmp_path / "a" / "b" / "m", create_parents=True)  # the default's way
+    assert created == [tmp_path / "a" / "b" / "m", tmp_path / "a" / "b", tmp_path / "a"]
+    paths.check_files({"--json": tmp_path / "a" / "r.json"}, created=created)  # it will be there
+    with pytest.raises(paths.OutputPathError, match="does not exist"):
+        paths.check_files({"--json": tmp_path / "c" / "r.json"}, created=created)
+    assert paths.check_folder("--out", tmp_path) == []
     (tmp_path / "file").write_text("")
     with pytest.raises(paths.OutputPathError, match="exists and is not a folder"):
         paths.check_folder("--out", tmp_path / "file")
