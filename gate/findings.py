@@ -8,7 +8,7 @@ from typing import Any
 from stateless_pack.policies.policy_config import BLOCKING_LEVELS
 from stateless_pack.policies.waivers.model import ResourceRef
 
-ENGINES = ("crossguard", "rules", "checkov", "waivers", "scan")
+ENGINES = ("crossguard", "rules", "checkov", "waivers", "scan", "gate")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,16 @@ class Subject:
 
 
 @dataclass(frozen=True)
+class Related:
+    """Another place a finding points at: the rendered document it was found in, the values key
+    that writes or renders its field, the patch that wrote it (`gate/render/rendered_inputs.py`)."""
+    role: str            # "rendered" | "values" (a chart's values key) | "patch" (a kustomize patch)
+    message: str
+    file: str = ""
+    line: int = 0        # 1-based (0: unknown)
+
+
+@dataclass(frozen=True)
 class Finding:
     rule: str            # our rule name (e.g. "no-sticky-service") or a Checkov id (e.g. "CKV_K8S_20")
     engine: str          # one of ENGINES
@@ -54,6 +64,9 @@ class Finding:
     waiver: str = ""     # id of the registry waiver that covers it ("" = not waived)
     line: int = 0        # 1-based line of the resource in `file` (0: unknown)
     field_line: int = 0  # 1-based line of the offending field `path` in `file` (0: unknown)
+    related: tuple = ()  # Related places: a chart's rendered document, the values keys behind the field
+    origin: str = ""     # the chart, kustomization or component it was rendered from, if any
+    gate_only: bool = False  # checked by the gate only: the engine's pack never sees this resource
     source_file: str = ""  # the program file whose line created the resource (preview; "" unknown)
     source_line: int = 0   # that line, 1-based (0: unknown)
     engines: tuple = ()  # every engine that reported this finding (`engine` first); set in __post_init__

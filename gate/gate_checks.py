@@ -2,6 +2,9 @@
 
 - `manifest-file`: a file or folder `scan` cannot check (YAML error, not a manifest, unreadable, no
   resources, ...). Always reported; not configurable (a file nobody could check never passes).
+- `no-kubernetes-resources`: `preview` of a program that registered no Kubernetes object the gate could
+  check (nothing at all, or only resources of other packages): nothing was checked, so nothing passed.
+  Blocks unless `--allow-empty` makes it advisory.
 - `not-checked-by-checkov`: a resource Checkov did not evaluate. Checkov silently drops a manifest
   with a `name` field (at any depth) that is not a string, is longer than 253 characters or contains
   `#`, `{` or `}`, and one without `metadata.name` and labels; our rules still check it, Checkov's
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from stateless_pack.policies.policy_config import NOT_CHECKED_BY_CHECKOV
 
 MANIFEST_FILE = "manifest-file"
+EMPTY_STACK_CHECK = "no-kubernetes-resources"
 ENGINES_DISAGREE = "engines-disagree"
 
 
@@ -41,6 +45,13 @@ MANIFEST = GateCheck(
     "a file that does not parse, is not a manifest, cannot be read or holds no resources is reported, "
     "never skipped.",
     "Fix the file as the finding says, or leave it out of the scanned paths.")
+EMPTY_STACK = GateCheck(
+    EMPTY_STACK_CHECK,
+    "A program given to `preview` must register at least one Kubernetes object the gate checks: a program "
+    "that registers nothing (or only resources of other packages) ends with nothing checked, and that is "
+    "not a pass.",
+    "Check that the program registers its Kubernetes objects (and that PROGRAM_DIR is the right folder), or "
+    "pass --allow-empty if a stack without Kubernetes objects is expected.")
 DISAGREEMENT = GateCheck(
     ENGINES_DISAGREE,
     "Where two engines run one rule on one resource (our rules in the gate and in `scan`, the same rule "
@@ -48,4 +59,4 @@ DISAGREEMENT = GateCheck(
     "reported once with the engines that found it, and this finding says that the other did not.",
     "A bug in stateless-pack, or Checkov's environment running other checks than the installed rules "
     "(run `stateless-pack checkov install` again): report it. The finding blocks until both agree.")
-GATE_CHECKS = {check.name: check for check in (MANIFEST, NOT_CHECKED, DISAGREEMENT)}
+GATE_CHECKS = {check.name: check for check in (MANIFEST, EMPTY_STACK, NOT_CHECKED, DISAGREEMENT)}

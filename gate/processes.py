@@ -53,6 +53,19 @@ def popen(command: list[str], **kwargs) -> subprocess.Popen:
     return process
 
 
+def run(command: list[str], *, input: str | None = None, timeout: float | None = None,
+        **kwargs) -> subprocess.CompletedProcess:
+    """Run `command` to its end in a group of its own (text in, text out, both captured); past
+    `timeout` seconds the whole group is stopped and `subprocess.TimeoutExpired` raised."""
+    process = popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True, **kwargs)
+    try:
+        stdout, stderr = process.communicate(input, timeout=timeout)
+    finally:
+        stop(process)  # also what it left running, and on a timeout or a signal
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 def _kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
     try:
         os.killpg(pgid, sig)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Iterable
 from urllib.parse import quote
 
-from stateless_pack.gate.findings import Finding, Subject
+from stateless_pack.gate.findings import Finding, Related, Subject
 from stateless_pack.gate.gate_checks import GATE_CHECKS
 from stateless_pack.gate.output import paths
 from stateless_pack.gate.output.terminal import paint, printable
@@ -168,9 +168,11 @@ def print_table(report: Report, out: IO[str], width: int = 110, color: bool = Fa
     wrap_at = max(30, width - len(indent))
     for key in sorted(groups, key=lambda k: (not any(f.blocking for f in groups[k]), k)):
         resource, where = key
+        findings = _sorted(groups[key])
         out.write(f"\n{printable(resource)}" + (f"  ({printable(where)})" if where else "") + "\n")
+        out.writelines(f"  {printable(note)}\n" for note in _resource_notes(findings[0]))
         out.write(f"  {'STATUS':<6} {'RULE':<{rule_w}} {'ENGINES':<{engine_w}} {'LEVEL':<9} MESSAGE\n")
-        for f in _sorted(groups[key]):
+        for f in findings:
             note = [f.path] if f.path and f.path not in f.message else []
             if f.field_line and f.field_line != f.line:
                 note.append(f"{'rendered ' if f.source_file else ''}line {f.field_line}")
@@ -178,11 +180,22 @@ def print_table(report: Report, out: IO[str], width: int = 110, color: bool = Fa
             lines = textwrap.wrap(message, wrap_at) or [""]
             status = paint(f"{status_of(f):<6}", _STATUS_COLORS[status_of(f)], color)
             out.write(f"  {status} {printable(f.rule):<{rule_w}} {_engines(f):<{engine_w}} {f.level:<9} {lines[0]}\n")
-            extra = lines[1:] + (textwrap.wrap(printable(f"fix: {f.fix}"), wrap_at) if f.fix else [])
+            extra = lines[1:]
+            for related in f.related:  # a chart's values keys, the rendered document
+                extra += textwrap.wrap(printable(f"{related.role}: {related.message}"), wrap_at)
+            extra += textwrap.wrap(printable(f"fix: {f.fix}"), wrap_at) if f.fix else []
             extra += [printable(f"waiver: {f.waiver}")] if f.waiver else []
             out.writelines(f"{indent}{line}\n" for line in extra)
     summary = summary_line(report)
     out.write(f"\n{paint(summary, 'red' if report.blocking else 'green', color)}\n")
+
+
+def _resource_notes(f: Finding) -> list[str]:
+    """Where a rendered resource came from, and whether only the gate checks it."""
+    notes = [f"from {f.origin}"] if f.origin else []
+    if f.gate_only:
+        notes.append("checked by the gate only (the pack of `pulumi preview --policy-pack` never sees it)")
+    return notes
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -286,14 +299,13 @@ def _sarif_result(f: Finding, rule_index: int, root: Path) -> dict:
         "partialFingerprints": {FINGERPRINT: fingerprint(f)},
         "properties": {"engine": f.engine, "engines": list(f.engines), "enforcement": f.level,
                        "blocking": f.blocking, **({"resourceLine": f.line} if f.line else {}),
-                       **({"urn": f.urn} if f.urn else {}), **({"path": f.path} if f.path else {})},
+                       **({"urn": f.urn} if f.urn else {}), **({"path": f.path} if f.path else {}),
+                       **({"origin": f.origin} if f.origin else {}),
+                       **({"gateOnly": True, "tags": ["gate-only"]} if f.gate_only else {})},
     }
-    if f.source_file and f.file:
-        result["relatedLocations"] = [{
-            "id": 1, "message": {"text": "the rendered manifest the engines checked"
-                                         + (f" ({f.path})" if f.path else "")},
-            "physicalLocation": {"artifactLocation": _artifact(f.file, root),
-                                 "region": {"startLine": f.field_line or f.line or 1}}}]
+    related = _related(f)
+    if related:
+        result["relatedLocations"] = [_related_location(i, r, root) for i, r in enumerate(related)]
     if f.waiver:
         result["suppressions"] = [{"kind": "external", "status": "accepted",
                                    "justification": f"waiver {f.waiver} in the waiver registry"}]
@@ -331,6 +343,24 @@ def _location(f: Finding, root: Path) -> dict:
     elif f.file:
         location["physicalLocation"] = {"artifactLocation": _artifact(f.file, root),
                                         "region": {"startLine": f.field_line or f.line or 1}}
+    return location
+
+
+def _related(f: Finding) -> tuple:
+    """The places SARIF relates to a finding: its own (a chart's rendered document, the values keys
+    behind the field), and for a finding at a program line the rendered manifest the engines read."""
+    if not (f.source_file and f.file) or any(r.role == "rendered" for r in f.related):
+        return f.related
+    rendered = Related("rendered", "the rendered manifest the engines checked" + (f" ({f.path})" if f.path else ""),
+                       f.file, f.field_line or f.line)
+    return (*f.related, rendered)
+
+
+def _related_location(index: int, related: Related, root: Path) -> dict:
+    location: dict = {"id": index, "message": {"text": f"{related.role}: {related.message}"}}
+    if related.file:
+        location["physicalLocation"] = {"artifactLocation": _artifact(related.file, root),
+                                        **({"region": {"startLine": related.line}} if related.line else {})}
     return location
 
 

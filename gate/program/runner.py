@@ -57,6 +57,14 @@ class RegisteredResource:
     id: str = ""
     source: tuple = ()        # (file, 1-based line) of the program line that created it (the SDK's
                               # sourcePosition; a yaml/v2 child: its YAML file), () unknown
+    remote: bool = False      # a remote component: a provider's Construct registers its children
+    origin: Mapping = field(default_factory=dict)  # rendered from a chart or kustomization: see
+                                                   # gate/render/helm_components.py `origin`
+
+    @property
+    def gate_only(self) -> bool:
+        """Checked by the gate only: the engine never registers it (a helm.sh/v3:Release's objects)."""
+        return bool(self.origin.get("gate_only"))
 
 
 @dataclass(frozen=True)
@@ -79,10 +87,13 @@ class ProgramRun:
 
 def run_program(program_dir: str | os.PathLike, stack: str | None = None,
                 timeout: float = DEFAULT_TIMEOUT, python: str | None = None,
-                on_resource: Callable[[RegisteredResource], None] | None = None) -> ProgramRun:
+                on_resource: Callable[[RegisteredResource], None] | None = None,
+                tools: Mapping[str, str | None] | None = None) -> ProgramRun:
     """Run the program under mocks in a child process and return what it registered.
     `on_resource` gets each resource as soon as it is registered (on another thread; it must not
-    raise), the same objects the run returns; a run that fails may have announced some."""
+    raise), the same objects the run returns; a run that fails may have announced some. `tools`:
+    {"helm": PATH, "kubectl": PATH} given on the command line, for the charts and kustomizations
+    the child renders (else it finds them as gate/render/tools.py says)."""
     program_dir = Path(program_dir).resolve()
     if not program_dir.is_dir():
         raise ProgramError(f"{program_dir} is not a folder")
@@ -91,7 +102,8 @@ def run_program(program_dir: str | os.PathLike, stack: str | None = None,
     stack = stack or default_stack(program_dir, project)
     config, secret_keys, secure_keys = load_config(program_dir, project, stack)
     spec = {"project": project["name"], "stack": stack, "main": str(main),
-            "config": config, "secret_keys": secret_keys, "secure_keys": secure_keys}
+            "config": config, "secret_keys": secret_keys, "secure_keys": secure_keys,
+            "tools": {k: v for k, v in (tools or {}).items() if v}}
     answer = _Answer(on_resource)
     stderr, returncode = _run_child(python or sys.executable, program_dir, spec, timeout, main, answer)
     result = answer.result()
@@ -108,7 +120,8 @@ def _registered(r: dict) -> RegisteredResource:
         type=r["type"], name=r["name"], urn=r["urn"], custom=r["custom"], inputs=decode(r["inputs"]),
         parent=r["parent"], dependencies=tuple(r["dependencies"]),
         property_dependencies={k: tuple(v) for k, v in r["property_dependencies"].items()},
-        provider=r["provider"], id=r["id"], source=tuple(r.get("source") or ()))
+        provider=r["provider"], id=r["id"], remote=bool(r.get("remote")), origin=r.get("origin") or {},
+        source=tuple(r.get("source") or ()))
 
 
 class _Answer(threading.Thread):

@@ -31,6 +31,7 @@ from stateless_pack.policies.strict_yaml import StrictLoader, error_line, error_
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")   # matched in any case
 MAX_DEPTH = 100  # real manifests (even CRD schemas) nest a few dozen levels; deeper is an attack or a bug
 ERROR, EMPTY, SKIPPED = "error", "empty", "skipped"
+CHART_FILE = "Chart.yaml"  # a folder holding it is a Helm chart
 
 FIX_YAML = ("Make the file valid Kubernetes YAML (after a YAML syntax error nothing more of the file is "
             "checked), or leave it out of the scanned paths.")
@@ -98,6 +99,10 @@ class FieldLines:
             self._lines = self._load() if self._load else {}
         return self._lines
 
+    def table(self) -> dict:
+        """{path as a tuple of keys and indexes: its 1-based line}."""
+        return dict(self._table())
+
     def line_of(self, path: str) -> int:
         table, parts = self._table(), tuple(str(p) if not isinstance(p, int) else p for p in undotted(path))
         for end in range(len(parts), -1, -1):
@@ -120,13 +125,16 @@ def is_manifest_name(name: str) -> bool:
     return name.lower().endswith(MANIFEST_SUFFIXES)
 
 
-def manifest_files(paths: list[str], *, include_hidden: bool = False) -> tuple[list[str], list[ManifestProblem]]:
-    """The manifest files under `paths` (files as given, folders walked in sorted order), each once."""
+def manifest_files(paths: list[str], *, include_hidden: bool = False, charts: list | None = None
+                   ) -> tuple[list[str], list[ManifestProblem]]:
+    """The manifest files under `paths` (files as given, folders walked in sorted order), each once.
+    `charts`: a folder holding a `Chart.yaml` is not walked but added there (its templates are not
+    YAML until helm renders them)."""
     files, problems, seen_dirs = [], [], set()
     for path in paths:
         if os.path.isdir(path):
-            found = _walk(path, problems, seen_dirs, include_hidden)
-            if not found:
+            found = _walk(path, problems, seen_dirs, include_hidden, charts)
+            if not found and not (charts and any(_within(chart, path) for chart in charts)):
                 problems.append(ManifestProblem(
                     path, 0, f"no manifest files ({', '.join(MANIFEST_SUFFIXES)}) in folder", EMPTY, FIX_EMPTY))
             files.extend(found)
@@ -141,7 +149,12 @@ def manifest_files(paths: list[str], *, include_hidden: bool = False) -> tuple[l
     return list(unique.values()), problems
 
 
-def _walk(folder: str, problems: list, seen_dirs: set, include_hidden: bool) -> list[str]:
+def _within(folder: str, root: str) -> bool:
+    return os.path.commonpath([os.path.abspath(folder), os.path.abspath(root)]) == os.path.abspath(root)
+
+
+def _walk(folder: str, problems: list, seen_dirs: set, include_hidden: bool, charts: list | None = None
+          ) -> list[str]:
     """Depth-first in sorted order, following links to folders (each real folder once)."""
     found, stack = [], [folder]
     while stack:
@@ -163,6 +176,8 @@ def _walk(folder: str, problems: list, seen_dirs: set, include_hidden: bool) -> 
                 if entry.name.startswith(".") and not include_hidden:
                     problems.append(ManifestProblem(entry.path, 0, "hidden folder not scanned", SKIPPED,
                                                     FIX_HIDDEN))
+                elif charts is not None and os.path.isfile(os.path.join(entry.path, CHART_FILE)):
+                    charts.append(entry.path)
                 else:
                     subfolders.append(entry.path)
             elif is_manifest_name(entry.name):
@@ -180,10 +195,11 @@ def _is_dir(entry: os.DirEntry) -> bool:
 
 # ---- reading them ---------------------------------------------------------------------------
 
-def load_manifests(paths: list[str], *, include_hidden: bool = False
+def load_manifests(paths: list[str], *, include_hidden: bool = False, charts: list | None = None
                    ) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
-    """All manifests under `paths`, in file and document order, and every problem found."""
-    files, problems = manifest_files(paths, include_hidden=include_hidden)
+    """All manifests under `paths`, in file and document order, and every problem found (`charts`:
+    see `manifest_files`)."""
+    files, problems = manifest_files(paths, include_hidden=include_hidden, charts=charts)
     manifests: list[LoadedManifest] = []
     for file in files:
         found, file_problems = load_file(file)
@@ -230,6 +246,11 @@ def load_file(file: str) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
                                     ERROR, FIX_UNREADABLE)]
     except (OSError, UnicodeDecodeError) as err:
         return [], [ManifestProblem(file, 0, f"cannot read file: {err}", ERROR, FIX_UNREADABLE)]
+    return load_text(text, file)
+
+
+def load_text(text: str, file: str) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
+    """The manifests of `text` (read from `file`, or a tool's output named so) and every problem of it."""
     manifests: list[LoadedManifest] = []
     problems: list[ManifestProblem] = []
     loader = StrictLoader(text)

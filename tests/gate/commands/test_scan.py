@@ -510,13 +510,13 @@ def test_checkov_judging_our_rule_otherwise_than_our_rules_blocks(capsys, tmp_pa
     (tmp_path / "obc.yaml").write_text("apiVersion: objectbucket.io/v1alpha1\nkind: ObjectBucketClaim\n"
                                        "metadata: {name: files, namespace: shop}\n"
                                        "spec: {storageClassName: gold}\n")
-    real = scan_command.scan_manifests
+    real = scan_command.CheckovProcess
 
-    def other_settings(loaded, **kwargs):
-        return real(loaded, **{**kwargs, "rule_settings": {
+    def other_settings(checkov_bin, **kwargs):
+        return real(checkov_bin, **{**kwargs, "rule_settings": {
             "approved-bucket-storage-class": {"approvedStorageClasses": ["gold"]}}})
 
-    monkeypatch.setattr(scan_command, "scan_manifests", other_settings)
+    monkeypatch.setattr(scan_command, "CheckovProcess", other_settings)
     code, report, _ = scan(capsys, tmp_path / "obc.yaml", "--policy-pack-config", PRESETS / "statelessness-only.json")
     assert code == 1
     assert sorted((f["rule"], f["engines"], f["blocking"]) for f in report["findings"]) == [
