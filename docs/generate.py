@@ -14,9 +14,10 @@ import json
 import sys
 from pathlib import Path
 
-from stateless_pack.gate.gate_checks import GATE_CHECKS, MANIFEST_FILE
+from stateless_pack.gate.gate_checks import GATE_CHECKS
 from stateless_pack.policies.catalog import Rule, rules
 from stateless_pack.policies.manifest import POD_SPEC_PATHS, POD_TEMPLATES
+from stateless_pack.policies.policy_config import gate_check_levels
 from stateless_pack.policies.waivers import wording
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +111,7 @@ def render(catalog: list[Rule] | None = None) -> str:
     out += ["", "# Checks of the gate", "",
             "What the `stateless-pack` gate itself reports besides the rules (not run by the pack or by Checkov)."]
     for check in GATE_CHECKS.values():
-        level = "mandatory, not configurable" if check.name == MANIFEST_FILE else "mandatory"
+        level = "mandatory" if check.name in gate_check_levels() else "mandatory, not configurable"
         out += ["", f"## {check.name}", "", f"- Default level: {level}",
                 "", "**What it checks.** " + check.description, "", "**How to fix.** " + check.fix]
     return "\n".join(out) + "\n"

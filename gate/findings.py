@@ -19,11 +19,24 @@ class Subject:
     file: str = ""         # the rendered or scanned file it is in
     line: int = 0          # 1-based line where its document starts (0: unknown)
     lines: Any = field(default=None, compare=False, repr=False)  # its FieldLines (manifest_files)
+    partial: bool = False  # a Patch: judged only by the rules that may judge a partial manifest
+    source_file: str = ""  # the program file whose line created it (preview; "" unknown)
+    source_line: int = 0   # that line, 1-based
 
     def line_of(self, path: str) -> int:
         """1-based line of the field `path` (the deepest part of it that exists); 0: unknown."""
         return self.lines.line_of(path) if self.lines is not None and path else 0
-    partial: bool = False  # a Patch: judged only by the rules that may judge a partial manifest
+
+    @property
+    def key(self) -> tuple:
+        """Which resource it is, as `Finding.resource_key` says it of a finding about it."""
+        return (self.ref.display, self.ref.urn, self.file, self.line)
+
+    def about(self, path: str = "") -> dict:
+        """The fields of a Finding about this resource (and its field `path`): who and where it is."""
+        return dict(resource=self.ref.display, urn=self.ref.urn, file=self.file, line=self.line,
+                    field_line=self.line_of(path), source_file=self.source_file,
+                    source_line=self.source_line, subject=self.ref)
 
 
 @dataclass(frozen=True)
@@ -54,11 +67,24 @@ class Finding:
     related: tuple = ()  # Related places: a chart's rendered document, the values keys behind the field
     origin: str = ""     # the chart, kustomization or component it was rendered from, if any
     gate_only: bool = False  # checked by the gate only: the engine's pack never sees this resource
+    source_file: str = ""  # the program file whose line created the resource (preview; "" unknown)
+    source_line: int = 0   # that line, 1-based (0: unknown)
+    engines: tuple = ()  # every engine that reported this finding (`engine` first); set in __post_init__
     subject: ResourceRef | None = field(default=None, compare=False, repr=False)  # for the waiver pass
+
+    def __post_init__(self) -> None:
+        if not self.engines:
+            object.__setattr__(self, "engines", (self.engine,))
 
     @property
     def blocking(self) -> bool:
         return self.level in BLOCKING_LEVELS and not self.waiver
+
+    @property
+    def resource_key(self) -> tuple:
+        """Which resource it is about: its name, URN, file and line (two resources of one name in two
+        files are two resources)."""
+        return (self.resource, self.urn, self.file, self.line)
 
     @property
     def rule_ids(self) -> frozenset:
@@ -68,4 +94,4 @@ class Finding:
     def to_dict(self) -> dict:
         data = asdict(self)
         data.pop("subject")
-        return {**data, "blocking": self.blocking}
+        return {**data, "engines": list(self.engines), "blocking": self.blocking}

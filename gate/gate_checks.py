@@ -10,6 +10,9 @@
   with a `name` field (at any depth) that is not a string, is longer than 253 characters or contains
   `#`, `{` or `}`, and one without `metadata.name` and labels; our rules still check it, Checkov's
   built-in checks do not. Its level comes from the policy configuration (default mandatory).
+- `engines-disagree`: our rule and its Checkov check (`CKV_STL_<n>`) judged one resource
+  differently: one found a violation, the other did not. Always blocks; not configurable (a
+  disagreement means one engine is wrong, and the gate cannot tell which).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from stateless_pack.policies.policy_config import NOT_CHECKED_BY_CHECKOV
 
 MANIFEST_FILE = "manifest-file"
 EMPTY_STACK_CHECK = "no-kubernetes-resources"
+ENGINES_DISAGREE = "engines-disagree"
 
 
 @dataclass(frozen=True)
@@ -50,4 +54,11 @@ EMPTY_STACK = GateCheck(
     "not a pass.",
     "Check that the program registers its Kubernetes objects (and that PROGRAM_DIR is the right folder), or "
     "pass --allow-empty if a stack without Kubernetes objects is expected.")
-GATE_CHECKS = {check.name: check for check in (MANIFEST, EMPTY_STACK, NOT_CHECKED)}
+DISAGREEMENT = GateCheck(
+    ENGINES_DISAGREE,
+    "Where two engines run one rule on one resource (our rules in the gate and in `scan`, the same rule "
+    "as Checkov's CKV_STL check), both must judge it alike: a violation only one of them finds is "
+    "reported once with the engines that found it, and this finding says that the other did not.",
+    "A bug in stateless-pack, or Checkov's environment running other checks than the installed rules "
+    "(run `stateless-pack checkov install` again): report it. The finding blocks until both agree.")
+GATE_CHECKS = {check.name: check for check in (MANIFEST, EMPTY_STACK, NOT_CHECKED, DISAGREEMENT)}

@@ -13,10 +13,9 @@ from stateless_pack.policies.rule import Rule, Violation
 
 
 def _finding(rule: Rule, violation: Violation, subject: Subject, engine: str) -> Finding:
-    return Finding(rule=rule.name, engine=engine, level=rule.level, resource=subject.ref.display,
-                   message=violation.message, path=violation.path, fix=rule.remediation,
-                   file=subject.file, urn=subject.ref.urn, checkov_id=rule.checkov_id,
-                   line=subject.line, field_line=subject.line_of(violation.path), subject=subject.ref)
+    return Finding(rule=rule.name, engine=engine, level=rule.level, message=violation.message,
+                   path=violation.path, fix=rule.remediation, checkov_id=rule.checkov_id,
+                   **subject.about(violation.path))
 
 
 def rule_findings(subjects: list[Subject], engine: str, config: PolicyConfig | None = None) -> list[Finding]:

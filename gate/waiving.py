@@ -24,10 +24,8 @@ def apply_waivers(state: WaiverPass, findings: list[Finding], subjects: list[Sub
     for subject in subjects:
         for violation in state.unbacked(subject.manifest, subject.ref):
             decided.append(Finding(
-                rule=wording.UNBACKED_POLICY, engine=engine, level="mandatory", resource=subject.ref.display,
-                message=violation.message, path=violation.path, fix=wording.UNBACKED_FIX,
-                file=subject.file, urn=subject.ref.urn, line=subject.line,
-                field_line=subject.line_of(violation.path), subject=subject.ref))
+                rule=wording.UNBACKED_POLICY, engine=engine, level="mandatory", message=violation.message,
+                path=violation.path, fix=wording.UNBACKED_FIX, **subject.about(violation.path)))
     where = state.source or "waiver registry"
     decided += [Finding(rule=wording.REGISTRY_POLICY, engine=engine, level="mandatory",
                         resource=p.file or where, message=wording.registry_invalid(p),

@@ -19,6 +19,7 @@ EXAMPLE = ROOT / "examples" / "violates-every-rule"
 
 def run_gate(program: Path, out: Path) -> tuple[int, dict, str]:
     # A subprocess, as a pipeline runs it: the console script's real exit code and environment.
+    out.mkdir(parents=True, exist_ok=True)  # the gate makes --out, never a missing parent of it
     proc = subprocess.run(
         [sys.executable, "-m", "stateless_pack.gate.cli", "preview", str(program),
          "--out", str(out / "manifests"), "--json", str(out / "report.json")],
@@ -49,7 +50,7 @@ def test_every_rule_fires_exactly_where_expected(violating_run):
     assert {rule for rule, _ in expected} == set(ours), "the example must break every rule of the catalog"
     for engine in ("crossguard", "checkov"):
         found = {(f["rule"], f["resource"]) for f in findings(report)
-                 if f["engine"] == engine and f["rule"] in ours}
+                 if engine in f["engines"] and f["rule"] in ours}
         # Checkov cannot express stack rules (they run in the pack and our adapter only).
         want = {(rule, res) for rule, res in expected if engine == "crossguard" or not ours[rule].stack}
         assert found == want, f"{engine}: {output}"

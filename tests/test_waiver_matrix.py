@@ -198,7 +198,7 @@ def test_the_suppressed_check_itself_still_blocks_in_both_engines(matrix, case):
     wanted = {"ConfigMap": {("CKV_K8S_21", "checkov")},
               "Service": {("no-sticky-service", "checkov"), ("no-sticky-service", "ours")}}[doc["kind"]]
     for findings, ours in ((preview_findings, "crossguard"), (scan_findings, "rules")):
-        found = {(f["rule"], "ours" if f["engine"] == ours else f["engine"]) for f in findings
+        found = {(f["rule"], "ours" if engine == ours else engine) for f in findings for engine in f["engines"]
                  if f["resource"] == resource and f["rule"] != "unbacked-suppression"}
         blocking = {(f["rule"], f["blocking"]) for f in findings if f["resource"] == resource}
         assert wanted <= found

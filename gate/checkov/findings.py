@@ -48,28 +48,35 @@ def checkov_findings(scan, by_key: dict, config: PolicyConfig | None = None) -> 
             continue
         path = _paths_in(subject.manifest, f.path)
         findings.append(replace(f, message=_message(f, path, subject, config), path=path,
-                                resource=subject.ref.display, urn=subject.ref.urn, file=subject.file,
-                                line=subject.line, field_line=subject.line_of(path.split(", ")[0]),
-                                subject=subject.ref))
+                                **subject.about(path.split(", ")[0])))
     for s in scan.suppressions:
         subject = subject_of(s)
         findings.append(Finding(
             rule=s.rule, engine="checkov", level=MANDATORY,
-            resource=subject.ref.display if subject else s.resource,
             message=f"Checkov did not evaluate {s.checkov_id}: an annotation skips it ({s.comment})",
-            file=subject.file if subject else s.file, urn=subject.ref.urn if subject else "",
-            checkov_id=s.checkov_id, line=subject.line if subject else 0,
-            subject=subject.ref if subject else None))
+            checkov_id=s.checkov_id, **(subject.about() if subject else {"resource": s.resource, "file": s.file})))
     for file, line in scan.unevaluated:  # each one a finding, whether or not a subject is found
         subject = by_key.get(subject_key(file, line))
         findings.append(Finding(
             rule=NOT_CHECKED.name, engine="checkov", level=MANDATORY,
-            resource=subject.ref.display if subject else f"{file}:{line}",
             message="not checked by Checkov: it dropped this manifest without a word (our rules "
                     "still checked it; Checkov's built-in checks did not)",
-            fix=NOT_CHECKED.fix, file=subject.file if subject else file, urn=subject.ref.urn if subject else "",
-            line=subject.line if subject else line, subject=subject.ref if subject else None))
+            fix=NOT_CHECKED.fix,
+            **(subject.about() if subject else {"resource": f"{file}:{line}", "file": file, "line": line})))
     return findings
+
+
+def judged_by_our_checks(scan, by_key: dict) -> set:
+    """(subject key, rule name) for every resource rule Checkov ran as our check: each rule of the
+    manifest's kind, on every whole manifest Checkov evaluated, less the checks an annotation skipped
+    (the runner made sure each of those has a verdict: `_require_our_checks_ran`)."""
+    dropped = {subject_key(file, line) for file, line in scan.unevaluated}
+    skipped = {(subject_key(s.file, s.line), s.rule) for s in scan.suppressions if s.file}
+    resource_rules = [rule for rule in rules() if not rule.stack]
+    return {(subject.key, rule.name) for location, subject in by_key.items()
+            if location not in dropped and not subject.partial
+            for rule in resource_rules
+            if rule.applies_to(subject.manifest, False) and (location, rule.name) not in skipped}
 
 
 def _paths_in(manifest, paths: str) -> str:

@@ -9,7 +9,10 @@ Stages (overlapped where they do not depend on each other):
   render manifests into this run's private folder
   Checkov's graph checks over that folder  ||  AnalyzeStack
   --out replaced by a copy of what was checked (under a lock: one run at a time publishes)
-  our rules over the manifests, Checkov's findings, the waiver pass; the pack cross-checked; one report.
+  our rules over the manifests, Checkov's findings (one finding per violation with the engines that
+  found it, gate/engine_agreement.py), the waiver pass; the pack cross-checked; one report, each
+  finding at the line of the program that created its resource (gate/source_positions.py).
+Every output path is checked before the first stage (gate/output/paths.py).
 Checkov's result is that of one run over every manifest (its graph checks connect resources across
 files): only its resource checks start while the program runs (gate/checkov/worker.py; README,
 "Benchmark").
@@ -37,6 +40,7 @@ signal stopped it. Every failure path ends in 2: a crash never passes the gate. 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,7 +56,7 @@ from stateless_pack.gate.commands.options import add_timeout
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.levels import POLICY_CONFIG_HELP, load_policy_config
-from stateless_pack.gate.output.terminal import Progress, use_color
+from stateless_pack.gate.output.terminal import Progress, printable, use_color
 from stateless_pack.gate.pack.engine import CALL_TIMEOUT as PACK_CALL_TIMEOUT
 from stateless_pack.gate.program.runner import DEFAULT_TIMEOUT as PROGRAM_TIMEOUT
 from stateless_pack.gate.render import coverage
@@ -126,12 +130,13 @@ def run(args: argparse.Namespace) -> int:
     except processes.StageTimeout as exc:
         print(f"stateless-pack preview: error: {exc}", file=sys.stderr)
     except GateError as exc:
-        print(f"stateless-pack preview: error: {redact(str(exc), secrets)}", file=sys.stderr)
+        print(f"stateless-pack preview: error: {printable(redact(str(exc), secrets), newlines=True)}",
+              file=sys.stderr)
     except BrokenPipeError:
         raise  # the reader went away: gate/cli.py says so, without a traceback
     except Exception:  # a bug in the gate is a failed gate, never a pass
-        print("stateless-pack preview: internal error:\n" + redact(traceback.format_exc(), secrets),
-              file=sys.stderr)
+        print("stateless-pack preview: internal error:\n"
+              + printable(redact(traceback.format_exc(), secrets), newlines=True), file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -144,6 +149,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
     from stateless_pack.policies.waivers.model import utc_today
 
     secrets = secrets if secrets is not None else []
+    _check_paths(args)
     try:
         policy_config = load_policy_config(args.policy_pack_config)
     except PolicyConfigError as exc:
@@ -172,7 +178,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
             args, _Target(program_dir, project["name"], stack, config, location, pack_dir, checkov_bin),
             policy_config, work, progress, secrets)
         progress(f"publishing the checked manifests to {args.out}; applying waivers")
-        with _published(rendered, work, Path(args.out), stack) as (subjects, by_location):
+        with _published(rendered, work, Path(args.out), stack, _positions(run)) as (subjects, by_location):
             findings = _findings(subjects, by_location, scan, diagnostics, pack_info, waivers, policy_config,
                                  secrets, gate_only=frozenset(r.urn for r in run.resources if r.gate_only))
             findings = _rendered_from(findings, run.resources)
@@ -180,6 +186,27 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
                 findings.append(coverage.empty_stack(run.project, run.stack, allow_empty=args.allow_empty))
             report = _report(args, out, run, findings, subjects, location, pack_dir, policy_config, secrets)
     return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Before any work: PROGRAM_DIR is a folder, and every output can be written (`--out` is created
+    if missing, its parent too when it is the default; a file may go into those folders)."""
+    from stateless_pack.gate.output import paths
+    from stateless_pack.gate.render import manifests as render
+
+    if not os.path.lexists(args.program_dir):
+        raise GateError(f"no such folder: {args.program_dir}")
+    if not Path(args.program_dir).is_dir():
+        raise GateError(f"{args.program_dir} is not a folder (PROGRAM_DIR is the folder with Pulumi.yaml)")
+    try:
+        created = paths.check_folder("--out", args.out, create_parents=Path(args.out) == render.DEFAULT_OUT)
+        render.check_replaceable(Path(args.out))
+        paths.check_files({"--json": args.json, "--sarif": args.sarif, "--junit": args.junit,
+                           "--state-export": args.state_export}, created=created)
+    except paths.OutputPathError as exc:
+        raise GateError(str(exc)) from None
+    except render.RenderError as exc:
+        raise GateError(f"--out: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -297,12 +324,19 @@ def _render(run, work: Path, written: dict) -> list:
         raise GateError(f"cannot write the manifests: {exc}") from None
 
 
+def _positions(run) -> dict:
+    """{URN: (file, line)}: the line of the user's program that created each resource."""
+    from stateless_pack.gate.source_positions import user_positions
+
+    return user_positions(run.resources, run.program_dir)
+
+
 @contextmanager
-def _published(rendered: list, work: Path, out: Path, stack: str) -> Iterator[tuple[list, dict]]:
+def _published(rendered: list, work: Path, out: Path, stack: str, positions: dict) -> Iterator[tuple[list, dict]]:
     """--out becomes a copy of what was checked, locked while the report points at it. Yields the
     subjects (their files: the copies; one manifest per file, from line 1, field lines read when a
-    finding needs one) and `by_location`, which maps the files Checkov read (in the private folder)
-    to them."""
+    finding needs one; where known, the program line that created them: `positions`) and
+    `by_location`, which maps the files Checkov read (in the private folder) to them."""
     from stateless_pack.gate.checkov.findings import subject_key
     from stateless_pack.gate.render import manifests as render
     from stateless_pack.gate.render.manifest_files import FieldLines
@@ -316,8 +350,9 @@ def _published(rendered: list, work: Path, out: Path, stack: str) -> Iterator[tu
         subjects, by_location = [], {}
         for item in rendered:
             copy = render.published_path(item, work / "manifests", out, work / "patches")
+            source_file, source_line = positions.get(item.resource.urn, ("", 0))
             subject = Subject(item.revealed(), _ref(item, stack), str(copy), 1, FieldLines.of_file(str(copy)),
-                              partial=item.partial)
+                              partial=item.partial, source_file=source_file, source_line=source_line)
             subjects.append(subject)
             by_location[subject_key(str(item.file), 1)] = subject
         yield subjects, by_location
@@ -326,23 +361,31 @@ def _published(rendered: list, work: Path, out: Path, stack: str) -> Iterator[tu
 def _findings(subjects: list, by_location: dict, scan, diagnostics: list, pack_info, waivers, policy_config,
               secrets: list, gate_only: frozenset = frozenset()) -> list[Finding]:
     """Our rules, Checkov's findings, the waiver pass, the configured levels, the pack cross-checked;
-    no secret in any text. `gate_only`: URNs the pack never sees (a Release's objects): our rules
-    judge the pack's resources as the pack does (among what it sees) and these among all."""
-    from stateless_pack.gate.checkov.findings import checkov_findings
+    no secret in any text. One finding per violation with the engines that found it (our rules and
+    Checkov's CKV_STL checks: gate/engine_agreement.py). `gate_only`: URNs the pack never sees (a
+    Release's objects): our rules judge the pack's resources as the pack does (among what it sees)
+    and these among all."""
+    from stateless_pack.gate.checkov.findings import checkov_findings, judged_by_our_checks
+    from stateless_pack.gate.engine_agreement import combine
     from stateless_pack.gate.levels import apply_levels
     from stateless_pack.gate.rule_findings import rule_findings
     from stateless_pack.gate.waiving import apply_waivers
 
-    findings = rule_findings([s for s in subjects if s.ref.urn not in gate_only], engine="crossguard",
-                             config=policy_config)
+    ours = rule_findings([s for s in subjects if s.ref.urn not in gate_only], engine="crossguard",
+                         config=policy_config)
     if gate_only:
-        findings += [f for f in rule_findings(subjects, engine="rules", config=policy_config)
-                     if f.urn in gate_only]
-    findings += checkov_findings(scan, by_location, policy_config)
+        ours += [f for f in rule_findings(subjects, engine="rules", config=policy_config) if f.urn in gate_only]
+    findings = combine(ours, checkov_findings(scan, by_location, policy_config),
+                       judged_by_our_checks(scan, by_location), engine="crossguard")
     findings = apply_levels(apply_waivers(waivers, findings, subjects, engine="crossguard"), policy_config)
-    findings = [replace(f, engine="rules") if f.engine == "crossguard" and f.urn in gate_only else f
+    findings = [_not_the_packs(f) if f.engine == "crossguard" and f.urn in gate_only else f
                 for f in findings]  # the waiver pass's own findings on them: the pack cannot make them
     return _scrub(_cross_check(diagnostics, pack_info, findings), secrets)
+
+
+def _not_the_packs(f: Finding) -> Finding:
+    """A finding on a resource the pack never sees, as our rules' (engine `rules`), not the pack's."""
+    return replace(f, engine="rules", engines=tuple("rules" if e == "crossguard" else e for e in f.engines))
 
 
 def _rendered_from(findings: list[Finding], resources: list) -> list[Finding]:
@@ -364,12 +407,12 @@ def _report(args, out, run, findings: list[Finding], subjects: list, location, p
         title=f"stateless-pack preview: {run.project} (stack {run.stack})",
         meta={"command": "preview", "program": str(run.program_dir), "project": run.project,
               "stack": run.stack, "manifests": str(Path(args.out)), "pack": str(pack_dir),
-              "waivers": location.source, "policy_config": policy_config.source})
+              "waivers": location.source, "policy_config": policy_config.source,
+              # what the program said (print, pulumi.log, stderr), redacted, as the CLI's Diagnostics
+              "diagnostics": [{"severity": d.severity, "message": scrub(d.message), "urn": d.urn}
+                              for d in run.diagnostics]})
+    _write_outputs(args, report, run)
     reports.print_table(report, out, color=use_color(out))
-    reports.write_outputs(report, json_path=args.json, sarif_path=args.sarif, junit_path=args.junit)
-    if args.state_export:
-        from stateless_pack.gate.pack import state_export
-        state_export.write(run, args.state_export)
     return report
 
 
@@ -385,6 +428,20 @@ def _program_result(future: Future):
         raise GateError(f"the program failed: {exc}") from exc
     sys.stderr.write(diagnostics.render(run.diagnostics))
     return run
+
+
+def _write_outputs(args, report, run) -> None:
+    """The files asked for, before the table: a file that cannot be written fails the run (exit 2)
+    before any verdict is shown."""
+    from stateless_pack.gate.output import paths, reports
+    from stateless_pack.gate.pack import state_export
+
+    try:
+        reports.write_outputs(report, json_path=args.json, sarif_path=args.sarif, junit_path=args.junit)
+        if args.state_export:
+            paths.write_text("--state-export", args.state_export, state_export.text(run))
+    except paths.OutputPathError as exc:
+        raise GateError(str(exc)) from None
 
 
 def _result(future: Future, what: str) -> Any:
@@ -470,8 +527,8 @@ def _cross_check(diagnostics: list, info, findings: list[Finding]) -> list[Findi
     """The pack must block exactly the (policy, URN) pairs the gate blocks for the pack's policies
     (compared on the diagnostics' structured fields). Policies of the pack that the gate does not
     know (a custom pack) become findings at the level the pack reported them."""
-    ours = {f.rule for f in findings if f.engine == "crossguard"} | _catalog_policy_names()
-    expected = {(f.rule, f.urn) for f in findings if f.engine == "crossguard" and f.blocking}
+    ours = _catalog_policy_names()  # not the gate's own checks (engines-disagree): the pack has none
+    expected = {(f.rule, f.urn) for f in findings if f.engine == "crossguard" and f.rule in ours and f.blocking}
     reported = {(d.policy_name, d.urn) for d in diagnostics if d.policy_name in ours and _blocks(d)}
     if expected != reported:
         def lines(pairs):

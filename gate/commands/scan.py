@@ -24,6 +24,7 @@ configuration), Checkov or the scan itself failed, a stage ran out of time, or a
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -32,16 +33,17 @@ from pathlib import Path
 
 from stateless_pack.gate import processes
 from stateless_pack.gate.checkov import env as checkov_env
-from stateless_pack.gate.checkov.findings import by_location, checkov_findings
+from stateless_pack.gate.checkov.findings import by_location, checkov_findings, judged_by_our_checks
 from stateless_pack.gate.checkov.runner import TIMEOUT_SECONDS as CHECKOV_TIMEOUT
 from stateless_pack.gate.checkov.runner import CheckovError, CheckovProcess, scan_manifests
 from stateless_pack.gate.commands.options import add_timeout
+from stateless_pack.gate.engine_agreement import combine
 from stateless_pack.gate.exit_codes import EXIT_BLOCKED, EXIT_CLEAN, EXIT_FAILED
 from stateless_pack.gate.findings import Finding, Subject
 from stateless_pack.gate.gate_checks import MANIFEST_FILE
 from stateless_pack.gate.levels import POLICY_CONFIG_HELP, apply_levels, load_policy_config
-from stateless_pack.gate.output import reports
-from stateless_pack.gate.output.terminal import Progress, use_color
+from stateless_pack.gate.output import paths, reports
+from stateless_pack.gate.output.terminal import Progress, printable, use_color
 from stateless_pack.gate.render import helm, kustomize, tools
 from stateless_pack.gate.render.manifest_files import (
     EMPTY,
@@ -118,12 +120,12 @@ def run(args: argparse.Namespace) -> int:
     except processes.Interrupted as exc:
         print(f"stateless-pack scan: error: stopped by {exc.signal_name}: Checkov was stopped; "
               "nothing was checked", file=sys.stderr)
-    except (ScanError, PolicyConfigError, processes.StageTimeout) as exc:
-        print(f"stateless-pack scan: error: {exc}", file=sys.stderr)
+    except (ScanError, PolicyConfigError, processes.StageTimeout, paths.OutputPathError) as exc:
+        print(f"stateless-pack scan: error: {printable(str(exc), newlines=True)}", file=sys.stderr)
     except (CheckovError, checkov_env.CheckovNotFound) as exc:
-        print(f"stateless-pack scan: error: Checkov failed: {exc}", file=sys.stderr)
+        print(f"stateless-pack scan: error: Checkov failed: {printable(str(exc), newlines=True)}", file=sys.stderr)
     except (helm.HelmError, kustomize.KustomizeError, tools.ToolNotFound) as exc:
-        print(f"stateless-pack scan: error: {exc}", file=sys.stderr)
+        print(f"stateless-pack scan: error: {printable(str(exc), newlines=True)}", file=sys.stderr)
     except BrokenPipeError:
         raise  # the reader went away: gate/cli.py says so, without a traceback
     except Exception:  # a bug in the scan is a failed scan, never a pass
@@ -133,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
 
 def scan(args: argparse.Namespace, *, out, progress=None) -> int:
     progress = progress or Progress(None)
+    check_outputs(args)
     config = load_policy_config(args.policy_pack_config)
     if not args.paths and not args.chart:
         raise ScanError("nothing to scan: give a PATH, or a chart with --chart")
@@ -158,10 +161,10 @@ def scan(args: argparse.Namespace, *, out, progress=None) -> int:
     by_key = {**by_location(subjects), **rendered.by_key}
     subjects += rendered.subjects
     findings = [problem_finding(p, allow_empty=args.allow_empty) for p in problems + rendered.problems]
-    findings += rule_findings(subjects, engine="rules", config=config)
+    ours = rule_findings(subjects, engine="rules", config=config)
     checked = loaded + rendered.checkov
     with progress.stage(f"running Checkov over {len(checked)} manifest(s)"):
-        findings += _checkov(checked, by_key, args.checkov, config, args.timeout_checkov, prestarted=checkov)
+        findings += _checkov(checked, by_key, ours, args.checkov, config, args.timeout_checkov, prestarted=checkov)
     findings = apply_levels(apply_waivers(_waiver_pass(args), findings, subjects), config)
     findings = [rendered.explain(f) for f in findings]
     inputs = [*args.paths, *([args.chart] if args.chart else [])]
@@ -170,8 +173,8 @@ def scan(args: argparse.Namespace, *, out, progress=None) -> int:
         resources=len(subjects), title=f"stateless-pack scan: {len(checked)} manifest(s) from {', '.join(inputs)}",
         meta={"command": "scan", "paths": list(args.paths), "manifests": len(checked),
               "rendered": rendered.sources, "waivers": args.waivers or "", "policy_config": config.source})
+    reports.write_outputs(report, sarif_path=args.sarif, junit_path=args.junit)  # first: no verdict, then a failure
     write_report(report, args.format, args.output, out)
-    reports.write_outputs(report, sarif_path=args.sarif, junit_path=args.junit)
     return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
 
 def _waiver_pass(args) -> WaiverPass:
@@ -204,19 +207,23 @@ def problem_finding(problem: ManifestProblem, *, allow_empty: bool = False) -> F
                    line=problem.line, field_line=problem.line, fix=problem.fix)
 
 
-def _checkov(loaded: list[LoadedManifest], by_key: dict, checkov: str | None,
+def _checkov(loaded: list[LoadedManifest], by_key: dict, ours: list[Finding], checkov: str | None,
              config: PolicyConfig, timeout: float = CHECKOV_TIMEOUT,
              prestarted: CheckovProcess | None = None) -> list[Finding]:
-    """Checkov over every loaded manifest; findings point back at the source file and resource
-    (`by_key`: the subject of each manifest's file and line; `prestarted`: the Checkov to use)."""
+    """Checkov over every loaded manifest, its findings pointing back at the source file and
+    resource (`by_key`: the subject of each manifest's file and line; `prestarted`: the Checkov to
+    use), joined with `ours` (our rules' findings): one finding per violation, with both engines
+    where both found it (`gate/engine_agreement.py`)."""
     if not loaded:
         if prestarted is not None:
             prestarted.close()
-        return []  # nothing to scan; the load problems already say why
+        return ours  # nothing to scan; the load problems already say why
     if prestarted is None:
         prestarted = CheckovProcess(checkov_env.find_checkov(checkov), rule_settings=config.rule_settings(),
                                     timeout=timeout)
-    return checkov_findings(scan_manifests(loaded, checkov=prestarted), by_key, config)
+    result = scan_manifests(loaded, checkov=prestarted)
+    return combine(ours, checkov_findings(result, by_key, config), judged_by_our_checks(result, by_key),
+                   engine="rules")
 
 
 def _prestarted_checkov(checkov: str | None, config: PolicyConfig, timeout: float) -> CheckovProcess:
@@ -291,15 +298,22 @@ def _rendered(args: argparse.Namespace, charts: list[str], kustomizations: list[
     return rendered
 
 def write_report(report: reports.Report, fmt: str, output: str | None, out) -> None:
+    """The report in `fmt`, to `output` (checked before the scan) or `out`."""
     if fmt == "json":
         text = json.dumps(reports.to_json(report), indent=2) + "\n"
-        if output:
-            Path(output).write_text(text, encoding="utf-8")
-        else:
-            out.write(text)
-        return
-    if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            reports.print_table(report, handle)
+    elif output:
+        buffer = io.StringIO()
+        reports.print_table(report, buffer)
+        text = buffer.getvalue()
     else:
         reports.print_table(report, out, color=use_color(out))
+        return
+    if output:
+        paths.write_text("--output", output, text)
+    else:
+        out.write(text)
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every file the scan will write can be written (before any work: `gate/output/paths.py`)."""
+    paths.check_files({"--output": args.output, "--sarif": args.sarif, "--junit": args.junit})

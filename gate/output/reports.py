@@ -2,8 +2,11 @@
 
 Shared by `preview` and `scan`. Nothing here decides what is a finding, its level or whether it
 blocks (`Finding.blocking` and `gate/levels.py` do); these writers only present. Every output carries
-the configured level (SARIF: error, warning or note), the file, the line of the resource and, where
-known, of the offending field (recorded by `manifest_files.py`, never looked up again here). The
+the configured level (SARIF: error, warning or note), the engines that found each finding, the
+line of the program that created the resource where known (`preview`), the file, the line of the
+resource and, where known, of the offending field (recorded by `manifest_files.py`, never looked up
+again here). SARIF names files relative to the repository root and fingerprints each result by
+rule, resource and field; the table and JUnit show text from the input `printable`. The
 full description of a rule is in SARIF's rule metadata (`fullDescription`, `helpUri` into
 docs/policies.md); a finding's message says what is wrong on its resource. They never see secret
 values: the manifests they point at are the redacted rendered files, and messages are scrubbed
@@ -11,8 +14,8 @@ before they get here.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import textwrap
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -20,10 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable
+from urllib.parse import quote
 
-from stateless_pack.gate.findings import Finding, Subject
+from stateless_pack.gate.findings import Finding, Related, Subject
 from stateless_pack.gate.gate_checks import GATE_CHECKS
-from stateless_pack.gate.output.terminal import paint
+from stateless_pack.gate.output import paths
+from stateless_pack.gate.output.terminal import paint, printable
+from stateless_pack.gate.source_positions import source_root
 from stateless_pack.policies.catalog import rules as catalog_rules
 from stateless_pack.policies.checkov_builtins import builtin_checks
 from stateless_pack.policies.policy_config import DISABLED, PolicyConfig
@@ -103,66 +109,83 @@ def _sorted(findings: Iterable[Finding]) -> list:
 # --- terminal table ------------------------------------------------------------------------------
 
 def summary_line(report: Report) -> str:
-    """The verdict, with how many resources had findings out of how many were checked (a run
-    that checked nothing must not look like a clean one)."""
+    """The verdict; how many distinct findings of each kind; how many resources were checked and how
+    many of them have findings (a run that checked nothing must not look like a clean one); and how
+    many findings are about something else (a file, the waiver registry, the stack)."""
     findings = report.findings
     blocking = sum(f.blocking for f in findings)
     waived = sum(bool(f.waiver) for f in findings)
     advisory = len(findings) - blocking - waived
-    with_findings = {f.resource for f in findings}
+    with_findings = {f.subject for f in findings if f.subject is not None}
     checked = report.resources
     if checked is None:
-        checked = len(with_findings | {c.resource for c in report.checked})
+        checked = len({c.resource for c in report.checked} | {s.display for s in with_findings})
+    other = sum(f.subject is None for f in findings)
     verdict = "BLOCKED" if blocking else "PASSED"
-    return (f"{verdict}: {blocking} blocking, {advisory} advisory, {waived} waived finding(s) "
-            f"on {len(with_findings)} of {checked} resource(s) checked")
+    return (f"{verdict}: {blocking} blocking, {advisory} advisory, {waived} waived finding(s); "
+            f"{checked} resource(s) checked, {len(with_findings)} with findings"
+            + (f"; {other} finding(s) not about a checked resource" if other else ""))
 
 
 _STATUS_COLORS = {"BLOCK": "red", "WARN": "yellow", "WAIVED": "cyan"}
 
 
+def _shown_path(file: str) -> str:
+    """A file as the table shows it: relative to the current folder when it is below it."""
+    try:
+        return Path(file).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return file
+
+
 def _where(f: Finding) -> str:
-    if not f.file:
-        return f.urn
-    return f"{f.file}:{f.line}" if f.line else f.file
+    """Where the table and JUnit say a finding is: the program line that created the resource (and the
+    rendered file it was checked in), else the file and line, else the URN."""
+    rendered = (f"{_shown_path(f.file)}:{f.line}" if f.line else _shown_path(f.file)) if f.file else ""
+    if f.source_file:
+        source = f"{_shown_path(f.source_file)}:{f.source_line}" if f.source_line else _shown_path(f.source_file)
+        return source + (f"; rendered {_shown_path(f.file)}" if f.file and f.file != f.source_file else "")
+    return rendered or f.urn
+
+
+def _engines(f: Finding) -> str:
+    return ",".join(f.engines)
 
 
 def print_table(report: Report, out: IO[str], width: int = 110, color: bool = False) -> None:
-    """One block per resource (with its file and line); per finding: status, rule, engine, level,
-    message, field and its line, fix, waiver. `color`: status words and verdict in colour."""
-    by_resource: dict = defaultdict(list)
+    """One block per resource (with where it is); per finding: status, rule, the engines that found
+    it, level, message, field and its line, fix, waiver. Text from the input is shown `printable`.
+    `color`: status words and verdict in colour."""
+    groups: dict = defaultdict(list)
     for f in report.findings:
-        by_resource[f.resource].append(f)
-    out.write(f"{report.title}\n")
-    if not by_resource:
+        groups[(f.resource, _where(f))].append(f)
+    out.write(f"{printable(report.title)}\n")
+    if not groups:
         out.write("\nNo findings.\n")
-    rule_w = max([len(f.rule) for f in report.findings] + [4])
-    engine_w = max([len(f.engine) for f in report.findings] + [6])
+    rule_w = max([len(printable(f.rule)) for f in report.findings] + [4])
+    engine_w = max([len(_engines(f)) for f in report.findings] + [7])
     indent = " " * (2 + 7 + rule_w + 1 + engine_w + 1 + 10)
-    for resource in sorted(by_resource, key=lambda r: (not any(f.blocking for f in by_resource[r]), r)):
-        findings = _sorted(by_resource[resource])
-        where = _where(findings[0])
-        out.write(f"\n{resource}" + (f"  ({where})" if where else "") + "\n")
-        for note in _resource_notes(findings[0]):
-            out.write(f"  {note}\n")
-        out.write(f"  {'STATUS':<6} {'RULE':<{rule_w}} {'ENGINE':<{engine_w}} {'LEVEL':<9} MESSAGE\n")
+    wrap_at = max(30, width - len(indent))
+    for key in sorted(groups, key=lambda k: (not any(f.blocking for f in groups[k]), k)):
+        resource, where = key
+        findings = _sorted(groups[key])
+        out.write(f"\n{printable(resource)}" + (f"  ({printable(where)})" if where else "") + "\n")
+        out.writelines(f"  {printable(note)}\n" for note in _resource_notes(findings[0]))
+        out.write(f"  {'STATUS':<6} {'RULE':<{rule_w}} {'ENGINES':<{engine_w}} {'LEVEL':<9} MESSAGE\n")
         for f in findings:
             note = [f.path] if f.path and f.path not in f.message else []
-            note += [f"line {f.field_line}"] if f.field_line and f.field_line != f.line else []
-            message = f.message + (f" [{', '.join(note)}]" if note else "")
-            lines = textwrap.wrap(message, max(30, width - len(indent))) or [""]
+            if f.field_line and f.field_line != f.line:
+                note.append(f"{'rendered ' if f.source_file else ''}line {f.field_line}")
+            message = printable(f.message + (f" [{', '.join(note)}]" if note else ""))
+            lines = textwrap.wrap(message, wrap_at) or [""]
             status = paint(f"{status_of(f):<6}", _STATUS_COLORS[status_of(f)], color)
-            out.write(f"  {status} {f.rule:<{rule_w}} {f.engine:<{engine_w}} {f.level:<9} {lines[0]}\n")
-            for line in lines[1:]:
-                out.write(f"{indent}{line}\n")
+            out.write(f"  {status} {printable(f.rule):<{rule_w}} {_engines(f):<{engine_w}} {f.level:<9} {lines[0]}\n")
+            extra = lines[1:]
             for related in f.related:  # a chart's values keys, the rendered document
-                for line in textwrap.wrap(f"{related.role}: {related.message}", max(30, width - len(indent))):
-                    out.write(f"{indent}{line}\n")
-            if f.fix:
-                for i, line in enumerate(textwrap.wrap(f"fix: {f.fix}", max(30, width - len(indent)))):
-                    out.write(f"{indent}{line}\n")
-            if f.waiver:
-                out.write(f"{indent}waiver: {f.waiver}\n")
+                extra += textwrap.wrap(printable(f"{related.role}: {related.message}"), wrap_at)
+            extra += textwrap.wrap(printable(f"fix: {f.fix}"), wrap_at) if f.fix else []
+            extra += [printable(f"waiver: {f.waiver}")] if f.waiver else []
+            out.writelines(f"{indent}{line}\n" for line in extra)
     summary = summary_line(report)
     out.write(f"\n{paint(summary, 'red' if report.blocking else 'green', color)}\n")
 
@@ -187,14 +210,16 @@ def to_json(report: Report) -> dict:
             "advisory": sum(not f.blocking and not f.waiver for f in findings),
             "waived": sum(bool(f.waiver) for f in findings),
             "passed": not any(f.blocking for f in findings),
+            "findings": len(findings),
             **({"resources": report.resources} if report.resources is not None else {}),
+            "resources_with_findings": len({f.subject for f in findings if f.subject is not None}),
         },
         "findings": [f.to_dict() for f in sorted(findings, key=lambda f: f.resource)],
     }
 
 
-def write_json(report: Report, path: str | os.PathLike) -> None:
-    _write(path, json.dumps(to_json(report), indent=2, sort_keys=False) + "\n")
+def json_text(report: Report) -> str:
+    return json.dumps(to_json(report), indent=2, sort_keys=False) + "\n"
 
 
 # --- SARIF 2.1.0 ---------------------------------------------------------------------------------
@@ -224,22 +249,29 @@ def _short(description: str) -> str:
     return first + "." if first else description
 
 
-def _artifact_uri(file: str) -> str:
-    path = Path(file)
+SRCROOT = "%SRCROOT%"
+FINGERPRINT = "statelessPack/v1"  # partialFingerprints key: bump when what it hashes changes
+
+
+def _artifact(file: str, root: Path) -> dict:
+    """A file as SARIF names it: relative to `root` (uriBaseId %SRCROOT%), else an absolute file URI."""
+    path = Path(file).resolve()
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return {"uri": quote(path.relative_to(root).as_posix()), "uriBaseId": SRCROOT}
     except ValueError:
-        return path.resolve().as_uri()
+        return {"uri": path.as_uri()}
 
 
-def to_sarif(report: Report) -> dict:
-    findings = _sorted(report.findings)
-    by_rule: dict = defaultdict(list)
-    for f in findings:
-        by_rule[f.rule].append(f)
-    rule_ids = sorted(set(by_rule) | set(report.rules))
+def fingerprint(f: Finding) -> str:
+    """Stable across runs for one finding: its rule, the resource (URN, else its name) and the field;
+    never a line or the path of a temporary folder. A finding about no resource adds its message."""
+    parts = [f.rule, f.urn or f.resource, f.path] + ([f.message] if f.subject is None and not f.path else [])
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _sarif_rules(report: Report, by_rule: Mapping[str, list]) -> list:
     rules = []
-    for rule_id in rule_ids:
+    for rule_id in sorted(set(by_rule) | set(report.rules)):
         info = _rule_help(rule_id, report, by_rule.get(rule_id) or [Finding(rule_id, "", "", "", "")])
         entry = {
             "id": rule_id,
@@ -254,58 +286,86 @@ def to_sarif(report: Report) -> dict:
         if info.checkov_id:
             entry["properties"]["checkov_id"] = info.checkov_id
         rules.append(entry)
-    index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
-    results = []
+    return rules
+
+
+def _sarif_result(f: Finding, rule_index: int, root: Path) -> dict:
+    result = {
+        "ruleId": f.rule,
+        "ruleIndex": rule_index,
+        "level": _sarif_level(f),
+        "message": {"text": f"{f.resource}: {f.message}" + (f" Fix: {f.fix}" if f.fix else "")},
+        "locations": [_location(f, root)],
+        "partialFingerprints": {FINGERPRINT: fingerprint(f)},
+        "properties": {"engine": f.engine, "engines": list(f.engines), "enforcement": f.level,
+                       "blocking": f.blocking, **({"resourceLine": f.line} if f.line else {}),
+                       **({"urn": f.urn} if f.urn else {}), **({"path": f.path} if f.path else {}),
+                       **({"origin": f.origin} if f.origin else {}),
+                       **({"gateOnly": True, "tags": ["gate-only"]} if f.gate_only else {})},
+    }
+    related = _related(f)
+    if related:
+        result["relatedLocations"] = [_related_location(i, r, root) for i, r in enumerate(related)]
+    if f.waiver:
+        result["suppressions"] = [{"kind": "external", "status": "accepted",
+                                   "justification": f"waiver {f.waiver} in the waiver registry"}]
+    return result
+
+
+def to_sarif(report: Report, root: Path | None = None) -> dict:
+    """SARIF 2.1.0: a result per finding at the program line that created its resource (the rendered
+    manifest as a related location) or at its file and line; files relative to `root` (default:
+    `source_root()`)."""
+    root = root or source_root()
+    findings = _sorted(report.findings)
+    by_rule: dict = defaultdict(list)
     for f in findings:
-        result = {
-            "ruleId": f.rule,
-            "ruleIndex": index[f.rule],
-            "level": _sarif_level(f),
-            "message": {"text": f"{f.resource}: {f.message}" + (f" Fix: {f.fix}" if f.fix else "")},
-            "locations": [_location(f)],
-            "properties": {"engine": f.engine, "enforcement": f.level, "blocking": f.blocking,
-                           **({"resourceLine": f.line} if f.line else {}),
-                           **({"urn": f.urn} if f.urn else {}), **({"path": f.path} if f.path else {}),
-                           **({"origin": f.origin} if f.origin else {}),
-                           **({"gateOnly": True, "tags": ["gate-only"]} if f.gate_only else {})},
-        }
-        if f.related:
-            result["relatedLocations"] = [_related_location(i, r) for i, r in enumerate(f.related)]
-        if f.waiver:
-            result["suppressions"] = [{"kind": "external", "status": "accepted",
-                                       "justification": f"waiver {f.waiver} in the waiver registry"}]
-        results.append(result)
+        by_rule[f.rule].append(f)
+    rules = _sarif_rules(report, by_rule)
+    index = {rule["id"]: i for i, rule in enumerate(rules)}
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": TOOL_NAME, "informationUri": TOOL_URI,
                                 "version": str(report.meta.get("version", "0.1.0")), "rules": rules}},
-            "results": results,
+            "originalUriBaseIds": {SRCROOT: {"uri": root.as_uri().rstrip("/") + "/"}},
+            "results": [_sarif_result(f, index[f.rule], root) for f in findings],
         }],
     }
 
 
-def _location(f: Finding) -> dict:
+def _location(f: Finding, root: Path) -> dict:
     location: dict = {"logicalLocations": [{"fullyQualifiedName": f.resource, "kind": "resource"}]}
-    if f.file:
-        location["physicalLocation"] = {
-            "artifactLocation": {"uri": _artifact_uri(f.file)},
-            "region": {"startLine": f.field_line or f.line or 1},
-        }
+    if f.source_file:
+        location["physicalLocation"] = {"artifactLocation": _artifact(f.source_file, root),
+                                        "region": {"startLine": f.source_line or 1}}
+    elif f.file:
+        location["physicalLocation"] = {"artifactLocation": _artifact(f.file, root),
+                                        "region": {"startLine": f.field_line or f.line or 1}}
     return location
 
 
-def _related_location(index: int, related) -> dict:
+def _related(f: Finding) -> tuple:
+    """The places SARIF relates to a finding: its own (a chart's rendered document, the values keys
+    behind the field), and for a finding at a program line the rendered manifest the engines read."""
+    if not (f.source_file and f.file) or any(r.role == "rendered" for r in f.related):
+        return f.related
+    rendered = Related("rendered", "the rendered manifest the engines checked" + (f" ({f.path})" if f.path else ""),
+                       f.file, f.field_line or f.line)
+    return (*f.related, rendered)
+
+
+def _related_location(index: int, related: Related, root: Path) -> dict:
     location: dict = {"id": index, "message": {"text": f"{related.role}: {related.message}"}}
     if related.file:
-        location["physicalLocation"] = {"artifactLocation": {"uri": _artifact_uri(related.file)},
+        location["physicalLocation"] = {"artifactLocation": _artifact(related.file, root),
                                         **({"region": {"startLine": related.line}} if related.line else {})}
     return location
 
 
-def write_sarif(report: Report, path: str | os.PathLike) -> None:
-    _write(path, json.dumps(to_sarif(report), indent=2) + "\n")
+def sarif_text(report: Report) -> str:
+    return json.dumps(to_sarif(report), indent=2) + "\n"
 
 
 # --- JUnit XML -----------------------------------------------------------------------------------
@@ -326,8 +386,8 @@ def to_junit(report: Report) -> ET.Element:
         if blocking:
             failures += 1
             failure = ET.SubElement(case, "failure", type=blocking[0].level,
-                                    message="; ".join(f"{f.engine}: {f.message}" for f in blocking))
-            failure.text = "\n".join(f"{f.level} [{f.engine}] {_where(f)}: {f.message}"
+                                    message="; ".join(f"{_engines(f)}: {f.message}" for f in blocking))
+            failure.text = "\n".join(f"{f.level} [{_engines(f)}] {_where(f)}: {f.message}"
                                      + (f"\nfix: {f.fix}" if f.fix else "") for f in blocking)
         elif waived:
             skipped += 1
@@ -335,7 +395,7 @@ def to_junit(report: Report) -> ET.Element:
         advisory = [f for f in findings if not f.blocking and not f.waiver]
         if advisory:
             ET.SubElement(case, "system-out").text = "\n".join(
-                f"{f.level} [{f.engine}] {_where(f)}: {f.message}" for f in advisory)
+                f"{f.level} [{_engines(f)}] {_where(f)}: {f.message}" for f in advisory)
     suite.set("tests", str(len(pairs)))
     suite.set("failures", str(failures))
     suite.set("errors", "0")
@@ -343,23 +403,22 @@ def to_junit(report: Report) -> ET.Element:
     root = ET.Element("testsuites", name=report.title, tests=str(len(pairs)), failures=str(failures),
                       errors="0", skipped=str(skipped))
     root.append(suite)
+    for element in root.iter():  # XML 1.0 cannot hold control characters; CI pages show it as text
+        element.attrib.update({key: printable(value) for key, value in element.attrib.items()})
+        element.text = printable(element.text, newlines=True) if element.text else element.text
     return root
 
 
-def write_junit(report: Report, path: str | os.PathLike) -> None:
+def junit_text(report: Report) -> str:
     root = to_junit(report)
     ET.indent(root)
-    _write(path, ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def write_outputs(report: Report, *, json_path=None, sarif_path=None, junit_path=None) -> None:
-    """The machine-readable copies a command was asked for."""
-    for path, writer in ((json_path, write_json), (sarif_path, write_sarif), (junit_path, write_junit)):
+    """The machine-readable copies a command was asked for (their paths checked before the run,
+    `gate/output/paths.py`); a file that cannot be written is an OutputPathError."""
+    for option, path, text in (("--json", json_path, json_text), ("--sarif", sarif_path, sarif_text),
+                               ("--junit", junit_path, junit_text)):
         if path:
-            writer(report, path)
-
-
-def _write(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+            paths.write_text(option, path, text(report))

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from datetime import datetime, timezone
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from stateless_pack.gate.program.pulumi_wire import SECRET_SIG, SIG_KEY, STACK_TYPE
@@ -87,7 +85,6 @@ def deployment(run: ProgramRun, now: datetime | None = None) -> dict:
     }
 
 
-def write(run: ProgramRun, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(deployment(run), indent=2) + "\n", encoding="utf-8")
+def text(run: ProgramRun) -> str:
+    """The stack export as the file `--state-export` writes."""
+    return json.dumps(deployment(run), indent=2) + "\n"

@@ -362,7 +362,10 @@ class Monitor(mocks.MockMonitor):
                 "property_dependencies": {}, "provider": request.provider,
                 "id": "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p),
                 "origin": helm_components.origin(urn, source, child.source,
-                                                 gate_only=request.type == helm_components.RELEASE)})
+                                                 gate_only=request.type == helm_components.RELEASE),
+                "source": list(child.document) or None})  # its YAML file's line, else its component's
+
+
 
 
 class Engine:

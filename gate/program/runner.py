@@ -67,8 +67,8 @@ class RegisteredResource:
     property_dependencies: Mapping[str, tuple] = field(default_factory=dict)
     provider: str = ""        # provider reference, if explicit
     id: str = ""
-    # (file, line) of the program's code that created it: the file relative to the project folder
-    # where it is inside it; a yaml/v2 component's children have their component's
+    # (file, line) of the program's code that created it (the innermost frame in the project folder),
+    # a yaml/v2 child's document in its YAML file, else its parent's
     source: tuple[str, int] | None = None
     remote: bool = False      # a remote component: a provider's Construct registers its children
     origin: Mapping = field(default_factory=dict)  # rendered from a chart or kustomization: see
@@ -178,12 +178,9 @@ def _diagnostics(answer: "_Answer", out: StreamCapture, err: StreamCapture, stac
     return tuple(diagnostics.bounded(said, stack_urn))
 
 
-def _relative_source(source, program_dir: Path) -> tuple[str, int] | None:
-    if not source:
-        return None
-    path = Path(source[0])
-    return (path.relative_to(program_dir).as_posix() if path.is_relative_to(program_dir) else str(path),
-            int(source[1]))
+def _source(source) -> tuple[str, int] | None:
+    """(absolute file, line); gate/source_positions.py decides which are the user's own."""
+    return (str(source[0]), int(source[1])) if source else None
 
 
 class _Answer(threading.Thread):
@@ -247,7 +244,7 @@ class _Answer(threading.Thread):
     def _resource(self, r: dict) -> None:
         inputs = decode(r["inputs"])
         self._learn(str(v) for v in secret_values(inputs))
-        source = _relative_source(r.get("source"), self.program_dir) or self.sources.get(r["parent"])
+        source = _source(r.get("source")) or self.sources.get(r["parent"])
         self.sources[r["urn"]] = source
         resource = RegisteredResource(
             type=r["type"], name=r["name"], urn=r["urn"], custom=r["custom"],

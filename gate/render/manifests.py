@@ -191,7 +191,8 @@ def _names(path: Path, descriptor: int) -> bool:
     return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)
 
 
-def _check_replaceable(out: Path) -> None:
+def check_replaceable(out: Path) -> None:
+    """`out` may be replaced by `publish`: it is missing, empty, or a folder we published."""
     if out.exists() and not out.is_dir():
         raise RenderError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
@@ -203,7 +204,7 @@ def publish(rendered: str | Path, out: str | Path, patches: str | Path | None = 
     """Replace `out` with a copy of the folder `rendered` (and of `patches`, as `out/patches`), in
     one rename: a reader sees the old folder or the new one, never a mix. Hold `output_lock(out)`."""
     out = Path(out)
-    _check_replaceable(out)
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = processes.temp_folder(f".{out.name}.new-", parent=out.parent)
     try:

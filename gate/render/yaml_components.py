@@ -83,6 +83,7 @@ class Child:
     name: str         # Pulumi resource name, e.g. app:shop/web
     inputs: dict      # the object, wire form
     source: str = ""  # where its document came from, when a renderer says (a chart's template file)
+    document: tuple = ()  # (YAML file, 1-based line where its document starts) when it came from a file
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class Parsed:
     obj: dict
     secret: bool = False  # its text was secret: its contents stay secret
     source: str = ""
+    document: tuple = ()  # (YAML file, line) of its document, when it came from a file
 
 
 def _plain(value: Any) -> tuple[Any, bool]:
@@ -104,17 +106,26 @@ def _plain(value: Any) -> tuple[Any, bool]:
 def decode_documents(text: str, where: str) -> list[dict]:
     """The non-empty documents of a YAML text, each a mapping (strict loader: no duplicate keys, no
     alias bombs)."""
+    return [document for _, document in _located_documents(text, where)]
+
+
+def _located_documents(text: str, where: str) -> list[tuple[int, dict]]:
+    """(1-based line where it starts, document) of each non-empty document (yaml.load_all's steps)."""
+    loader = StrictLoader(text)
+    out = []
     try:
-        documents = list(yaml.load_all(text, Loader=StrictLoader))
+        while loader.check_node():
+            node = loader.get_node()
+            document = loader.construct_document(node)
+            if document is None or document == {}:
+                continue  # the provider skips empty blocks
+            if not isinstance(document, dict):
+                raise ExpansionError(f"{where}: a YAML document is a {type(document).__name__}, not an object")
+            out.append((node.start_mark.line + 1, document))
     except yaml.YAMLError as err:
         raise ExpansionError(f"{where}: decoding YAML: {err}") from None
-    out = []
-    for document in documents:
-        if document is None or document == {}:
-            continue  # the provider skips empty blocks
-        if not isinstance(document, dict):
-            raise ExpansionError(f"{where}: a YAML document is a {type(document).__name__}, not an object")
-        out.append(document)
+    finally:
+        loader.dispose()
     return out
 
 
@@ -147,7 +158,8 @@ def _sources(component_type: str, args: dict, base: Path) -> list[Parsed]:
     for entry in files:
         entry, secret = _plain(entry)
         for name, text in _file_texts(str(entry), pattern, base):
-            found += [Parsed(doc, secret or secret_files) for doc in decode_documents(text, name)]
+            found += [Parsed(doc, secret or secret_files, document=(name, line))
+                      for line, doc in _located_documents(text, name)]
     texts, secret_text = _plain(args.get("yaml"))
     for text in texts if isinstance(texts, list) else [texts] if texts else []:
         text, secret = _plain(text)
@@ -170,7 +182,7 @@ def _expand_lists(objects: list[Parsed]) -> list[Parsed]:
         if isinstance(items, list):
             if not all(isinstance(_plain(i)[0], dict) for i in items):
                 raise ExpansionError(f"YAML object is invalid: {_brief(parsed.obj)}: an item is not an object")
-            queue[:0] = [Parsed(_plain(i)[0], parsed.secret, parsed.source) for i in items]
+            queue[:0] = [Parsed(_plain(i)[0], parsed.secret, parsed.source, parsed.document) for i in items]
             continue
         out.append(parsed)
     return out
@@ -236,7 +248,7 @@ def _normalized(objects: list[Parsed], default_namespace: str) -> list[Parsed]:
             metadata, secret_metadata = _plain(obj["metadata"])
             metadata = {**metadata, "namespace": default_namespace}
             obj["metadata"] = secret_marker(metadata) if secret_metadata else metadata
-        out.append(Parsed(obj, parsed.secret, parsed.source))
+        out.append(Parsed(obj, parsed.secret, parsed.source, parsed.document))
     return out
 
 
@@ -276,7 +288,7 @@ def _child(parsed: Parsed, prefix: str, skip_await: bool) -> Child:
         for key in ("data", "stringData"):  # always secret, as the provider marks them
             if key in obj and not is_secret_marker(obj[key]):
                 obj[key] = secret_marker(obj[key])
-    return Child(type_token(obj["apiVersion"], obj["kind"]), resource_name, obj, parsed.source)
+    return Child(type_token(obj["apiVersion"], obj["kind"]), resource_name, obj, parsed.source, parsed.document)
 
 
 def expand(component_type: str, name: str, inputs: dict, *, default_namespace: str = "default",

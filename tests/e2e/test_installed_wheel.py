@@ -87,7 +87,7 @@ def project(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def passed_preview(installed, project):
-    done = stateless_pack(installed, "preview", ".", "--json", "report.json", cwd=project)
+    done = stateless_pack(installed, "preview", ".", "--json", "report.json", "--sarif", "report.sarif", cwd=project)
     return done, findings(project / "report.json")
 
 
@@ -120,6 +120,28 @@ def test_preview_passes_with_the_stacks_own_waiver(passed_preview, project):
     assert [(f["rule"], f["waiver"], f["blocking"]) for f in found] == [("min-replicas", "W-0001", False)]
     assert "PASSED: 0 blocking, 0 advisory, 1 waived" in done.stdout
     assert (project / "out" / "manifests").is_dir()  # the manifests land in the user's project
+
+
+def test_sarif_points_at_the_line_of_the_users_program_not_at_the_installed_component(passed_preview, project):
+    """The Deployment is created inside the installed `Application`: the finding lands on the
+    program's `Application(...)` line, relative to the project (no repository around it)."""
+    done, _ = passed_preview
+    run = json.loads((project / "report.sarif").read_text())["runs"][0]
+    [result] = run["results"]
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"] == {"uri": "__main__.py", "uriBaseId": "%SRCROOT%"}
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == project.resolve().as_uri() + "/"
+    assert PROGRAM.splitlines()[location["region"]["startLine"] - 1].startswith('Application("web"')
+    assert result["relatedLocations"][0]["physicalLocation"]["artifactLocation"]["uri"].startswith("out/manifests/")
+    assert f"Deployment/shop/web  (__main__.py:{location['region']['startLine']}; rendered out/manifests/" in done.stdout
+
+
+def test_an_output_path_that_cannot_be_written_fails_before_anything_runs(installed, project):
+    done = stateless_pack(installed, "preview", ".", "--json", "/nonexistent/dir/x.json", cwd=project)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == ("stateless-pack preview: error: --json /nonexistent/dir/x.json: the folder "
+                           "/nonexistent/dir does not exist (create it first)\n")
+    assert not Path("/nonexistent").exists()
 
 
 @pytest.mark.parametrize("waivers,blocking", [

@@ -50,7 +50,7 @@ def test_clean_program_passes(capsys, tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["findings"] == [] and report["summary"]["passed"] is True
     assert report["summary"]["resources"] == 4  # the four manifests below: a clean run says what it checked
-    assert "PASSED" in out and "on 0 of 4 resource(s) checked" in out
+    assert "PASSED" in out and "; 4 resource(s) checked, 0 with findings" in out
     assert sorted(p.name for p in (tmp_path / "m").glob("*.yaml")) == [
         "deployment_shop_web.yaml", "networkpolicy_shop_web.yaml",
         "poddisruptionbudget_shop_web-pdb.yaml", "service_shop_web.yaml"]
@@ -60,18 +60,18 @@ def test_violations_block_with_exactly_the_expected_findings(violations_run):
     code, out, _, folder = violations_run
     assert code == 1
     findings = json.loads((folder / "r.json").read_text())["findings"]
-    got = sorted((f["rule"], f["engine"], f["resource"], f["blocking"]) for f in findings)
-    assert got == [
-        ("CKV2_K8S_6", "checkov", "Deployment/shop/no-netpol", True),
-        ("no-sticky-service", "checkov", "Service/shop/sticky", True),
-        ("no-sticky-service", "crossguard", "Service/shop/sticky", True),
+    got = sorted((f["rule"], f["engines"], f["resource"], f["blocking"]) for f in findings)
+    assert got == [  # one finding each: the pack (crossguard) and Checkov's CKV_STL_1 agree on the Service
+        ("CKV2_K8S_6", ["checkov"], "Deployment/shop/no-netpol", True),
+        ("no-sticky-service", ["crossguard", "checkov"], "Service/shop/sticky", True),
     ]
     pack = next(f for f in findings if f["engine"] == "crossguard")
     assert pack["path"] == "spec.sessionAffinity"
     assert pack["urn"] == "urn:pulumi:dev::violations::fixtures:index:Storefront$kubernetes:core/v1:Service::sticky"
     assert pack["file"].endswith("service_shop_sticky.yaml") and Path(pack["file"]).is_file()
     assert pack["fix"].startswith("Set spec.sessionAffinity to None")
-    assert "BLOCKED: 3 blocking" in out and "Service/shop/sticky" in out
+    assert "BLOCKED: 2 blocking" in out and "7 resource(s) checked, 2 with findings" in out
+    assert "Service/shop/sticky  (" in out and "crossguard,checkov" in out
 
 
 def test_sarif_is_valid_sarif_2_1_0(violations_run):
@@ -80,14 +80,24 @@ def test_sarif_is_valid_sarif_2_1_0(violations_run):
     schema = json.loads((FIXTURES / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
     jsonschema.Draft7Validator(schema).validate(sarif)
     results = sarif["runs"][0]["results"]
-    assert sorted(r["ruleId"] for r in results) == ["CKV2_K8S_6", "no-sticky-service", "no-sticky-service"]
+    assert sorted(r["ruleId"] for r in results) == ["CKV2_K8S_6", "no-sticky-service"]
     assert {r["level"] for r in results} == {"error"}
     rules = {r["id"]: r for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
     assert rules["no-sticky-service"]["help"]["text"].startswith("Set spec.sessionAffinity to None")
-    sticky = next(r for r in results if r["properties"]["engine"] == "crossguard")
-    region = sticky["locations"][0]["physicalLocation"]["region"]
+    sticky = next(r for r in results if r["ruleId"] == "no-sticky-service")
+    assert sticky["properties"]["engines"] == ["crossguard", "checkov"]
+    # the alert lands on the program line that created the Service, in a file of the repository
+    root = Path(sarif["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"].removeprefix("file://"))
+    program = sticky["locations"][0]["physicalLocation"]
+    assert program["artifactLocation"]["uriBaseId"] == "%SRCROOT%"
+    assert root / program["artifactLocation"]["uri"] == FIXTURES / "violations" / "__main__.py"
+    source = (FIXTURES / "violations" / "__main__.py").read_text().splitlines()
+    assert source[program["region"]["startLine"] - 1].strip().startswith('k8s.core.v1.Service("sticky"')
+    # the rendered manifest the engines read is related information, at the field's line
+    rendered = sticky["relatedLocations"][0]["physicalLocation"]
+    assert rendered["artifactLocation"]["uri"].endswith("service_shop_sticky.yaml")
     lines = Path(folder / "manifests" / "service_shop_sticky.yaml").read_text().splitlines()
-    assert lines[region["startLine"] - 1].strip().startswith("sessionAffinity:")
+    assert lines[rendered["region"]["startLine"] - 1].strip().startswith("sessionAffinity:")
 
 
 def test_sarif_schema_rejects_a_broken_log():
@@ -233,8 +243,8 @@ def test_the_policy_configuration_reaches_the_pack_and_the_gate_alike(capsys, tm
     # exit 0, not 2: the pack, configured from the same file, reported the sticky Service as advisory too
     assert code == 0, out + err
     report = json.loads((tmp_path / "r.json").read_text())
-    assert sorted((f["rule"], f["engine"], f["level"]) for f in report["findings"]) == [
-        ("no-sticky-service", "checkov", "advisory"), ("no-sticky-service", "crossguard", "advisory")]
+    assert [(f["rule"], f["engines"], f["level"]) for f in report["findings"]] == [
+        ("no-sticky-service", ["crossguard", "checkov"], "advisory")]
     assert report["policy_config"] == str(config)
     pack = next(f for f in report["findings"] if f["engine"] == "crossguard")
     lines = Path(pack["file"]).read_text().splitlines()

@@ -61,8 +61,9 @@ def program(folder: Path, body: str, files: dict | None = None) -> Path:
 
 
 def found(report: dict, namespace: str, engine: str) -> set:
+    """(rule, resource) of the findings `engine` found (alone, or with another: one finding each)."""
     return {(f["rule"], f["resource"]) for f in report["findings"]
-            if f["engine"] == engine and f["resource"].split("/")[1] == namespace}
+            if engine in f["engines"] and f["resource"].split("/")[1] == namespace}
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +96,9 @@ def test_the_same_chart_gives_the_same_findings_on_the_same_children_through_eve
             assert found(report, namespace, engine) == expected(namespace), (namespace, engine)
     for engine in ("rules", "checkov"):
         assert found(scan, "scan", engine) == expected("scan"), engine
-    # nothing else: every finding is one of those, each blocks, and every object was checked
-    assert len(report["findings"]) == 3 * 2 * len(EXPECTED) and len(scan["findings"]) == 2 * len(EXPECTED)
+    # nothing else: every finding is one of those (once, with both engines), each blocks, and every
+    # object was checked
+    assert len(report["findings"]) == 3 * len(EXPECTED) and len(scan["findings"]) == len(EXPECTED)
     assert all(f["blocking"] for f in report["findings"] + scan["findings"])
     assert report["summary"]["resources"] == 3 * OBJECTS and scan["summary"]["resources"] == OBJECTS
 
@@ -135,7 +137,7 @@ def test_a_releases_objects_are_marked_as_checked_by_the_gate_only(routes):
     _, out, _, report, folder, _ = routes
     gate_only = {f["resource"] for f in report["findings"] if f["gate_only"]}
     assert gate_only == {in_namespace(e["resource"], "rel") for e in EXPECTED}
-    assert {f["engine"] for f in report["findings"] if f["gate_only"]} == set(GATE_ENGINES)
+    assert {e for f in report["findings"] if f["gate_only"] for e in f["engines"]} == set(GATE_ENGINES)
     sarif = json.loads((folder / "r.sarif").read_text())["runs"][0]["results"]
     marked = {r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] for r in sarif
               if r["properties"].get("gateOnly") and r["properties"]["tags"] == ["gate-only"]}
@@ -289,11 +291,9 @@ k8s.helm.v4.Chart("other", chart=CHART, namespace="b", name="webapp")
     code, out, err = preview(app, "--out", tmp_path / "m", "--json", tmp_path / "r.json")
     assert code == 1, out + err
     findings = json.loads((tmp_path / "r.json").read_text())["findings"]
-    waived = sorted((f["waiver"], f["engine"], f["resource"]) for f in findings if f["waiver"])
-    assert waived == [("W-0200", "checkov", "PersistentVolumeClaim/a/webapp-data"),
-                      ("W-0200", "crossguard", "PersistentVolumeClaim/a/webapp-data"),
-                      ("W-0201", "checkov", "StatefulSet/b/webapp-worker"),
-                      ("W-0201", "crossguard", "StatefulSet/b/webapp-worker")]
+    waived = sorted((f["waiver"], f["engines"], f["resource"]) for f in findings if f["waiver"])
+    assert waived == [("W-0200", ["crossguard", "checkov"], "PersistentVolumeClaim/a/webapp-data"),
+                      ("W-0201", ["crossguard", "checkov"], "StatefulSet/b/webapp-worker")]
     assert not any(f["blocking"] for f in findings if f["waiver"])
     blocking = {(f["rule"], f["resource"]) for f in findings if f["blocking"]}
     assert blocking == (expected("a") | expected("b")) - {  # the same children in the other team still block
@@ -311,9 +311,8 @@ def test_the_sticky_overlay_blocks_exactly_its_sticky_service(tmp_path, body, co
     code, out, err = preview(app, "--out", tmp_path / "m", "--json", tmp_path / "r.json")
     report = json.loads((tmp_path / "r.json").read_text())
     assert code == 1, out + err
-    assert sorted((f["rule"], f["engine"], f["resource"], f["path"]) for f in report["findings"]) == [
-        ("no-sticky-service", "checkov", "Service/shop/web", "spec.sessionAffinity"),
-        ("no-sticky-service", "crossguard", "Service/shop/web", "spec.sessionAffinity"),
+    assert [(f["rule"], f["engines"], f["resource"], f["path"]) for f in report["findings"]] == [
+        ("no-sticky-service", ["crossguard", "checkov"], "Service/shop/web", "spec.sessionAffinity"),
     ]
     assert {f["origin"] for f in report["findings"]} == {component}
     assert report["summary"]["resources"] == 4  # the base's Deployment, Service, PDB and NetworkPolicy

@@ -36,16 +36,13 @@ def expanded_run(tmp_path_factory):
 def test_violations_inside_components_lists_and_patches_block(expanded_run):
     code, report, _ = expanded_run
     assert code == 1
-    got = sorted((f["rule"], f["engine"], f["resource"]) for f in report["findings"] if f["rule"] in OURS)
+    got = sorted((f["rule"], ",".join(f["engines"]), f["resource"]) for f in report["findings"] if f["rule"] in OURS)
     assert got == [
-        ("no-persistent-volume-claims", "checkov", "PersistentVolumeClaim/shop/data"),
-        ("no-persistent-volume-claims", "crossguard", "PersistentVolumeClaim/shop/data"),
-        ("no-sticky-service", "checkov", "Service/shop/sticky-list"),
-        ("no-sticky-service", "checkov", "Service/shop/sticky-yaml"),
-        ("no-sticky-service", "crossguard", "Service/shop/sticky-list"),
-        ("no-sticky-service", "crossguard", "Service/shop/sticky-yaml"),
+        ("no-persistent-volume-claims", "crossguard,checkov", "PersistentVolumeClaim/shop/data"),
         # a Patch is not handed to Checkov (it would call every missing field a failure)
         ("no-sticky-service", "crossguard", "Service/shop/web-patched"),
+        ("no-sticky-service", "crossguard,checkov", "Service/shop/sticky-list"),
+        ("no-sticky-service", "crossguard,checkov", "Service/shop/sticky-yaml"),
     ]
 
 
@@ -65,6 +62,22 @@ def test_children_carry_the_providers_names_and_a_patch_is_not_blamed_for_what_i
     assert Path(patched["file"]).read_text().count("sessionAffinity: ClientIP") == 1
     assert sorted(p.name for p in (folder / "m").glob("*.yaml")) == [
         "persistentvolumeclaim_shop_data.yaml", "service_shop_sticky-list.yaml", "service_shop_sticky-yaml.yaml"]
+
+
+def test_findings_point_at_the_yaml_file_or_the_program_line_that_created_the_resource(expanded_run):
+    """A yaml/v2 child from a file is where its document starts in that file; one from inline YAML
+    text takes the component's line; the others the line that created them."""
+    _, report, _ = expanded_run
+    where = {f["resource"]: (f["source_file"], f["source_line"]) for f in report["findings"]}
+    program = EXPANDED / "__main__.py"
+    lines = program.read_text().splitlines()
+    assert where["PersistentVolumeClaim/shop/data"] == (str(EXPANDED / "manifests" / "claim.yaml"), 2)
+    file, line = where["Service/shop/sticky-yaml"]
+    assert file == str(program) and lines[line - 1].startswith('k8s.yaml.v2.ConfigGroup("edge"')
+    file, line = where["Service/shop/sticky-list"]
+    assert file == str(program) and lines[line - 1].startswith('k8s.core.v1.ServiceList("services"')
+    file, line = where["Service/shop/web-patched"]
+    assert file == str(program) and lines[line - 1].startswith('k8s.core.v1.ServicePatch("affinity"')
 
 
 def _program(tmp_path: Path, body: str) -> Path:

@@ -56,8 +56,8 @@ def test_quoted_short_and_structured_secrets_never_reach_any_output(capsys, tmp_
     captured = capsys.readouterr()
     assert code == 1, captured.err
     sticky = [f for f in json.loads((tmp_path / "r.json").read_text())["findings"] if f["rule"] == "no-sticky-edge"]
-    assert sorted(f["engine"] for f in sticky) == ["checkov", "crossguard", "crossguard"]  # Checkov: one per check
-    assert all("<redacted>" in f["message"] for f in sticky if f["engine"] == "crossguard")
+    assert [f["engines"] for f in sticky] == [["crossguard", "checkov"]] * 2  # one per annotation, both engines
+    assert all("<redacted>" in f["message"] for f in sticky)
     texts = everything_written(tmp_path, captured.out, captured.err, skip=app)
     assert len(texts) >= 8
     for name, text in texts.items():
@@ -78,3 +78,20 @@ def test_a_programs_errors_and_logs_never_print_a_secret(capsys, tmp_path, body)
     assert code == 2 and "the program failed" in captured.err
     assert TOKEN not in captured.err and TOKEN not in captured.out
     assert "<redacted>" in captured.err
+
+
+def test_the_programs_prints_and_logs_are_in_the_json_report_redacted(capsys, tmp_path):
+    app = program(tmp_path, """\
+        print("hello from the program")
+        pulumi.log.warn("careful: " + config.require("token"))
+        config.require_secret("token").apply(lambda t: pulumi.log.info(f"token is {t}"))
+        k8s.core.v1.ConfigMap("c", metadata={"name": "c", "namespace": "shop"}, data={"a": "b"})
+        """)
+    main(["preview", str(app), "--out", str(tmp_path / "m"), "--json", str(tmp_path / "r.json")])
+    captured = capsys.readouterr()
+    said = json.loads((tmp_path / "r.json").read_text())["diagnostics"]
+    messages = {(d["severity"], d["message"].strip()) for d in said}
+    assert ("info", "hello from the program") in messages
+    assert ("warning", "careful: <redacted>") in messages and ("info", "token is <redacted>") in messages
+    assert all(d["urn"].startswith("urn:pulumi:dev::secrets::") for d in said)
+    assert "hello from the program" in captured.err and TOKEN not in captured.err + captured.out

@@ -30,7 +30,8 @@ def scan(capsys, *args: str) -> tuple[int, dict, str]:
 
 
 def found(report: dict) -> set:
-    return {(f["rule"], f["engine"], f["resource"]) for f in report.get("findings", [])}
+    """(rule, the engines that found it, resource) of each finding."""
+    return {(f["rule"], ",".join(f["engines"]), f["resource"]) for f in report.get("findings", [])}
 
 
 # ---- the fixture folders --------------------------------------------------------------------
@@ -43,7 +44,7 @@ def test_clean_manifests_pass(capsys):
 
 def test_violating_manifests_block_with_exactly_the_expected_findings(capsys):
     known = {r.name for r in rules()}
-    expected = {(e["rule"], e["engine"], e["resource"])
+    expected = {(e["rule"], e["engines"], e["resource"])
                 for e in yaml.safe_load((SCAN / "violating.expected.yaml").read_text())
                 if e["rule"] in known or e["rule"].startswith("CKV_")}
     code, report, _ = scan(capsys, SCAN / "violating")
@@ -51,9 +52,10 @@ def test_violating_manifests_block_with_exactly_the_expected_findings(capsys):
     assert found(report) == expected
     assert all(f["blocking"] for f in report["findings"])
     ours = [f for f in report["findings"] if f["rule"] == "no-sticky-service"]
-    assert sorted((f["engine"], f["checkov_id"], f["path"], f["file"]) for f in ours) == [
-        (engine, "CKV_STL_1", "spec.sessionAffinity", str(SCAN / "violating" / "services.yaml"))
-        for engine in ("checkov", "rules")]
+    assert [(f["engines"], f["checkov_id"], f["path"], f["file"]) for f in ours] == [
+        (["rules", "checkov"], "CKV_STL_1", "spec.sessionAffinity", str(SCAN / "violating" / "services.yaml"))]
+    # counted once: the summary's numbers are the distinct findings
+    assert report["summary"]["blocking"] == report["summary"]["findings"] == len(expected)
 
 
 def test_stack_rules_run_in_the_scan(capsys, tmp_path):
@@ -65,14 +67,15 @@ def test_stack_rules_run_in_the_scan(capsys, tmp_path):
 
 
 def test_a_single_instance_data_store_on_a_network_disk_is_blocked_twice_by_both_engines(capsys):
-    """A bare Redis Pod on a Cinder disk: the instance and the volume, each by our rules and by Checkov."""
+    """A bare Redis Pod on a Cinder disk: the instance and the volume, each found by our rules and by
+    Checkov, each reported once."""
     pod = (REPO / "tests" / "fixtures" / "rules" / "no-bare-pods"
            / "fail-single-instance-data-store-on-network-disk.yaml")
     code, report, _ = scan(capsys, pod)
     ours = {r.name for r in rules()}
     assert code == 1
-    assert {(f["rule"], f["engine"]) for f in report["findings"] if f["rule"] in ours} == {
-        (rule, engine) for rule in ("no-bare-pods", "allowed-volume-types") for engine in ("rules", "checkov")}
+    assert sorted((f["rule"], tuple(f["engines"])) for f in report["findings"] if f["rule"] in ours) == [
+        ("allowed-volume-types", ("rules", "checkov")), ("no-bare-pods", ("rules", "checkov"))]
 
 
 def test_broken_yaml_is_reported_with_file_and_line_and_the_rest_still_checked(capsys):
@@ -80,8 +83,7 @@ def test_broken_yaml_is_reported_with_file_and_line_and_the_rest_still_checked(c
     assert code == 1
     bad = str(SCAN / "broken" / "bad-indent.yaml")
     assert found(report) == {("manifest-file", "scan", f"{bad}:12"),
-                             ("no-sticky-service", "checkov", "Service/shop/sticky"),
-                             ("no-sticky-service", "rules", "Service/shop/sticky")}
+                             ("no-sticky-service", "rules,checkov", "Service/shop/sticky")}
     problem = next(f for f in report["findings"] if f["engine"] == "scan")
     assert problem["file"] == bad and "line 12" in problem["message"] and problem["blocking"]
     assert report["manifests"] == 2  # the document before the error is kept and checked
@@ -94,8 +96,7 @@ def test_kind_list_items_are_each_checked(capsys, tmp_path):
     (tmp_path / "list.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
     code, report, _ = scan(capsys, tmp_path / "list.yaml")
     assert code == 1
-    assert found(report) == {("no-sticky-service", engine, f"Service/shop/{name}")
-                             for engine in ("checkov", "rules") for name in "ac"}
+    assert found(report) == {("no-sticky-service", "rules,checkov", f"Service/shop/{name}") for name in "ac"}
 
 
 # ---- failures of the tool -------------------------------------------------------------------
@@ -153,8 +154,8 @@ def test_two_copies_of_one_resource_block_naming_both_places(capsys, tmp_path):
     [duplicate] = [f for f in report["findings"] if f["rule"] == "manifest-file"]
     assert duplicate["blocking"] and (duplicate["file"], duplicate["line"]) == (str(tmp_path / "b.yaml"), 1)
     assert duplicate["message"].startswith(f"Service/shop/web is defined twice: at {tmp_path / 'a.yaml'}:1 and here")
-    assert {(f["rule"], f["engine"], Path(f["file"]).name) for f in report["findings"] if f["rule"] == "no-sticky-service"} \
-        == {("no-sticky-service", "rules", "b.yaml"), ("no-sticky-service", "checkov", "b.yaml")}
+    assert [(f["rule"], sorted(f["engines"]), Path(f["file"]).name) for f in report["findings"]
+            if f["rule"] == "no-sticky-service"] == [("no-sticky-service", ["checkov", "rules"], "b.yaml")]
 
 
 def test_a_chart_rendering_one_object_twice_blocks_but_alternative_renderings_are_not_compared(capsys, tmp_path):
@@ -174,6 +175,39 @@ def test_a_chart_rendering_one_object_twice_blocks_but_alternative_renderings_ar
     code, report, err = scan(capsys, overlays / "clean", overlays / "sticky")
     assert code == 1, err  # the sticky overlay's own finding, not a duplicate
     assert not [f for f in report["findings"] if f["rule"] == "manifest-file"]
+
+
+@pytest.mark.parametrize("option", ["--output", "--sarif", "--junit"])
+def test_an_output_file_that_cannot_be_written_fails_before_the_scan(capsys, tmp_path, monkeypatch, option):
+    from stateless_pack.gate.commands import scan as scan_command
+
+    monkeypatch.setattr(scan_command, "load_manifests", lambda *a, **k: pytest.fail("the scan ran"))
+    for target in (tmp_path / "nonexistent" / "dir" / "x.json", Path("/proc/x.json")):
+        code = cli.main(["scan", str(SCAN / "clean"), option, str(target)])
+        captured = capsys.readouterr()
+        assert code == 2 and captured.out == "" and "Traceback" not in captured.err
+        assert captured.err.count("\n") == 1 and captured.err.startswith(
+            f"stateless-pack scan: error: {option} {target}: "), captured.err
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_a_report_that_cannot_be_written_at_the_end_fails_without_a_verdict(capsys, tmp_path, monkeypatch):
+    from stateless_pack.gate.commands import scan as scan_command
+
+    reports_dir = tmp_path / "reports"
+    reports_dir.mkdir()
+    real = scan_command.rule_findings
+
+    def folder_gone(*args, **kwargs):  # removed while the scan ran
+        reports_dir.rmdir()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scan_command, "rule_findings", folder_gone)
+    code = cli.main(["scan", str(SCAN / "clean"), "--sarif", str(reports_dir / "r.sarif")])
+    captured = capsys.readouterr()
+    assert code == 2 and "PASSED" not in captured.out and "Traceback" not in captured.err
+    assert captured.err.startswith(f"stateless-pack scan: error: --sarif {reports_dir / 'r.sarif'}: cannot be written")
+
 
 # ---- problems that are not YAML syntax ------------------------------------------------------
 
@@ -275,31 +309,30 @@ def registry(tmp_path: Path, keys, rules_waived=("no-sticky-service",), name="ch
 def test_a_waiver_covers_our_checkov_finding(capsys, tmp_path, keys):
     code, report, _ = scan(capsys, sticky(tmp_path), *registry(tmp_path, keys))
     assert code == 0
-    assert sorted((f["rule"], f["engine"], f["waiver"], f["blocking"]) for f in report["findings"]) == [
-        ("no-sticky-service", "checkov", "W-0001", False), ("no-sticky-service", "rules", "W-0001", False)]
+    assert [(f["rule"], f["engines"], f["waiver"], f["blocking"]) for f in report["findings"]] == [
+        ("no-sticky-service", ["rules", "checkov"], "W-0001", False)]
 
 
 def test_a_waiver_for_another_resource_does_not_cover(capsys, tmp_path, keys):
     code, report, _ = scan(capsys, sticky(tmp_path), *registry(tmp_path, keys, name="other"))
     assert code == 1
     assert sorted((f["rule"], f["waiver"], f["blocking"]) for f in report["findings"]) == [
-        ("no-sticky-service", "", True), ("no-sticky-service", "", True), ("stale-waiver", "", False)]
+        ("no-sticky-service", "", True), ("stale-waiver", "", False)]
 
 
 def test_a_skip_annotation_backed_by_the_registry_is_waived(capsys, tmp_path, keys):
     code, report, _ = scan(capsys, sticky(tmp_path, skip="CKV_STL_1=W-0001"), *registry(tmp_path, keys))
     assert code == 0
-    # Checkov skipped its check (a row of its own, waived); our rules still ran, and are waived too.
-    assert sorted((f["rule"], f["engine"], f["waiver"]) for f in report["findings"]) == [
-        ("no-sticky-service", "checkov", "W-0001"), ("no-sticky-service", "rules", "W-0001")]
+    # Checkov never gets the skip: both engines judge the Service, one finding, waived by the registry.
+    assert [(f["rule"], f["engines"], f["waiver"]) for f in report["findings"]] == [
+        ("no-sticky-service", ["rules", "checkov"], "W-0001")]
 
 
 def test_a_skip_annotation_without_a_registry_blocks(capsys, tmp_path):
     code, report, _ = scan(capsys, sticky(tmp_path, skip="CKV_STL_1=W-0001"))
     assert code == 1
     assert found(report) == {("unbacked-suppression", "waivers", "Service/shop/checkout"),
-                             ("no-sticky-service", "checkov", "Service/shop/checkout"),
-                             ("no-sticky-service", "rules", "Service/shop/checkout")}
+                             ("no-sticky-service", "rules,checkov", "Service/shop/checkout")}
     assert all(f["blocking"] for f in report["findings"])
     [unbacked] = [f for f in report["findings"] if f["rule"] == "unbacked-suppression"]
     assert "W-0001 is not in the registry" in unbacked["message"]
@@ -408,6 +441,25 @@ def test_odd_folders_and_names_are_scanned_or_reported(capsys, tmp_path):
     assert "Service/shop/hidden" in {f["resource"] for f in report["findings"]}
 
 
+def test_hostile_names_reach_the_table_escaped_and_the_json_as_they_are(capsys, tmp_path):
+    """A name with an ANSI "hide the rest" escape, a CR and a bidi override cannot rewrite the table."""
+    name = "web\x1b[8m\rPASSED\u202e"
+    (tmp_path / "svc.yaml").write_text(
+        'apiVersion: v1\nkind: Service\nmetadata:\n  name: "web\\e[8m\\rPASSED\\u202e"\n  namespace: shop\n'
+        "spec:\n  sessionAffinity: ClientIP\n  selector: {app: web}\n  ports: [{port: 80}]\n")
+    code = cli.main(["scan", str(tmp_path / "svc.yaml"), "--sarif", str(tmp_path / "r.sarif")])
+    table = capsys.readouterr().out
+    assert code == 1
+    for raw in ("\x1b", "\r", "\u202e"):
+        assert raw not in table, repr(raw)
+    assert "Service/shop/web\\x1b[8m\\x0dPASSED\\u202e  (" in table and "BLOCKED" in table.splitlines()[-1]
+    code, report, _ = scan(capsys, tmp_path / "svc.yaml")
+    assert f"Service/shop/{name}" in {f["resource"] for f in report["findings"]}
+    sarif = json.loads((tmp_path / "r.sarif").read_text())
+    assert f"Service/shop/{name}" in {r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+                                      for r in sarif["runs"][0]["results"]}
+
+
 # ---- odd YAML is a finding, never a traceback (issue 17, item 12) ---------------------------
 
 def test_an_unrendered_helm_template_is_a_blocking_finding_with_file_and_line(capsys, tmp_path):
@@ -437,8 +489,8 @@ def test_a_sticky_service_written_with_a_merge_key_is_found(capsys, tmp_path):
         "  ports: [{port: 80}]\n")
     code, report, _ = scan(capsys, tmp_path)
     assert code == 1
-    assert {(f["rule"], f["engine"]) for f in report["findings"] if f["rule"] == "no-sticky-service"} == {
-        ("no-sticky-service", "rules"), ("no-sticky-service", "checkov")}
+    assert [(f["rule"], f["engines"]) for f in report["findings"] if f["rule"] == "no-sticky-service"] == [
+        ("no-sticky-service", ["rules", "checkov"])]
 
 
 # ---- the policy configuration (issue 11) ----------------------------------------------------
@@ -460,7 +512,7 @@ def test_the_statelessness_only_preset_blocks_only_on_our_rules(capsys):
     advisory = {f["rule"] for f in report["findings"] if f["level"] == "advisory"}
     assert {"CKV_K8S_8", "CKV_K8S_43"} <= advisory and not advisory & ours
     assert len(report["findings"]) == len(default["findings"])  # the same findings, other levels
-    edge = next(f for f in report["findings"] if f["rule"] == "no-sticky-edge" and f["engine"] == "checkov")
+    edge = next(f for f in report["findings"] if f["rule"] == "no-sticky-edge" and "checkov" in f["engines"])
     assert "nginx.ingress.kubernetes.io/affinity: 'cookie'" in edge["message"]  # the rule's words, not its description
 
 
@@ -477,12 +529,37 @@ def test_levels_and_settings_reach_every_output_and_both_engines(capsys, tmp_pat
                            "--sarif", tmp_path / "r.sarif", "--junit", tmp_path / "r.xml")
     assert code == 0
     # the bucket class is approved for our rules and for our Checkov check alike; built-ins are off
-    assert sorted((f["rule"], f["engine"], f["level"]) for f in report["findings"]) == [
-        ("no-sticky-service", "checkov", "advisory"), ("no-sticky-service", "rules", "advisory")]
+    assert [(f["rule"], f["engines"], f["level"]) for f in report["findings"]] == [
+        ("no-sticky-service", ["rules", "checkov"], "advisory")]
     sarif = json.loads((tmp_path / "r.sarif").read_text())
     assert {r["level"] for r in sarif["runs"][0]["results"]} == {"warning"}
     junit = (tmp_path / "r.xml").read_text()
-    assert "<failure" not in junit and "advisory [rules]" in junit
+    assert "<failure" not in junit and "advisory [rules,checkov]" in junit
+
+
+def test_checkov_judging_our_rule_otherwise_than_our_rules_blocks(capsys, tmp_path, monkeypatch):
+    """The real Checkov runs our check with other settings than our rules (as a Checkov environment
+    with other checks would): the violation only our rules find is reported, and the disagreement blocks."""
+    from stateless_pack.gate.commands import scan as scan_command
+
+    (tmp_path / "obc.yaml").write_text("apiVersion: objectbucket.io/v1alpha1\nkind: ObjectBucketClaim\n"
+                                       "metadata: {name: files, namespace: shop}\n"
+                                       "spec: {storageClassName: gold}\n")
+    real = scan_command.CheckovProcess
+
+    def other_settings(checkov_bin, **kwargs):
+        return real(checkov_bin, **{**kwargs, "rule_settings": {
+            "approved-bucket-storage-class": {"approvedStorageClasses": ["gold"]}}})
+
+    monkeypatch.setattr(scan_command, "CheckovProcess", other_settings)
+    code, report, _ = scan(capsys, tmp_path / "obc.yaml", "--policy-pack-config", PRESETS / "statelessness-only.json")
+    assert code == 1
+    assert sorted((f["rule"], f["engines"], f["blocking"]) for f in report["findings"]) == [
+        ("approved-bucket-storage-class", ["rules"], True),
+        ("engines-disagree", ["rules", "checkov"], True)]
+    disagreement = next(f for f in report["findings"] if f["rule"] == "engines-disagree")
+    assert "approved-bucket-storage-class and CKV_STL_" in disagreement["message"]
+    assert "Checkov does not" in disagreement["message"] and disagreement["resource"] == "ObjectBucketClaim/shop/files"
 
 
 def test_a_bad_policy_configuration_is_exit_2(capsys, tmp_path):
@@ -525,16 +602,15 @@ def test_sarif_lines_of_resources_and_fields_in_a_multi_document_file(capsys, tm
     code, _, _ = scan(capsys, manifests, "--sarif", tmp_path / "r.sarif")
     assert code == 1
     results = json.loads((tmp_path / "r.sarif").read_text())["runs"][0]["results"]
-    lines = {(r["ruleId"], r["properties"]["engine"], r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]):
-             (r["locations"][0]["physicalLocation"]["region"]["startLine"], r["properties"]["resourceLine"])
-             for r in results}
-    assert lines == {
-        ("CKV_K8S_21", "checkov", "ConfigMap/default/settings"): (2, 2),
-        ("no-sticky-service", "rules", "Service/shop/sticky"): (14, 7),
-        ("no-sticky-service", "checkov", "Service/shop/sticky"): (14, 7),
-        ("no-sticky-service", "rules", "Service/shop/other"): (24, 20),
-        ("no-sticky-service", "checkov", "Service/shop/other"): (24, 20),
-    }
+    lines = [(r["ruleId"], ",".join(r["properties"]["engines"]),
+              r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
+              r["locations"][0]["physicalLocation"]["region"]["startLine"], r["properties"]["resourceLine"])
+             for r in results]
+    assert sorted(lines) == [
+        ("CKV_K8S_21", "checkov", "ConfigMap/default/settings", 2, 2),
+        ("no-sticky-service", "rules,checkov", "Service/shop/other", 24, 20),
+        ("no-sticky-service", "rules,checkov", "Service/shop/sticky", 14, 7),
+    ]
     assert all(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("all.yaml") for r in results)
 
 
@@ -547,6 +623,6 @@ def test_annotations_written_as_a_list_cannot_hide_a_skip(capsys, tmp_path):
         "spec:\n  selector: {app: checkout}\n  sessionAffinity: ClientIP\n  ports: [{port: 80}]\n")
     code, report, _ = scan(capsys, tmp_path)
     assert code == 1
-    blocking = {(f["rule"], f["engine"], f["path"]) for f in report["findings"] if f["blocking"]}
+    blocking = {(f["rule"], ",".join(f["engines"]), f["path"]) for f in report["findings"] if f["blocking"]}
     assert ("unbacked-suppression", "waivers", 'metadata.annotations["checkov.io/skip1"]') in blocking
-    assert ("no-sticky-service", "checkov", "spec.sessionAffinity") in blocking
+    assert ("no-sticky-service", "rules,checkov", "spec.sessionAffinity") in blocking

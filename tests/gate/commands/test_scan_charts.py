@@ -119,12 +119,14 @@ def test_json_and_sarif_point_at_the_template_line_and_keep_the_rendered_documen
     assert results
     for result in results:  # the rules' and Checkov's, or one for both
         assert result["locations"][0]["physicalLocation"] == {
-            "artifactLocation": {"uri": "tests/fixtures/charts/webapp/templates/service.yaml"},
+            "artifactLocation": {"uri": "tests/fixtures/charts/webapp/templates/service.yaml",
+                                 "uriBaseId": "%SRCROOT%"},
             "region": {"startLine": 10}}
         assert [(r["message"]["text"].split(":")[0], r.get("physicalLocation"))
                 for r in result["relatedLocations"]] == [
             ("rendered", None),
-            ("values", {"artifactLocation": {"uri": "tests/fixtures/charts/webapp/values.yaml"},
+            ("values", {"artifactLocation": {"uri": "tests/fixtures/charts/webapp/values.yaml",
+                                             "uriBaseId": "%SRCROOT%"},
                         "region": {"startLine": 8}})]
 
 

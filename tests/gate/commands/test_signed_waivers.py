@@ -61,7 +61,8 @@ def sticky(findings) -> dict:
     found: dict = {}
     for f in findings:
         if f["rule"] == "no-sticky-service":
-            found.setdefault(f["resource"].rsplit("/", 1)[-1], []).append((f["engine"], f["waiver"], f["blocking"]))
+            found.setdefault(f["resource"].rsplit("/", 1)[-1], []).extend(
+                (engine, f["waiver"], f["blocking"]) for engine in f["engines"])
     return found
 
 

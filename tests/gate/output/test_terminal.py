@@ -56,3 +56,32 @@ def test_the_command_in_a_pipe_prints_plain_text():
                           capture_output=True, text=True, cwd=REPO, timeout=600)
     assert done.returncode == 1
     assert "\033[" not in done.stdout + done.stderr and "BLOCK" in done.stdout
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("web", "web"),
+    ("caf\u00e9 \u65e5\u672c", "caf\u00e9 \u65e5\u672c"),  # letters of any script stay
+    ("a\x1b[8mhidden", "a\\x1b[8mhidden"),
+    ("over\rwrite", "over\\x0dwrite"),
+    ("evil\u202etxt.exe", "evil\\u202etxt.exe"),
+    ("iso\u2066late\u2069", "iso\\u2066late\\u2069"),
+    ("zero\u200bwidth\u2028line", "zero\\u200bwidth\\u2028line"),
+    ("c1\x9bcsi\x7f", "c1\\x9bcsi\\x7f"),
+    ("two\nlines\ttab", "two\\x0alines\\x09tab"),
+])
+def test_printable_escapes_what_a_terminal_would_act_on(text, shown):
+    assert terminal.printable(text) == shown
+
+
+def test_printable_keeps_line_feeds_and_tabs_of_a_multi_line_message_when_asked():
+    assert terminal.printable("one\n\ttwo\r\x1b[2J", newlines=True) == "one\n\ttwo\\x0d\\x1b[2J"
+
+
+def test_progress_lines_are_printable():
+    tty = FakeTerminal()
+    progress = terminal.Progress(tty)
+    progress("running /tmp/x\x1b[8m\r (stack dev)")
+    with progress.stage("checking \u202eevil", interval=60):  # never ticks: a tick writes a CR of its own
+        pass
+    assert "\x1b" not in tty.getvalue() and "\r" not in tty.getvalue() and "\u202e" not in tty.getvalue()
+    assert "running /tmp/x\\x1b[8m\\x0d (stack dev)" in tty.getvalue()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,7 @@ FIXTURES = FIXTURE_ROOT / "gate"
 def exported(tmp_path_factory):
     run = run_program(FIXTURES / "violations")
     path = tmp_path_factory.mktemp("state") / "state.json"
-    state_export.write(run, path)
+    path.write_text(state_export.text(run))
     return run, json.loads(path.read_text()), path.read_text()
 
 
