@@ -10,12 +10,14 @@ program may import) never replaces the gate's child code.
 """
 from __future__ import annotations
 
-import ast
+import dis
 import functools
 import importlib.util
 import re
 import threading
+import types
 from pathlib import Path
+from typing import Iterator
 
 PRIVATE_NAME = "stateless_pack_program_child"
 ENTRY = "stateless_pack.gate.program.supervisor"
@@ -23,20 +25,34 @@ _OURS = "stateless_pack"
 _RENAMED = re.compile(rf"\b{_OURS}\b")
 
 
+def _import_statements(source: str) -> Iterator[tuple[str, int, tuple, range]]:
+    """(module, level, from-list, lines) of every import statement of `source`, at any depth.
+    Read from the compiled bytecode, not the AST: CPython 3.11 builds Python AST objects with a
+    recursion counter shared by all threads, so `ast.parse` fails ("AST constructor recursion depth
+    mismatch") while another thread formats a traceback (which parses too)."""
+    pending = [compile(source, "<child module>", "exec", dont_inherit=True)]
+    while pending:
+        code = pending.pop()
+        pending.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+        instructions = list(dis.get_instructions(code))
+        for i, instruction in enumerate(instructions):
+            if instruction.opname == "IMPORT_NAME" and i >= 2:
+                level, names = instructions[i - 2].argval, instructions[i - 1].argval
+                lines = instruction.positions
+                yield instruction.argval, level or 0, tuple(names or ()), range(lines.lineno, lines.end_lineno + 1)
+
+
 def _imports(name: str, source: str, is_package: bool) -> set[str]:
     """The names of our modules `source` imports (at any depth: function-level imports too)."""
     package = name if is_package else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(parts + ([base] if base else []))
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
+    for module, level, names, _ in _import_statements(source):
+        base = module
+        if level:
+            parts = package.split(".")[: len(package.split(".")) - level + 1]
+            base = ".".join(parts + ([module] if module else []))
+        found.add(base)
+        found.update(f"{base}.{alias}" for alias in names if alias != "*")
     return {n for n in found if n == _OURS or n.startswith(_OURS + ".")}
 
 
@@ -65,10 +81,9 @@ def closure(entry: str = ENTRY) -> dict[str, Path]:
 def _renamed(source: str) -> str:
     """`source` with its import statements of our modules naming `PRIVATE_NAME` instead."""
     lines = source.splitlines(keepends=True)
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for number in range(node.lineno - 1, node.end_lineno):
-                lines[number] = _RENAMED.sub(PRIVATE_NAME, lines[number])
+    for _, _, _, numbers in _import_statements(source):
+        for number in numbers:
+            lines[number - 1] = _RENAMED.sub(PRIVATE_NAME, lines[number - 1])
     return "".join(lines)
 
 
@@ -77,9 +92,7 @@ _built_lock = threading.Lock()
 
 @functools.cache
 def _built() -> tuple[tuple[tuple[str, ...], str], ...]:
-    """(relative path, renamed source) of every file of the package, made once per process.
-    Under a lock: CPython 3.11 keeps the AST validator's recursion depth in shared state, so two
-    threads parsing at once fail with "AST constructor recursion depth mismatch"."""
+    """(relative path, renamed source) of every file of the package, made once per process."""
     built = []
     for name, path in closure().items():
         parts = [PRIVATE_NAME, *name.split(".")[1:]]

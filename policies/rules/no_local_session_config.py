@@ -176,7 +176,7 @@ def _seen_at(files: list, mounts: list) -> list:
                 seen.append((f"{mount_path}/{rel}", key))
             elif rel == sub_path or rel.startswith(f"{sub_path}/"):
                 seen.append((mount_path + rel[len(sub_path):], key))
-    return list(dict.fromkeys(seen))
+    return [entry for i, entry in enumerate(seen) if entry not in seen[:i]]  # a key may be any YAML value
 
 
 def _file_messages(kind, name, files, data) -> Iterator[tuple[str, bool]]:

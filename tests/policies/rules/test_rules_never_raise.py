@@ -126,3 +126,19 @@ def test_malformed_config_never_raises(config):
                 rule.run(FIXTURE_DOCS, config)
                 break
             rule.run(doc, config)
+
+
+def test_a_volume_item_whose_key_is_a_list_is_judged_not_raised():
+    """Found by test_mutated_fixtures_never_raise: two mounts of one volume whose item key is a list."""
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "spring", "namespace": "shop"},
+                  "spec": {"template": {"spec": {
+                      "containers": [{"name": "c", "image": "x", "volumeMounts": [
+                          {"name": "p", "mountPath": "/workspace/config"}, {"name": "p", "mountPath": "/etc/x"}]}],
+                      "volumes": [{"name": "p", "configMap": {"name": "spring-profiles",
+                                                              "items": [{"key": ["prod"], "path": "a.properties"},
+                                                                        {"key": ["prod"], "path": "a.properties"}]}}]}}}}
+    for rule in rules():
+        if rule.stack:
+            _check_stack(rule, [deployment])
+        else:
+            _check_resource(rule, deployment)
