@@ -4,8 +4,11 @@ every path (a normal end, a crash, SIGTERM or SIGINT, a stage past its deadline)
 Every child starts in a process group of its own, so stopping it stops whatever it started as well
 (Checkov's workers, a program's leftover processes). A signal is handled like a crash: the handler
 kills every child's group at once (threads blocked on a child return), then raises `Interrupted` in
-the main thread, so that every `finally` runs and the command exits 2 with one line. Temporary
-folders made here are removed by `cleanup()` even when an interrupted `finally` could not.
+the main thread, so that every `finally` runs and the command exits 2 with one line. A child started
+`graceful` (the program's supervisor, which ends a tree no process group holds) gets SIGTERM first.
+Temporary folders made here are removed by `cleanup()` even when an interrupted `finally` could not.
+Whatever a stage is doing, the command ends within `FORCED_EXIT_SECONDS` of the first signal, and at
+once on a second one: everything is killed, the folders are removed, and the process exits 2.
 """
 from __future__ import annotations
 
@@ -21,8 +24,11 @@ from typing import Iterator
 
 _lock = threading.Lock()
 _groups: set[int] = set()      # process group ids of running children (their leaders' pids)
+_graceful: set[int] = set()    # those whose leader ends its own tree on SIGTERM
 _folders: set[str] = set()     # temporary folders not yet removed
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+FORCED_EXIT_SECONDS = 20.0
+EXIT_STOPPED = 2
 
 
 class Interrupted(BaseException):
@@ -45,11 +51,14 @@ class StageTimeout(BaseException):
 
 # ---- children -------------------------------------------------------------------------------------
 
-def popen(command: list[str], **kwargs) -> subprocess.Popen:
-    """`subprocess.Popen` in a new process group, remembered until `stop` (or a signal) ends it."""
+def popen(command: list[str], graceful: bool = False, **kwargs) -> subprocess.Popen:
+    """`subprocess.Popen` in a new process group, remembered until `stop` (or a signal) ends it.
+    `graceful`: a signal to the command sends it SIGTERM (not SIGKILL) first."""
     process = subprocess.Popen(command, start_new_session=True, **kwargs)
     with _lock:
         _groups.add(process.pid)
+        if graceful:
+            _graceful.add(process.pid)
     return process
 
 
@@ -86,15 +95,16 @@ def stop(process: subprocess.Popen, grace: float = 0.0) -> None:
     process.wait()
     with _lock:
         _groups.discard(process.pid)
+        _graceful.discard(process.pid)
 
 
-def kill_all(keep: frozenset = frozenset()) -> None:
+def kill_all(keep: frozenset = frozenset(), force: bool = True) -> None:
     """Kill every child's process group now but those in `keep` (from a signal handler too: no
-    waiting, no reaping)."""
+    waiting, no reaping). Not `force`: graceful ones get SIGTERM."""
     with _lock:
-        groups = list(_groups - keep)
-    for pgid in groups:
-        _kill_group(pgid)
+        groups = [(pgid, pgid in _graceful and not force) for pgid in _groups - keep]
+    for pgid, gently in groups:
+        _kill_group(pgid, signal.SIGTERM if gently else signal.SIGKILL)
 
 
 # ---- temporary folders ----------------------------------------------------------------------------
@@ -154,13 +164,26 @@ def stopping_on_signals() -> Iterator[None]:
             cleanup(groups_before, folders_before)
         return
     raised = False
+    done = threading.Event()
+
+    def forced_exit(name: str) -> None:
+        """Everything killed, every folder removed, exit 2: the stuck stage never returns."""
+        cleanup(groups_before, folders_before)
+        os.write(2, f"stateless-pack: error: stopped by {name}; a stage did not stop in time: "
+                    "killed it\n".encode())
+        os._exit(EXIT_STOPPED)
 
     def handler(signum, _frame):
         nonlocal raised
-        kill_all(groups_before)
-        if not raised:  # a second signal during cleanup must not abort the cleanup
-            raised = True
-            raise Interrupted(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if raised:  # a second signal: the user wants out now (the cleanup still happens)
+            forced_exit(name)
+        raised = True
+        kill_all(groups_before, force=False)
+        watchdog = threading.Timer(FORCED_EXIT_SECONDS, lambda: None if done.is_set() else forced_exit(name))
+        watchdog.daemon = True
+        watchdog.start()
+        raise Interrupted(name)
 
     previous = {sig: signal.signal(sig, handler) for sig in _SIGNALS}
     try:
@@ -169,6 +192,7 @@ def stopping_on_signals() -> Iterator[None]:
         try:
             cleanup(groups_before, folders_before)
         finally:
+            done.set()
             for sig, old in previous.items():
                 signal.signal(sig, old)
 

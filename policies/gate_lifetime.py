@@ -5,7 +5,8 @@ deadline: `gate/processes.py`), but SIGKILL and the OOM killer give it no last w
 under mocks would then run on to its end, and the policy pack, a gRPC server waiting for calls,
 would wait forever. The gate names itself in their environment (`GATE_PID_ENV`); each watches
 that it is still the gate's child and, once it is not, kills its own process group (itself and
-whatever it started). A pack run by the Pulumi CLI has no such variable and is left to the CLI.
+whatever it started; the program's supervisor, `gate/program/supervisor.py`, its whole tree). A pack
+run by the Pulumi CLI has no such variable and is left to the CLI.
 """
 from __future__ import annotations
 
@@ -23,12 +24,18 @@ def gate_environment() -> dict[str, str]:
     return {GATE_PID_ENV: str(os.getpid())}
 
 
+def gate_pid() -> int | None:
+    """The gate's pid if the gate started this process, else None (the Pulumi CLI's child, or a
+    variable inherited further down)."""
+    named = os.environ.get(GATE_PID_ENV, "")
+    return int(named) if named.isdigit() and os.getppid() == int(named) else None
+
+
 def end_with_gate() -> bool:
     """If the gate started this process, watch it (a daemon thread); whether it watches."""
-    named = os.environ.get(GATE_PID_ENV, "")
-    if not named.isdigit() or os.getppid() != int(named):
-        return False  # not the gate's child (the Pulumi CLI's, or a variable inherited further down)
-    gate = int(named)
+    gate = gate_pid()
+    if gate is None:
+        return False
 
     def watch() -> None:
         while os.getppid() == gate:

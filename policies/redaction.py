@@ -3,14 +3,22 @@
 The pack's SDK deserializes secrets to plain values and drops Pulumi's secret marker, so messages
 never carry values found at credential-bearing positions: Secret `data`/`stringData`, values under
 credential-like keys or env names (password, token, key, secret, credential, DSN, URL...) and the
-userinfo part of URLs. Values are matched in every form a message may quote them in (as written and
-as Python's repr would print them), in one pass (a placeholder is never searched again), and even
-one- and two-character secrets are redacted when the caller knows them to be secret (the gate and
-the pack do: they have Pulumi's markers); so short a value is matched as a whole word only, where
-a message quotes it, not inside other words.
+userinfo part of URLs. Values are matched in every form a message may quote them in (as written, as
+Python's repr and as JSON would print them), in one pass over the text (a placeholder is never
+searched again), in time linear in the text's size: all forms are compiled into one pattern shaped
+like a trie, so that each position of the text is looked at once per character of the longest match.
+
+A value is redacted where it stands as a token of its own: not glued to a letter, digit or `_` on a
+side where the value itself begins or ends with one. So a secret `pass` never turns `password` or
+`bypass` into `<redacted>`, while `pass`, `'pass'`, `--pw=pass` and `user:pass@` are redacted. A
+value of `ANYWHERE_LENGTH` characters or more is redacted wherever it appears, glued to a word or not:
+no ordinary word contains one that long, and a secret pasted into a longer token must not show.
+Known secrets of any length are redacted (even one character, where it stands alone); only values
+guessed from names, without Pulumi's marker, need `_MIN_GUESSED_LENGTH` characters.
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, Callable, Iterable
@@ -19,10 +27,14 @@ from stateless_pack.policies.credentials import may_hold_credential
 from stateless_pack.policies.manifest import get, kind_of
 
 REDACTED = "<redacted>"
+ANYWHERE_LENGTH = 12
 
-URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+# The scheme is bounded (RFC 3986 schemes are short): unbounded, a long run of letters without "://"
+# made this pattern quadratic in the text's length.
+URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]{0,31}://)[^/@\s]+@", re.IGNORECASE)
 # Guessed values (not marked secret) shorter than this would redact ordinary words in messages.
 _MIN_GUESSED_LENGTH = 3
+_WORD = re.compile(r"\w")
 
 
 def sensitive_values(manifest: Any) -> set[str]:
@@ -65,23 +77,58 @@ def sensitive_values(manifest: Any) -> set[str]:
 
 def quoted_forms(value: str) -> set[str]:
     """The ways a message may show `value`: as is, and inside repr()/JSON quoting (escaped)."""
-    forms = {value, repr(value)[1:-1], repr(value)}
+    forms = {value, repr(value)[1:-1], repr(value), json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
     forms.add(value.encode("unicode_escape").decode("ascii"))
     return {f for f in forms if f}
 
 
-def _pattern(form: str) -> str:
-    if len(form) >= _MIN_GUESSED_LENGTH:
-        return re.escape(form)
-    return rf"(?<![A-Za-z0-9_]){re.escape(form)}(?![A-Za-z0-9_])"  # a short one: as a word only
+def _is_word(char: str) -> bool:
+    return bool(_WORD.match(char))
+
+
+def _trie_pattern(forms: Iterable[str], bounded: bool) -> str:
+    """One regular expression matching each of `forms` (the longest where several match), shaped as a
+    trie so that matching costs one step per character. `bounded`: only as tokens (see the module)."""
+    trie: dict = {}
+    for form in forms:
+        node = trie
+        for char in form:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a form ends here
+
+    def branch(node: dict, previous: str, first: bool) -> str:
+        options = []
+        for char in sorted(c for c in node if c):
+            head = re.escape(char)
+            if first and bounded and _is_word(char):
+                head += rf"(?<!\w{re.escape(char)})"  # after the character: the pattern still starts with a literal
+            options.append(head + branch(node[char], char, False))
+        if "" in node:  # the shorter match last: the longer one is tried first
+            options.append(r"(?!\w)" if bounded and _is_word(previous) else "")
+        return options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")"
+
+    return branch(trie, "", True) if trie else ""
+
+
+def _values_pattern(sensitive: Iterable[Any]) -> re.Pattern | None:
+    forms = {form for value in sensitive if value is not None and str(value)
+             for form in quoted_forms(str(value))}
+    anywhere = [f for f in forms if len(f) >= ANYWHERE_LENGTH]
+    tokens = [f for f in forms if len(f) < ANYWHERE_LENGTH]
+    parts = [p for p in (_trie_pattern(anywhere, False), _trie_pattern(tokens, True)) if p]
+    # the long forms first: at one position, a long form wins over a short one it starts with
+    return re.compile("|".join(parts)) if parts else None
+
+
+def finder(sensitive: Iterable[Any]) -> Callable[[str], bool]:
+    """Whether a text holds a form of one of the values, where `redact` would replace it."""
+    pattern = _values_pattern(sensitive)
+    return (lambda text: pattern.search(text) is not None) if pattern is not None else (lambda text: False)
 
 
 def redactor(sensitive: Iterable[Any]) -> Callable[[str], str]:
     """`redact` for one set of values, compiled once (for many texts)."""
-    forms = {form for value in sensitive if value is not None and str(value)
-             for form in quoted_forms(str(value))}
-    # longest first: no partial leftovers; one pass: a placeholder is never searched again
-    pattern = re.compile("|".join(_pattern(f) for f in sorted(forms, key=len, reverse=True))) if forms else None
+    pattern = _values_pattern(sensitive)
 
     def apply(text: str) -> str:
         if pattern is not None:

@@ -2,6 +2,7 @@
 environment outside this checkout with it installed, as a platform team installs stateless-pack."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -10,6 +11,10 @@ from pathlib import Path
 import pytest
 
 from support.paths import REPO
+
+# The tests run as from the activated development venv: a program whose Pulumi.yaml names no
+# virtualenv runs with python3 on PATH, as Pulumi's language host runs it (gate/program/interpreter.py).
+os.environ["PATH"] = os.pathsep.join(p for p in (str(Path(sys.executable).parent), os.environ.get("PATH")) if p)
 
 
 def _run(command: list, **kwargs) -> subprocess.CompletedProcess:

@@ -139,6 +139,7 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
         project = programs.load_project(program_dir)
         stack = args.stack or programs.default_stack(program_dir, project)
         config, secret_keys, _ = programs.load_config(program_dir, project, stack)
+        programs.interpreter_for(program_dir)  # a virtualenv that is missing fails before anything starts
     except programs.ProgramError as exc:
         raise GateError(str(exc)) from None
     secrets += programs.secret_config_values(config, secret_keys)
@@ -199,7 +200,7 @@ def _checked(args, target: _Target, policy_config, work: Path, progress: Callabl
             with _launched_pack(target.pack_dir, target.project, target.stack, target.config, target.location,
                                 policy_config.pack_overrides(), args.timeout_pack) as pack:
                 feeds.pack.start(pack.client)
-                run = _result(program_future, "the program failed")
+                run = _program_result(program_future)
                 feeds.close()
                 secrets += run.secrets()
                 _require_covered(run)
@@ -338,6 +339,20 @@ def _report(args, out, run, findings: list[Finding], subjects: list, location, p
         from stateless_pack.gate.pack import state_export
         state_export.write(run, args.state_export)
     return report
+
+
+def _program_result(future: Future):
+    """The program's run; what it said (print, pulumi.log, stderr: redacted) shown first on stderr, as
+    the Pulumi CLI shows diagnostics, also when it failed."""
+    from stateless_pack.gate.program import diagnostics
+
+    try:
+        run = future.result()
+    except Exception as exc:
+        sys.stderr.write(diagnostics.render(getattr(exc, "diagnostics", ())))
+        raise GateError(f"the program failed: {exc}") from exc
+    sys.stderr.write(diagnostics.render(run.diagnostics))
+    return run
 
 
 def _result(future: Future, what: str) -> Any:

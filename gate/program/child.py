@@ -1,24 +1,32 @@
-"""The child process of `gate/program/runner.py`: hosts a user's Pulumi program under the gate's mocks.
+"""The host of a user's Pulumi program under the gate's mocks (forked by `gate/program/supervisor.py`).
 
-Run as `python -m stateless_pack.gate.program.child RESULT_FD`. It reads the run's spec (project,
-stack, program, config) as JSON from stdin and writes JSON lines to the pipe RESULT_FD: each resource
-as the program registers it (`{"resource": ...}`: the gate checks it while the program still runs),
-then the answer: `{"done": <number of resources>}` or the (redacted) error. Nothing goes through the disk: the config
-and the resources carry secret values in plaintext. Pulumi keeps its runtime state in process
-globals, and a program may crash, exit or print: that is why this is a process of its own.
+It reads the run's spec (project, stack, program, config) as JSON from stdin and writes JSON lines to
+the pipe RESULT_FD, each as it happens: every resource as the program registers it (`{"resource":
+...}`: the gate checks it while the program still runs), every value the program marks secret the
+moment the SDK makes it (`{"secrets": [...]}`, `gate/program/secret_watch.py`: the gate redacts it
+from everything before any of the program's output is shown), the program's log messages
+(`{"log": ...}`: pulumi.log info/warn/error; debug is dropped, as the CLI hides it), then the answer:
+`{"done": <number of resources>}` or `{"error": text, "kind": "program" | "gate", "exception": name}`.
+A program's error shows what the Pulumi CLI shows (the message, and the traceback of the program's own
+frames: none of the SDK, asyncio, runpy or this host); the gate's own refusals are one line. Messages
+are bounded (`gate/program/diagnostics.py`). Nothing goes through the disk: the config and the
+resources carry secret values in plaintext. Pulumi keeps its runtime state in process globals, and a
+program may crash, exit or print: that is why this is a process of its own.
 
 The mocks answer as the engine and the Kubernetes provider would where that can be done offline:
-outputs are the inputs (plus the provider's auto-name), `yaml/v2` ConfigGroup/ConfigFile register
-their children (`gate/render/yaml_components.py`), the v1 YAML components' `kubernetes:yaml:decode` is
-answered. Helm and kustomize cannot be rendered here: their invokes answer "no objects" and the gate
-refuses the components afterwards (`gate/render/coverage.py`), with a remedy.
+outputs are the inputs (plus the provider's auto-name; `additional_secret_outputs` marked secret),
+`yaml/v2` ConfigGroup/ConfigFile register their children (`gate/render/yaml_components.py`), the v1
+YAML components' `kubernetes:yaml:decode` is answered. Helm and kustomize cannot be rendered here:
+their invokes answer "no objects" and the gate refuses the components afterwards
+(`gate/render/coverage.py`), with a remedy. Each resource carries its source position: the line of
+the project's own code that created it (from the stack trace the SDK sends), else the SDK's
+`sourcePosition`.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
-import logging
 import os
 import runpy
 import sys
@@ -26,16 +34,18 @@ import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import unquote, urlparse
 
 import pulumi
 import pulumi.config as pulumi_config_api
-from google.protobuf import empty_pb2, json_format
+from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime import config as pulumi_config
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime import stack as pulumi_stack
+from pulumi.runtime.proto import engine_pb2
 from pulumi.runtime.sync_await import _sync_await
 
-from stateless_pack.gate.program import output_wait
+from stateless_pack.gate.program import diagnostics, output_wait, secret_watch
 from stateless_pack.gate.program.pulumi_wire import (
     ARCHIVE_SIG,
     ASSET_SIG,
@@ -47,9 +57,7 @@ from stateless_pack.gate.program.pulumi_wire import (
 )
 from stateless_pack.gate.program.values import is_secret_marker, secret_marker, secret_values
 from stateless_pack.gate.render import yaml_components
-from stateless_pack.policies.gate_lifetime import end_with_gate
 from stateless_pack.policies.gc_tuning import collect_rarely
-from stateless_pack.policies.redaction import redact as redact_text
 
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
 # Invokes behind Helm charts and kustomizations (v3 Chart, v1 Directory): they need the helm and
@@ -128,14 +136,50 @@ def mark_secret_data(type_: str, inputs: dict) -> dict:
 
 # ---- what the child records -------------------------------------------------------------------------
 
+class Channel:
+    """The answer pipe: one JSON line per message, from any thread. Knows every secret sent so far."""
+
+    def __init__(self, send: Callable[[dict], None]):
+        self._send = send
+        self.lock = threading.Lock()
+        self.secrets: set[str] = set()
+        self.longest_secret = 0
+        self.logs_left = diagnostics.MAX_DIAGNOSTICS
+
+    def send(self, message: dict) -> None:
+        with self.lock:
+            self._send(message)
+
+    def announce(self, value: Any) -> None:
+        """Tell the gate about secret values (once each) before the program can show them."""
+        with self.lock:
+            new = [text for text in secret_watch.scalars(value) if text not in self.secrets]
+            if new:
+                self.secrets.update(new)
+                self.longest_secret = max(self.longest_secret, *(len(repr(t)) for t in new))
+                self._send({"secrets": new})
+
+    def excerpt(self, text: str) -> str:
+        """`text` bounded; no secret cut in half at the cut (`gate/program/diagnostics.py`)."""
+        return diagnostics.excerpt(text, margin=self.longest_secret)
+
+    def log(self, severity: str, message: str, urn: str) -> None:
+        with self.lock:
+            if self.logs_left <= 0:
+                return
+            self.logs_left -= 1
+        self.send({"log": {"severity": severity, "message": self.excerpt(message), "urn": urn}})
+
+
 class Recording:
     """Everything the child learns while the program runs."""
 
-    def __init__(self, spec: dict, sink: Callable[[dict], None] | None = None):
+    def __init__(self, spec: dict, channel: Channel):
         self.project, self.stack = spec["project"], spec["stack"]
-        self.sink = sink  # gets each record as it is made
+        self.channel = channel  # gets each record as it is made
+        self.project_dir = Path(spec.get("project_dir") or Path(spec["main"]).parent)
         self.default_namespace = spec["config"].get("kubernetes:namespace") or "default"
-        self.records: list[dict] = []
+        self.records = 0
         self.errors: list[str] = []      # pulumi.log.error messages: they fail a real run too
         self.problems: list[str] = []    # components the gate could not expand
         self.providers: dict[str, dict] = {}  # kubernetes provider URN -> inputs
@@ -153,14 +197,23 @@ class Recording:
         return f"urn:pulumi:{self.stack}::{self.project}::{qualified}::{name}"
 
     def record(self, entry: dict) -> None:
+        self.channel.announce([v for v in secret_values(entry["inputs"])])  # before the program sees outputs
         with self.lock:
-            self.records.append(entry)
-            if self.sink is not None:
-                self.sink(entry)
+            self.records += 1
+            self.channel.send({"resource": entry})
 
-    def secrets(self) -> list[str]:
-        with self.lock:
-            return [str(v) for r in self.records for v in secret_values(r["inputs"])]
+    def source(self, request) -> list | None:
+        """[file, line] of the project's own code that created the resource: the innermost frame of
+        the SDK's stack trace inside the project folder, else the SDK's own source position."""
+        frames = [frame.pc for frame in request.stackTrace.frames if frame.HasField("pc")]
+        own = request.sourcePosition if request.HasField("sourcePosition") else None
+        for position in frames + ([own] if own is not None else []):
+            path = _file_of(position)
+            if path is not None and Path(path).is_relative_to(self.project_dir):
+                return [path, position.line]
+        fallback = own if own is not None else (frames[0] if frames else None)
+        path = _file_of(fallback) if fallback is not None else None
+        return [path, fallback.line] if path is not None else None
 
     def namespace_for(self, request) -> str:
         """The default namespace of the provider the component uses (its `namespace` input), else the
@@ -169,6 +222,24 @@ class Recording:
         inputs = self.providers.get(ref.rsplit("::", 1)[0], {}) if ref else {}
         namespace = inputs.get("namespace")
         return namespace if isinstance(namespace, str) and namespace else self.default_namespace
+
+
+def mark_secret_outputs(response, names) -> list:
+    """The engine marks the outputs named in `additional_secret_outputs` secret: so do the mocks. Their
+    plain values (to announce before the program sees them)."""
+    fields, values = response.object.fields, []
+    for name in names:
+        if name in fields:
+            values.append(json_format.MessageToDict(fields[name]))
+            marked = struct_pb2.Value()
+            json_format.ParseDict(secret_marker(values[-1]), marked)
+            fields[name].CopyFrom(marked)
+    return values
+
+
+def _file_of(position) -> str | None:
+    uri = urlparse(position.uri)
+    return unquote(uri.path) if uri.scheme == "file" and uri.path else None
 
 
 class Recorder(mocks.Mocks):
@@ -220,9 +291,10 @@ class Monitor(mocks.MockMonitor):
             "parent": request.parent, "dependencies": list(request.dependencies),
             "property_dependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()
                                       if v.urns},
-            "provider": request.provider, "id": response.id})
+            "provider": request.provider, "id": response.id, "source": recording.source(request)})
         if request.type in yaml_components.COMPONENTS:
             self._register_children(request, urn, inputs)
+        recording.channel.announce(mark_secret_outputs(response, request.additionalSecretOutputs))
         return response
 
     def _register_children(self, request, urn: str, inputs: dict) -> None:
@@ -242,19 +314,33 @@ class Monitor(mocks.MockMonitor):
                 "id": "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p)})
 
 
-class ErrorLog(logging.Handler):
-    """pulumi.log.error fails a real run too: collect those messages."""
+class Engine:
+    """The engine's log endpoint: pulumi.log messages go to the gate (debug is dropped, as the CLI
+    hides it; ephemeral ones too: the CLI shows them only while they are current); errors fail the
+    run, as they fail a real one."""
+
+    SEVERITIES = {engine_pb2.INFO: diagnostics.INFO, engine_pb2.WARNING: diagnostics.WARNING,
+                  engine_pb2.ERROR: diagnostics.ERROR}
 
     def __init__(self, recording: Recording):
-        super().__init__()
         self.recording = recording
+        self.stack_urn = f"urn:pulumi:{recording.stack}::{recording.project}::{STACK_TYPE}::" \
+                         f"{recording.project}-{recording.stack}"
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR:
-            self.recording.errors.append(record.getMessage())
+    def Log(self, request) -> None:
+        severity = self.SEVERITIES.get(request.severity)
+        if severity is None or request.ephemeral:
+            return
+        if severity == diagnostics.ERROR:
+            self.recording.errors.append(self.recording.channel.excerpt(request.message))
+        self.recording.channel.log(severity, request.message, request.urn or self.stack_urn)
 
 
 # ---- running ------------------------------------------------------------------------------------------
+
+class GateRefusal(Exception):
+    """The gate's own refusal, not the program's error: shown as its one line, without a traceback."""
+
 
 def _guard_secure_config(secure_keys: list) -> None:
     """Reading a `secure:` value fails naming the key (it cannot be decrypted without the CLI)."""
@@ -263,7 +349,7 @@ def _guard_secure_config(secure_keys: list) -> None:
 
     def get_config(key: str) -> Any:
         if key in secure and not os.environ.get(pulumi_config.get_config_env_key(key)):
-            raise RuntimeError(
+            raise GateRefusal(
                 f"config {key} is a secure value: the gate cannot decrypt it without the Pulumi CLI; "
                 f"provide it as {pulumi_config.get_config_env_key(key)} in the environment")
         return plain_get_config(key)
@@ -271,24 +357,21 @@ def _guard_secure_config(secure_keys: list) -> None:
     pulumi_config_api.get_config = get_config  # what pulumi.Config.get() calls
 
 
-def _known_secrets(spec: dict, recording: Recording) -> list[str]:
-    """Secret config values (also secure ones given through the environment) and every secret value
-    the program registered so far."""
+def _config_secrets(spec: dict) -> list[str]:
+    """Secret config values, also secure ones given through the environment."""
     values = [spec["config"][k] for k in spec["secret_keys"] if spec["config"].get(k)]
     values += [os.environ[pulumi_config.get_config_env_key(k)] for k in spec["secure_keys"]
                if os.environ.get(pulumi_config.get_config_env_key(k))]
-    return [v for v in values + recording.secrets() if v]
+    return values
 
 
 def _configure(spec: dict, recording: Recording) -> None:
-    logger = logging.getLogger("stateless-pack.program")
-    logger.propagate = False
-    logger.addHandler(ErrorLog(recording))
     _guard_secure_config(spec["secure_keys"])
+    secret_watch.install(recording.channel.announce)
     output_wait.install()  # the SDK's wait for pending outputs is quadratic in their number
     monitor = Monitor(Recorder(recording))
     settings.configure(mocks.MockSettings(
-        monitor=monitor, engine=mocks.MockEngine(logger),
+        monitor=monitor, engine=Engine(recording),
         monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),
         project=spec["project"], stack=spec["stack"], dry_run=False,
         organization="organization", callbacks=None))
@@ -296,10 +379,63 @@ def _configure(spec: dict, recording: Recording) -> None:
     pulumi_config.set_all_config(spec["config"], spec["secret_keys"])
 
 
-def run(spec: dict, sink: Callable[[dict], None] | None = None) -> dict:
-    """Run the program, handing each resource to `sink` as it is recorded; the answer:
-    {"done": number of resources} or {"error": text, "secrets": [...]}."""
-    recording = Recording(spec, sink)
+def _hidden_folders() -> tuple[str, ...]:
+    """Where the frames that are not the program's own live: the SDK, asyncio, runpy, threads, this
+    host and stateless-pack itself (the project's copy too: its components raise for bad arguments)."""
+    import concurrent.futures
+
+    modules = [pulumi, asyncio, concurrent.futures] + [
+        module for name, module in list(sys.modules.items())
+        if name.split(".")[0] in ("stateless_pack", __name__.split(".")[0])]
+    folders = {os.path.dirname(getattr(m, "__file__", None) or "") for m in modules} - {""}
+    return tuple(sorted(folder + os.sep for folder in folders))
+
+
+def _shown(filename: str, hidden: tuple[str, ...]) -> bool:
+    return not (filename.startswith(hidden) or filename in (runpy.__file__, threading.__file__)
+                or filename.startswith("<frozen "))
+
+
+def program_traceback(exc: BaseException) -> str:
+    """The traceback as the Pulumi CLI shows it, with only the program's own frames."""
+    hidden = _hidden_folders()
+    shown = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    pending, seen = [shown], set()
+    while pending:
+        part = pending.pop()
+        if part is None or id(part) in seen:
+            continue
+        seen.add(id(part))
+        part.stack = traceback.StackSummary.from_list([f for f in part.stack if _shown(f.filename, hidden)])
+        pending += [part.__cause__, part.__context__]
+    return "".join(shown.format()).rstrip()
+
+
+def _refusal(exc: BaseException) -> GateRefusal | None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, GateRefusal):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def failure(exc: BaseException, channel: Channel) -> dict:
+    """The answer for a program that raised: the gate's refusal alone, a RunError's message alone (as
+    the CLI), else the program's traceback; bounded."""
+    refusal = _refusal(exc)
+    if refusal is not None:
+        return {"error": channel.excerpt(str(refusal)), "kind": "gate"}
+    text = str(exc) if isinstance(exc, pulumi.RunError) else program_traceback(exc)
+    return {"error": channel.excerpt(text), "kind": "program", "exception": type(exc).__name__}
+
+
+def run(spec: dict, channel: Channel) -> dict:
+    """Run the program, sending what it does over `channel`; the answer: {"done": number of
+    resources} or {"error": text, "kind": ...}."""
+    recording = Recording(spec, channel)
+    channel.announce(_config_secrets(spec))
     try:
         _configure(spec, recording)
         main = Path(spec["main"])
@@ -310,22 +446,17 @@ def run(spec: dict, sink: Callable[[dict], None] | None = None) -> dict:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(pulumi_stack.run_in_stack(
             lambda: runpy.run_path(str(main), run_name="__main__")))
-        if recording.errors:
-            error = "the program logged errors:\n" + "\n".join(recording.errors)
-        elif recording.problems:
-            error = "cannot expand offline:\n" + "\n".join(recording.problems)
-        else:
-            return {"done": len(recording.records)}
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from a program fail too
-        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-        error = "".join(lines[-12:]).rstrip()
-    secrets = _known_secrets(spec, recording)
-    return {"error": redact_text(error, secrets), "secrets": secrets}
+        return failure(exc, channel)
+    if recording.errors:
+        return {"error": "the program logged errors:\n" + "\n".join(recording.errors[:20]), "kind": "program"}
+    if recording.problems:
+        return {"error": "cannot expand offline:\n" + "\n".join(recording.problems), "kind": "gate"}
+    return {"done": recording.records}
 
 
 def main(argv: list[str]) -> int:
     collect_rarely()  # policies/gc_tuning.py: 30% of the program's time at 5,000 resources
-    end_with_gate()  # policies/gate_lifetime.py: a gate killed outright leaves nothing running
     result_fd = int(argv[1])
     os.set_inheritable(result_fd, False)  # the program's own children must not hold the answer open
     spec = json.loads(sys.stdin.read())
@@ -336,9 +467,6 @@ def main(argv: list[str]) -> int:
             out.write(json.dumps(message) + "\n")
             out.flush()
 
-        send(run(spec, lambda entry: send({"resource": entry})))
+        channel = Channel(send)
+        channel.send(run(spec, channel))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

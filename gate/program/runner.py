@@ -1,13 +1,20 @@
 """Run a Pulumi Python program offline under Pulumi's mocks and collect every registered resource.
 
-The program runs in a child process (`gate/program/child.py`) in a process group of its own: Pulumi
-keeps its runtime state in process globals, and a program may crash, exit, print or start processes
-of its own; none of that may touch the gate. The spec (with the config, secret values in plaintext)
-goes to the child over its stdin and the resources come back over a pipe, each as it is registered
-(`on_resource` gets them while the program still runs), then the answer: nothing of it is written to
-disk. When the child exits, whatever it left running in its group is killed, so a leftover process
-holding its output open cannot keep the gate waiting. This module turns the answer into
-`RegisteredResource`s.
+The program runs with the project's own interpreter (its virtualenv, chosen as Pulumi's language
+host chooses it: `gate/program/interpreter.py`), in a child process of its own (`supervisor.py` and
+the host `child.py`, imported from a private copy: `child_package.py`). Pulumi keeps its runtime
+state in process globals, and a program may crash, exit, print or start processes of its own; none
+of that may touch the gate, and whatever it started ends with the run (the supervisor). The spec
+(with the config, secret values in plaintext) goes to the child over its stdin and everything else
+comes back over a pipe as it happens: the resources (`on_resource` gets them while the program still
+runs), every value the program marks secret, its log messages, then the answer; nothing of it is
+written to disk.
+
+No secret the program knows is ever shown: every value it marks secret reaches the gate before the
+program could print it (`gate/program/secret_watch.py`), the resources carry them as `Secret`
+wherever they appear (also where the program passed a secret on as a plain value), and the program's
+messages, its stdout and stderr and its error are redacted with all of them after the run. What is
+read of the program's output is bounded (`gate/program/diagnostics.py`).
 
 Values keep Pulumi's secret-ness (`gate/program/values.py`); project and config loading is in
 `gate/program/project.py`.
@@ -17,13 +24,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
 from stateless_pack.gate import processes
+from stateless_pack.gate.program import child_package, diagnostics
+from stateless_pack.gate.program.diagnostics import Diagnostic, StreamCapture
+from stateless_pack.gate.program.interpreter import Interpreter, for_project
 
 # Re-exported: what the rest of the gate uses of a project's files comes from here.
 from stateless_pack.gate.program.project import (  # noqa: F401
@@ -34,13 +43,16 @@ from stateless_pack.gate.program.project import (  # noqa: F401
     main_file,
     secret_config_values,
 )
-from stateless_pack.gate.program.values import decode, secret_values
+from stateless_pack.gate.program.pulumi_wire import STACK_TYPE
+from stateless_pack.gate.program.values import decode, mark_found, secret_values
 from stateless_pack.policies.gate_lifetime import gate_environment
-from stateless_pack.policies.redaction import redact as redact_text
+from stateless_pack.policies.redaction import finder, quoted_forms, redactor
 
 DEFAULT_TIMEOUT = 600.0
 _DRAIN_SECONDS = 5.0  # after the child's group is gone, its pipes close at once; a process that
                       # escaped the group may still hold them: stop waiting after this long
+_STOP_GRACE = 5.0     # the supervisor ends what the program started, then itself
+MAX_MESSAGE = 64 << 20  # bytes of one line of the answer pipe (a resource's inputs): past it, broken
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,9 @@ class RegisteredResource:
     property_dependencies: Mapping[str, tuple] = field(default_factory=dict)
     provider: str = ""        # provider reference, if explicit
     id: str = ""
+    # (file, line) of the program's code that created it: the file relative to the project folder
+    # where it is inside it; a yaml/v2 component's children have their component's
+    source: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,21 +81,41 @@ class ProgramRun:
     resources: list            # RegisteredResource, in registration order (stack first)
     config: Mapping[str, str]  # the config the program saw (secure keys excluded)
     secret_keys: tuple = ()    # config keys whose values are secret
+    announced: tuple = ()      # every value the program marked secret (Output.secret, *_secret, ...)
+    diagnostics: tuple = ()    # Diagnostic(severity, message, urn): its logs, stdout, stderr; redacted
+    python: str = ""           # the interpreter it ran with
 
     def secrets(self) -> list:
-        """Every value that must never be printed: secret config values and secret inputs."""
-        return (secret_config_values(self.config, self.secret_keys)
+        """Every value that must never be printed: secret config values, the values the program
+        marked secret and secret inputs."""
+        return (secret_config_values(self.config, self.secret_keys) + list(self.announced)
                 + [v for r in self.resources for v in secret_values(r.inputs)])
 
 
+class ProgramFailure(ProgramError):
+    """The program ran and failed; `diagnostics` are what it said on the way (redacted)."""
+
+    def __init__(self, message: str, diagnostics: tuple = ()):
+        super().__init__(message)
+        self.diagnostics = diagnostics
+
+
 # --- running -------------------------------------------------------------------------------------
+
+def interpreter_for(program_dir: str | os.PathLike) -> Interpreter:
+    """The interpreter the program in `program_dir` runs with (ProgramError if it has none)."""
+    program_dir = Path(program_dir).resolve()
+    project = load_project(program_dir)
+    return for_project(program_dir, project, main_file(program_dir, project).parent)
+
 
 def run_program(program_dir: str | os.PathLike, stack: str | None = None,
                 timeout: float = DEFAULT_TIMEOUT, python: str | None = None,
                 on_resource: Callable[[RegisteredResource], None] | None = None) -> ProgramRun:
     """Run the program under mocks in a child process and return what it registered.
-    `on_resource` gets each resource as soon as it is registered (on another thread; it must not
-    raise), the same objects the run returns; a run that fails may have announced some."""
+    `python`: the interpreter to use instead of the project's. `on_resource` gets each resource as
+    soon as it is registered (on another thread; it must not raise), the same objects the run
+    returns; a run that fails may have announced some."""
     program_dir = Path(program_dir).resolve()
     if not program_dir.is_dir():
         raise ProgramError(f"{program_dir} is not a folder")
@@ -88,36 +123,75 @@ def run_program(program_dir: str | os.PathLike, stack: str | None = None,
     main = main_file(program_dir, project)
     stack = stack or default_stack(program_dir, project)
     config, secret_keys, secure_keys = load_config(program_dir, project, stack)
-    spec = {"project": project["name"], "stack": stack, "main": str(main),
+    interpreter = Interpreter(python, "given") if python else for_project(program_dir, project, main.parent)
+    spec = {"project": project["name"], "stack": stack, "main": str(main), "project_dir": str(program_dir),
             "config": config, "secret_keys": secret_keys, "secure_keys": secure_keys}
-    answer = _Answer(on_resource)
-    stderr, returncode = _run_child(python or sys.executable, program_dir, spec, timeout, main, answer)
+    answer = _Answer(program_dir, on_resource, secret_config_values(config, secret_keys))
+    with processes.private_folder("stateless-pack-program-") as folder:
+        child_package.write(folder)
+        out, err, returncode = _run_child(interpreter, folder, program_dir, spec, timeout, main, answer)
     result = answer.result()
+    stack_urn = f"urn:pulumi:{stack}::{project['name']}::{STACK_TYPE}::{project['name']}-{stack}"
+    said = _diagnostics(answer, out, err, stack_urn)
     if result is None or "error" in result:
-        secrets = secret_config_values(config, secret_keys) + [str(s) for s in (result or {}).get("secrets", [])]
-        detail = (result or {}).get("error") or _tail(stderr) or f"exit code {returncode}"
-        raise ProgramError(f"program {main} failed (stack {stack}):\n{redact_text(detail, secrets)}")
+        raise ProgramFailure(_failure(result, answer, main, stack, returncode, interpreter), said)
     return ProgramRun(project=project["name"], stack=stack, program_dir=program_dir, main=main,
-                      resources=_ordered(answer.resources), config=config, secret_keys=tuple(secret_keys))
+                      resources=_ordered(answer.resources), config=config, secret_keys=tuple(secret_keys),
+                      announced=tuple(answer.secrets), diagnostics=said, python=interpreter.python)
 
 
-def _registered(r: dict) -> RegisteredResource:
-    return RegisteredResource(
-        type=r["type"], name=r["name"], urn=r["urn"], custom=r["custom"], inputs=decode(r["inputs"]),
-        parent=r["parent"], dependencies=tuple(r["dependencies"]),
-        property_dependencies={k: tuple(v) for k, v in r["property_dependencies"].items()},
-        provider=r["provider"], id=r["id"])
+def _failure(result: dict | None, answer: "_Answer", main: Path, stack: str, returncode: int,
+             interpreter: Interpreter) -> str:
+    """The failure as one message, redacted: the gate's own refusal as its line, the program's
+    error under a heading, or what is known of a child that gave no answer."""
+    scrub = answer.scrub()
+    if result is None:
+        why = answer.broken or f"its process ended with exit code {returncode} and no answer"
+        return f"program {main} failed (stack {stack}): {why}"
+    if result.get("kind") == "gate":
+        chosen = f" (chosen as {interpreter.how})" if result.get("interpreter") else ""
+        return scrub(str(result["error"])) + chosen
+    text = f"program {main} failed (stack {stack}):\n{scrub(str(result['error']))}"
+    if result.get("exception") in ("ModuleNotFoundError", "ImportError"):
+        text += f"\n(the program ran with {interpreter.python}: {interpreter.how})"
+    return text
+
+
+def _diagnostics(answer: "_Answer", out: StreamCapture, err: StreamCapture, stack_urn: str) -> tuple:
+    """What the program said (its logs, then its stdout, then its stderr), redacted with every secret."""
+    scrub, margin = answer.scrub(), answer.longest_form()
+    said = [Diagnostic(d.severity, scrub(d.message), d.urn) for d in answer.logs]
+    for capture, severity in ((out, diagnostics.INFO), (err, diagnostics.STDERR)):
+        said += diagnostics.of_stream(scrub(capture.text(margin)), severity, stack_urn)
+    return tuple(diagnostics.bounded(said, stack_urn))
+
+
+def _relative_source(source, program_dir: Path) -> tuple[str, int] | None:
+    if not source:
+        return None
+    path = Path(source[0])
+    return (path.relative_to(program_dir).as_posix() if path.is_relative_to(program_dir) else str(path),
+            int(source[1]))
 
 
 class _Answer(threading.Thread):
     """Reads the child's answer pipe to its end: the resources as they come (each handed to
-    `on_resource`), then the answer. A line cut short (the child died while writing) or a count
-    that does not match leaves no answer: the run failed."""
+    `on_resource`), the secrets and logs, then the answer. A line cut short (the child died while
+    writing), too long, or a count that does not match leaves no answer: the run failed."""
 
-    def __init__(self, on_resource: Callable[[RegisteredResource], None] | None):
+    def __init__(self, program_dir: Path, on_resource: Callable[[RegisteredResource], None] | None,
+                 secrets: list):
         super().__init__(daemon=True)
-        self.on_resource, self.resources, self.answer = on_resource, [], None
-        self.broken = False
+        self.program_dir, self.on_resource = program_dir, on_resource
+        self.resources: list = []
+        self.secrets: list = []
+        self._known: set = set()
+        self._learn(secrets)
+        self.logs: list = []
+        self.sources: dict = {}
+        self.answer = None
+        self.broken = ""
+        self._finder, self._found_count = None, 0  # compiled for the first `_found_count` secrets
 
     def read(self, stream) -> None:
         self.stream = stream
@@ -125,26 +199,69 @@ class _Answer(threading.Thread):
 
     def run(self) -> None:
         with self.stream:
-            for line in self.stream:
+            while True:
+                line = self.stream.readline(MAX_MESSAGE)
+                if not line:
+                    return
+                if not line.endswith(b"\n") and len(line) == MAX_MESSAGE:
+                    self.broken = self.broken or f"it sent a message over {MAX_MESSAGE >> 20} MiB"
+                    continue  # the rest of that line follows: it is not read as messages
                 if self.broken or self.answer is not None:
                     continue  # drain: nothing after the answer counts
                 try:
-                    message = json.loads(line)
-                except ValueError:
-                    self.broken = True
-                    continue
-                self._take(message)
+                    self._take(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    self.broken = "its answer was cut short or garbled"
 
     def _take(self, message) -> None:
-        if isinstance(message, dict) and isinstance(message.get("resource"), dict):
-            resource = _registered(message["resource"])
-            self.resources.append(resource)
-            if self.on_resource is not None:
-                self.on_resource(resource)
-        elif isinstance(message, dict):
-            self.answer = message
+        if not isinstance(message, dict):
+            raise ValueError(message)
+        if isinstance(message.get("resource"), dict):
+            self._resource(message["resource"])
+        elif isinstance(message.get("secrets"), list):
+            self._learn(str(s) for s in message["secrets"])
+        elif isinstance(message.get("log"), dict):
+            log = message["log"]
+            self.logs.append(Diagnostic(str(log["severity"]), str(log["message"]), str(log["urn"])))
         else:
-            self.broken = True
+            self.answer = message
+
+    def _learn(self, values) -> None:
+        for value in values:
+            if value and value not in self._known:
+                self._known.add(value)
+                self.secrets.append(value)
+
+    def _resource(self, r: dict) -> None:
+        inputs = decode(r["inputs"])
+        self._learn(str(v) for v in secret_values(inputs))
+        source = _relative_source(r.get("source"), self.program_dir) or self.sources.get(r["parent"])
+        self.sources[r["urn"]] = source
+        resource = RegisteredResource(
+            type=r["type"], name=r["name"], urn=r["urn"], custom=r["custom"],
+            inputs=mark_found(inputs, self._contains_secret()), parent=r["parent"],
+            dependencies=tuple(r["dependencies"]),
+            property_dependencies={k: tuple(v) for k, v in r["property_dependencies"].items()},
+            provider=r["provider"], id=r["id"], source=source)
+        self.resources.append(resource)
+        if self.on_resource is not None:
+            self.on_resource(resource)
+
+    def _contains_secret(self) -> Callable[[str], bool]:
+        """Whether a text holds a known secret (as `redact` would find it). Recompiled as secrets come;
+        past 256 only when their number has doubled (compiling costs as much as all their forms):
+        meanwhile the newest count where they are the whole value."""
+        count = len(self.secrets)
+        if self._finder is None or (count > self._found_count and (count <= 256 or count >= 2 * self._found_count)):
+            self._finder, self._found_count = finder(self.secrets), count
+        exact, found = self._known, self._finder
+        return lambda text: text in exact or found(text)
+
+    def scrub(self) -> Callable[[str], str]:
+        return redactor(self.secrets)
+
+    def longest_form(self) -> int:
+        return max((len(f) for s in self.secrets for f in quoted_forms(s)), default=0)
 
     def result(self) -> dict | None:
         self.join(_DRAIN_SECONDS)
@@ -155,21 +272,22 @@ class _Answer(threading.Thread):
 
 
 class _Drain(threading.Thread):
-    """Reads a pipe to its end (so that a chatty child never blocks on a full pipe)."""
+    """Reads a pipe to its end (so that a chatty child never blocks on a full pipe), keeping its head
+    and tail only."""
 
     def __init__(self, stream):
         super().__init__(daemon=True)
-        self.stream, self.chunks = stream, []
+        self.stream, self.capture = stream, StreamCapture()
         self.start()
 
     def run(self) -> None:
         with self.stream:
             for chunk in iter(lambda: self.stream.read(65536), b""):
-                self.chunks.append(chunk)
+                self.capture.feed(chunk)
 
-    def text(self) -> bytes:
+    def captured(self) -> StreamCapture:
         self.join(_DRAIN_SECONDS)
-        return b"".join(self.chunks)
+        return self.capture
 
 
 def _feed(stream, data: bytes) -> None:
@@ -180,18 +298,19 @@ def _feed(stream, data: bytes) -> None:
         pass  # the child died before reading its spec: its exit says why
 
 
-def _run_child(python: str, program_dir: Path, spec: dict, timeout: float, main: Path,
-               answer: _Answer) -> tuple[str, int]:
-    """(stderr, exit code) of the child; the spec goes over stdin, `answer` reads the answer pipe."""
+def _run_child(interpreter: Interpreter, folder: Path, program_dir: Path, spec: dict, timeout: float,
+               main: Path, answer: _Answer) -> tuple[StreamCapture, StreamCapture, int]:
+    """(stdout, stderr, exit code) of the child; the spec goes over stdin, `answer` reads the answer pipe."""
     read_end, write_end = os.pipe()
+    env = interpreter.environment({**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **gate_environment()})
     try:
         child = processes.popen(
-            [python, "-m", "stateless_pack.gate.program.child", str(write_end)], cwd=program_dir,
+            child_package.command(interpreter.python, folder, write_end), cwd=program_dir, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_end,),
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **gate_environment()})
+            graceful=True)
     except OSError as err:
         os.close(read_end)
-        raise ProgramError(f"cannot start {python}: {err}") from None
+        raise ProgramError(f"cannot start {interpreter.python} ({interpreter.how}): {err}") from None
     finally:
         os.close(write_end)
     answer.read(os.fdopen(read_end, "rb"))
@@ -202,9 +321,8 @@ def _run_child(python: str, program_dir: Path, spec: dict, timeout: float, main:
     except subprocess.TimeoutExpired:
         raise ProgramError(f"program {main} did not finish within {timeout:g}s (--timeout-program)") from None
     finally:
-        processes.stop(child)  # and whatever it left running in its group
-    out.text()
-    return err.text().decode("utf-8", "replace"), child.returncode
+        processes.stop(child, grace=_STOP_GRACE)  # the supervisor ends what the program started
+    return out.captured(), err.captured(), child.returncode
 
 
 def _ordered(resources: list) -> list:
@@ -222,7 +340,3 @@ def _ordered(resources: list) -> list:
         done.extend(by_urn[u] for u in ready)
         placed.update(ready)
     return done
-
-
-def _tail(text: str, lines: int = 25) -> str:
-    return "\n".join((text or "").strip().splitlines()[-lines:])

@@ -5,7 +5,7 @@ exactly as Pulumi would.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from stateless_pack.gate.program.pulumi_wire import SECRET_SIG, SIG_KEY
 from stateless_pack.policies.redaction import REDACTED
@@ -72,6 +72,18 @@ def secret_values(value: Any) -> list:
 
     walk(value, False)
     return out
+
+
+def mark_found(value: Any, holds_secret: Callable[[str], bool]) -> Any:
+    """The value with every string for which `holds_secret` is true wrapped in `Secret` (a secret the
+    program passed on as a plain value stays secret)."""
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, dict):
+        return {k: mark_found(v, holds_secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mark_found(v, holds_secret) for v in value]
+    return Secret(value) if isinstance(value, str) and holds_secret(value) else value
 
 
 def decode(value: Any) -> Any:

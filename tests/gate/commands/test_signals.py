@@ -110,7 +110,7 @@ def test_a_signal_stops_preview_and_everything_it_started(tmp_path, sig):
     program = slow_program(tmp_path)
     watch = SecretWatch(tmp_path, program)  # the private TMPDIR, --out and everything else of the test
     preview = gate(tmp_path, "preview", str(program), "--out", str(tmp_path / "m"))
-    tree = wait_for_children(preview, "program.child", "pulumi.policy", "checkov", "sleep 300")
+    tree = wait_for_children(preview, "program.supervisor", "pulumi.policy", "checkov", "sleep 300")
     code, err = stopped(preview, tree, sig)
     assert code == 2
     assert err.strip().splitlines() == [
@@ -141,7 +141,7 @@ def test_sigkill_of_preview_leaves_no_pack_and_no_program_running(tmp_path):
     # (policies/gate_lifetime.py); the streamed Checkov ends when its input closes.
     program = slow_program(tmp_path)
     preview = gate(tmp_path, "preview", str(program), "--out", str(tmp_path / "m"))
-    tree = wait_for_children(preview, "program.child", "pulumi.policy", "checkov", "sleep 300")
+    tree = wait_for_children(preview, "program.supervisor", "pulumi.policy", "checkov", "sleep 300")
     preview.kill()
     preview.communicate(timeout=60)
     _, alive = psutil.wait_procs(tree, timeout=60)
@@ -153,3 +153,42 @@ def test_sigkill_of_preview_leaves_no_pack_and_no_program_running(tmp_path):
         except psutil.Error:
             pass
     assert left == []
+
+
+def test_sigterm_stops_preview_of_a_program_with_huge_output_and_a_daemon(tmp_path):
+    """300 MB on stdout and stderr, a 50 MB error message, a daemon in a session of its own: the run
+    ends within its deadline, and SIGTERM during it ends everything within seconds; no folder left."""
+    token = f"777.{os.getpid()}"
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "Pulumi.yaml").write_text("name: huge\nruntime: python\n")
+    (app / "__main__.py").write_text(textwrap.dedent(f"""\
+        import os, subprocess, sys, time
+        subprocess.Popen(["setsid", "sleep", "{token}"])
+        chunk = "y" * (1 << 20)
+        for _ in range(300):
+            sys.stdout.write(chunk)
+            sys.stderr.write(chunk)
+        if os.environ.get("HANG"):
+            time.sleep(600)
+        raise RuntimeError("x" * 50_000_000)
+        """))
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    command = [sys.executable, "-m", "stateless_pack.gate.cli", "preview", str(app), "--timeout-program", "120"]
+    started = time.monotonic()
+    done = subprocess.run(command + ["--out", str(tmp_path / "m")], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert done.returncode == 2 and "RuntimeError: xxxx" in done.stderr and "characters cut" in done.stderr
+    assert time.monotonic() - started < 120 and len(done.stderr) < 400_000
+    assert list((tmp_path / "tmp").iterdir()) == []
+    hanging = subprocess.Popen(command + ["--out", str(tmp_path / "m2")], env={**env, "HANG": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tree = wait_for_children(hanging, "program.supervisor", token)
+    time.sleep(1)  # into its output
+    signalled = time.monotonic()
+    code, err = stopped(hanging, tree, signal.SIGTERM)
+    assert time.monotonic() - signalled < 15
+    assert code == 2 and "stopped by SIGTERM" in err
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert not [p for p in psutil.process_iter(["cmdline"]) if token in " ".join(p.info["cmdline"] or [])]

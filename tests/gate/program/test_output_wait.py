@@ -126,7 +126,7 @@ def test_other_waits_are_asyncio_s_own():
 def test_the_child_waits_with_it(tmp_path):
     run = run_program(pulumi_program(tmp_path, (
         "import pulumi\nfrom pulumi.runtime import stack\n"
-        "if stack.asyncio.wait.__module__ != 'stateless_pack.gate.program.output_wait':\n"
+        "if not stack.asyncio.wait.__module__.endswith('.gate.program.output_wait'):  # the child's private copy\n"
         "    pulumi.log.error('the SDK waits with ' + stack.asyncio.wait.__module__)\n")))
     assert [r.type for r in run.resources] == ["pulumi:pulumi:Stack"]
 
