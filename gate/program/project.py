@@ -5,12 +5,16 @@ stack's secrets provider allows it offline: `gate/program/secure_config.py`).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from stateless_pack.gate.program import secure_config
+
+
+RUNTIMES = ("python", "nodejs")
 
 
 class ProgramError(Exception):
@@ -40,11 +44,15 @@ def load_project(program_dir: Path) -> dict:
     project = _read_yaml(path)
     if not isinstance(project, dict) or not isinstance(project.get("name"), str):
         raise ProgramError(f"{path}: expected a mapping with a `name`")
-    runtime = project.get("runtime")
-    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
-    if runtime_name != "python":
-        raise ProgramError(f"{path}: runtime {runtime_name!r} is not supported (the gate runs Python programs)")
+    if runtime_name(project) not in RUNTIMES:
+        raise ProgramError(f"{path}: runtime {runtime_name(project)!r} is not supported (the gate runs "
+                           "Python and Node.js programs: runtime python or nodejs)")
     return project
+
+
+def runtime_name(project: Mapping) -> Any:
+    runtime = project.get("runtime")
+    return runtime.get("name") if isinstance(runtime, dict) else runtime
 
 
 def main_file(program_dir: Path, project: Mapping) -> Path:
@@ -74,8 +82,9 @@ def load_config(program_dir: Path, project: Mapping, stack: str) -> tuple[dict, 
     """(config, secret keys, secure keys) the program sees, from Pulumi.yaml defaults + the stack file.
 
     `secure:` values of a passphrase stack are decrypted (`secure_config`): in `config`, secret. Those
-    of any other secrets provider stay out of `config`; `secure keys` maps each to that provider's
-    description, and the child fails with both if the program reads one.
+    of any other secrets provider come from `PULUMI_CONFIG_<KEY>` where it is set, else stay out of
+    `config`: `secure keys` maps each to the one line the program's child fails with if it reads one
+    (naming the provider and the variable).
     """
     name = project["name"]
     config: dict = {}
@@ -115,13 +124,21 @@ def load_config(program_dir: Path, project: Mapping, stack: str) -> tuple[dict, 
 
 
 def _decrypt(path: Path, doc: Mapping, values: dict, encrypted: list) -> dict:
-    """Decrypt the `encrypted` keys of `values` in place where the stack's provider allows it offline;
-    the keys it cannot decrypt, each with the provider that holds them."""
+    """Decrypt the `encrypted` keys of `values` in place where the stack's provider allows it offline,
+    else take them from the environment (`PULUMI_CONFIG_<KEY>`); the keys left, each with what the
+    program is told when it reads one."""
     if not encrypted:
         return {}
     provider = secure_config.provider_of(doc)
     if provider.kind != "passphrase":
-        return {key: provider.describe() for key in encrypted}
+        unreadable = {}
+        for key in encrypted:
+            given = os.environ.get(secure_config.environment_key(key))
+            if given:
+                values[key] = given
+            else:
+                unreadable[key] = provider.refusal(key)
+        return unreadable
     try:
         decrypt = secure_config.passphrase_decrypter(provider.salt, secure_config.read_passphrase())
     except secure_config.SecureConfigError as err:

@@ -16,6 +16,7 @@ import base64
 import binascii
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -53,6 +54,16 @@ class SecretsProvider:
         if self.kind == "service":
             return "Pulumi Cloud's secrets provider (the stack file has no encryptionsalt or secretsprovider)"
         return "the passphrase secrets provider"
+
+    def refusal(self, key: str) -> str:
+        """What the program is told when it reads `key`, a value of this provider the gate cannot decrypt."""
+        return (f"config {key} is encrypted by {self.describe()}, which only the Pulumi CLI can reach: "
+                f"give its value as {environment_key(key)} in the gate's environment")
+
+
+def environment_key(key: str) -> str:
+    """The variable that gives a config value (`PULUMI_CONFIG_<KEY>`, as pulumi's Python SDK spells it)."""
+    return "PULUMI_CONFIG_" + re.sub(r"[^A-Za-z0-9_]", "_", key).upper()
 
 
 def provider_of(stack_file: Mapping) -> SecretsProvider:

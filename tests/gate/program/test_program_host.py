@@ -141,8 +141,9 @@ def test_the_gates_own_refusal_is_one_line_with_the_remedy(tmp_path):
     (app / "Pulumi.dev.yaml").write_text("config:\n  p:token:\n    secure: v1:AAAA\n")
     text = str(failure(app))
     assert text.splitlines() == [
-        "config p:token is a secure value: the gate cannot decrypt it without the Pulumi CLI; provide it as "
-        "PULUMI_CONFIG_P_TOKEN in the environment"]
+        "config p:token is encrypted by Pulumi Cloud's secrets provider (the stack file has no encryptionsalt "
+        "or secretsprovider), which only the Pulumi CLI can reach: give its value as PULUMI_CONFIG_P_TOKEN in "
+        "the gate's environment"]
 
 
 # ---- what the program says --------------------------------------------------------------------------
