@@ -94,6 +94,7 @@ const sdk = (name) => sdkRequire(`../../${name}`);
 const pulumi = sdk("index");
 const mocks = sdk("runtime/mocks");
 const settings = sdk("runtime/settings");
+const state = sdk("runtime/state");
 const runtimeConfig = sdk("runtime/config");
 const output = sdk("output");
 const errors = sdk("errors");
@@ -161,7 +162,17 @@ function guardSecureConfig() {
 
 // ---- how a failure reads ------------------------------------------------------------------------
 
-/** The error's stack as the CLI shows it (cmd/run/error.js), without this host's frames. */
+/** A frame of the program's own code (not Node's, a package's, or this host's)? */
+function own(line) {
+    const frame = /^\s+at .*?\(?((?:file:\/\/)?[^()\s]+):\d+:\d+\)?$/.exec(line);
+    if (!frame) {
+        return !/^\s+at /.test(line);  // the message's lines stay; frames without a place go
+    }
+    const file = frame[1].replace(/^file:\/\//, "");
+    return file !== HOST_FILE && !file.startsWith("node:") && !file.split(path.sep).includes("node_modules");
+}
+
+/** The error as the CLI's cmd/run shows it (cmd/run/error.js), with the program's own frames only. */
 function stackOf(err) {
     let text;
     try {
@@ -169,7 +180,7 @@ function stackOf(err) {
     } catch (inspectError) {
         text = String((err && err.stack) || err);
     }
-    return text.split("\n").filter((line) => !line.includes(HOST_FILE)).join("\n");
+    return text.split("\n").filter(own).join("\n");
 }
 
 function refusalIn(err) {
@@ -206,6 +217,7 @@ function failure(err, program) {
 function main() {
     const program = path.resolve(spec.node.pwd, spec.node.entry);
     const fail = (err) => {
+        state.getStore().logErrorCount++;  // as cmd/run's handler: no "promises were still active" note
         end(failure(err, program));
         process.exit(0);
     };
