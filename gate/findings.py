@@ -8,7 +8,7 @@ from typing import Any
 from stateless_pack.policies.policy_config import BLOCKING_LEVELS
 from stateless_pack.policies.waivers.model import ResourceRef
 
-ENGINES = ("crossguard", "rules", "checkov", "waivers", "scan")
+ENGINES = ("crossguard", "rules", "checkov", "waivers", "scan", "gate")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Finding:
     line: int = 0        # 1-based line of the resource in `file` (0: unknown)
     field_line: int = 0  # 1-based line of the offending field `path` in `file` (0: unknown)
     related: tuple = ()  # Related places: a chart's rendered document, the values keys behind the field
+    origin: str = ""     # the chart, kustomization or component it was rendered from, if any
+    gate_only: bool = False  # checked by the gate only: the engine's pack never sees this resource
     subject: ResourceRef | None = field(default=None, compare=False, repr=False)  # for the waiver pass
 
     @property

@@ -13,20 +13,28 @@ import re
 
 _CREDENTIAL_NAME = re.compile(
     r"PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|"
-    r"AUTH_?KEY|SIGNING_?KEY|ENCRYPTION_?KEY")
+    r"AUTH_?KEY|SIGNING_?KEY|ENCRYPTION_?KEY|REQUIREPASS|MASTERAUTH")
 # Names that mention a credential but hold something else: where it lives, its id, a setting about it.
 _NOT_A_CREDENTIAL_SUFFIX = frozenset({"FILE", "PATH", "DIR", "NAME", "ID", "TTL", "EXPIRY", "EXPIRES",
                                       "LENGTH", "TIMEOUT", "ENABLED", "DISABLED", "TYPE", "HEADER",
-                                      "URL", "ENDPOINT", "HOST", "PORT"})
-_NOT_A_CREDENTIAL_PREFIX = frozenset({"ALLOW", "ENABLE", "DISABLE", "USE", "REQUIRE", "SKIP"})
+                                      "URL", "ENDPOINT", "HOST", "PORT", "STDIN", "PROMPT", "ENV",
+                                      "COMMAND", "CMD"})
+_NOT_A_CREDENTIAL_PREFIX = frozenset({"ALLOW", "ENABLE", "DISABLE", "USE", "REQUIRE", "SKIP", "NO", "ASK",
+                                      "PROMPT", "GENERATE"})
 URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:(?P<password>[^/@\s]+)@")
 
 
+def name_words(name: str) -> list[str]:
+    """The words of an env var, key or option name, upper case: `DB_PASSWORD`, `db-password`,
+    `dbPassword` and `javax.net.ssl.keyStorePassword` all end in PASSWORD."""
+    return [w for w in re.split(r"[^A-Z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).upper()) if w]
+
+
 def is_credential_name(name: str) -> bool:
-    words = [w for w in re.split(r"[^A-Z0-9]+", name.upper()) if w]
+    words = name_words(name)
     if not words or words[-1] in _NOT_A_CREDENTIAL_SUFFIX or words[0] in _NOT_A_CREDENTIAL_PREFIX:
         return False
-    return bool(_CREDENTIAL_NAME.search(name.upper()))
+    return bool(_CREDENTIAL_NAME.search("_".join(words)))
 
 
 _MAY_HOLD_CREDENTIAL = re.compile(

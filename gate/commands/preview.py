@@ -3,7 +3,9 @@
 Stages (overlapped where they do not depend on each other):
   program under mocks  ||  pack launch + GetAnalyzerInfo + Configure  ||  Checkov's imports
       as each resource is registered: Remediate+Analyze  ||  Checkov's resource checks on its manifests
-  coverage: a resource the gate cannot expand offline (a Helm chart, a kustomization) ends the run
+  (Helm charts and kustomizations are rendered by helm and kubectl in the program's child, as the
+  provider would: gate/render/helm_components.py)
+  coverage: a resource the gate cannot check (a remote component of another package) ends the run
   render manifests into this run's private folder
   Checkov's graph checks over that folder  ||  AnalyzeStack
   --out replaced by a copy of what was checked (under a lock: one run at a time publishes)
@@ -24,9 +26,13 @@ Every stage has a deadline (`--timeout-program`, `--timeout-pack` per call, `--t
 and every child runs in a process group of its own: SIGTERM/SIGINT stop them all, remove the
 temporary folders and end the run like a crash.
 
+A helm.sh/v3:Release's objects are checked by the gate only (our rules with engine `rules`, Checkov),
+never sent to the pack: the real engine's pack never sees them either. A program that registers no
+Kubernetes object blocks (`no-kubernetes-resources`; advisory with --allow-empty).
+
 Exit codes: 0 clean or advisory only, 1 blocking findings, 2 the program, the pack, Checkov or the
-gate itself failed, a stage ran out of time, or a signal stopped it. Every failure path ends in 2:
-a crash never passes the gate. No secret value of the program reaches any message.
+gate itself failed (a chart that does not render, a missing helm), a stage ran out of time, or a
+signal stopped it. Every failure path ends in 2: a crash never passes the gate. No secret value of the program reaches any message.
 """
 from __future__ import annotations
 
@@ -49,6 +55,8 @@ from stateless_pack.gate.levels import POLICY_CONFIG_HELP, load_policy_config
 from stateless_pack.gate.output.terminal import Progress, use_color
 from stateless_pack.gate.pack.engine import CALL_TIMEOUT as PACK_CALL_TIMEOUT
 from stateless_pack.gate.program.runner import DEFAULT_TIMEOUT as PROGRAM_TIMEOUT
+from stateless_pack.gate.render import coverage
+from stateless_pack.gate.render import tools as render_tools
 from stateless_pack.policies.policy_config import PolicyConfigError
 from stateless_pack.policies.redaction import redact, redactor
 
@@ -93,6 +101,13 @@ def register(subparsers) -> None:
     p.add_argument("--checkov", default=None, metavar="PATH",
                    help=f"Checkov executable (default: ${checkov_env.CHECKOV_ENV_VAR}, else the one "
                         "`stateless-pack checkov install` provisioned, else checkov on PATH)")
+    for tool in (render_tools.HELM, render_tools.KUBECTL):
+        p.add_argument(tool.flag, default=None, metavar="PATH",
+                       help=f"{tool.name} executable, for the program's charts and kustomizations (default: "
+                            f"${tool.env_var}, else {tool.name} on PATH, else the one "
+                            f"`{render_tools.INSTALL_COMMAND}` provisioned)")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="a program that registers no Kubernetes object only warns (default: it blocks)")
     add_timeout(p, "--timeout-program", PROGRAM_TIMEOUT, "for the program to run under mocks")
     add_timeout(p, "--timeout-pack", PACK_CALL_TIMEOUT, "for each call to the policy pack")
     add_timeout(p, "--timeout-checkov", CHECKOV_TIMEOUT, "for Checkov's scan")
@@ -159,7 +174,10 @@ def preview(args: argparse.Namespace, *, progress: Callable[[str], None], out, s
         progress(f"publishing the checked manifests to {args.out}; applying waivers")
         with _published(rendered, work, Path(args.out), stack) as (subjects, by_location):
             findings = _findings(subjects, by_location, scan, diagnostics, pack_info, waivers, policy_config,
-                                 secrets)
+                                 secrets, gate_only=frozenset(r.urn for r in run.resources if r.gate_only))
+            findings = _rendered_from(findings, run.resources)
+            if not subjects:
+                findings.append(coverage.empty_stack(run.project, run.stack, allow_empty=args.allow_empty))
             report = _report(args, out, run, findings, subjects, location, pack_dir, policy_config, secrets)
     return EXIT_BLOCKED if report.blocking else EXIT_CLEAN
 
@@ -196,7 +214,8 @@ def _checked(args, target: _Target, policy_config, work: Path, progress: Callabl
             feeds = _Feeds.start(checkovs[0], work, stopping)
             progress(f"running {target.program_dir} (stack {target.stack}) under mocks; starting the policy pack")
             program_future = pool.submit(programs.run_program, target.program_dir, target.stack,
-                                         args.timeout_program, on_resource=feeds.all.put)
+                                         args.timeout_program, on_resource=feeds.all.put,
+                                         tools={"helm": args.helm, "kubectl": args.kubectl})
             with _launched_pack(target.pack_dir, target.project, target.stack, target.config, target.location,
                                 policy_config.pack_overrides(), args.timeout_pack) as pack:
                 feeds.pack.start(pack.client)
@@ -263,8 +282,6 @@ def _whole_folder_checkov(streamed, target: _Target, args, policy_config):
 
 
 def _require_covered(run) -> None:
-    from stateless_pack.gate.render import coverage
-
     try:
         coverage.require_checkable(run.resources)
     except coverage.NotCheckable as exc:
@@ -307,18 +324,33 @@ def _published(rendered: list, work: Path, out: Path, stack: str) -> Iterator[tu
 
 
 def _findings(subjects: list, by_location: dict, scan, diagnostics: list, pack_info, waivers, policy_config,
-              secrets: list) -> list[Finding]:
+              secrets: list, gate_only: frozenset = frozenset()) -> list[Finding]:
     """Our rules, Checkov's findings, the waiver pass, the configured levels, the pack cross-checked;
-    no secret in any text."""
+    no secret in any text. `gate_only`: URNs the pack never sees (a Release's objects): our rules
+    judge the pack's resources as the pack does (among what it sees) and these among all."""
     from stateless_pack.gate.checkov.findings import checkov_findings
     from stateless_pack.gate.levels import apply_levels
     from stateless_pack.gate.rule_findings import rule_findings
     from stateless_pack.gate.waiving import apply_waivers
 
-    findings = rule_findings(subjects, engine="crossguard", config=policy_config)
+    findings = rule_findings([s for s in subjects if s.ref.urn not in gate_only], engine="crossguard",
+                             config=policy_config)
+    if gate_only:
+        findings += [f for f in rule_findings(subjects, engine="rules", config=policy_config)
+                     if f.urn in gate_only]
     findings += checkov_findings(scan, by_location, policy_config)
     findings = apply_levels(apply_waivers(waivers, findings, subjects, engine="crossguard"), policy_config)
+    findings = [replace(f, engine="rules") if f.engine == "crossguard" and f.urn in gate_only else f
+                for f in findings]  # the waiver pass's own findings on them: the pack cannot make them
     return _scrub(_cross_check(diagnostics, pack_info, findings), secrets)
+
+
+def _rendered_from(findings: list[Finding], resources: list) -> list[Finding]:
+    """Findings on a resource rendered from a chart, kustomization or component name it, and say
+    when only the gate checks the resource."""
+    by_urn = {r.urn: r for r in resources if r.origin}
+    return [replace(f, origin=coverage.described_origin(by_urn[f.urn].origin),
+                    gate_only=by_urn[f.urn].gate_only) if f.urn in by_urn else f for f in findings]
 
 
 def _report(args, out, run, findings: list[Finding], subjects: list, location, pack_dir: Path, policy_config,
@@ -411,18 +443,20 @@ class _launched_pack:
 
 
 def engine_resources(run) -> list:
-    """The program's registered resources as the engine sends them to an analyzer."""
+    """The program's registered resources as the engine sends them to an analyzer (not what only the
+    gate sees: a Release's objects)."""
     from stateless_pack.gate.pack.feed import engine_resource
 
-    return [engine_resource(r) for r in run.resources]
+    return [engine_resource(r) for r in run.resources if not r.gate_only]
 
 
 def _analyze(pack, run, pack_feed) -> tuple[list, Any]:
     """Every registered resource through Remediate+Analyze (`pack_feed` sent them as they were
-    registered), then AnalyzeStack once."""
+    registered), then AnalyzeStack once; what only the gate sees goes to neither."""
+    resources = [r for r in run.resources if not r.gate_only]
     try:
-        per_resource = pack_feed.results(run.resources)
-        stack_diagnostics = pack.client.analyze_stack(pack_feed.sent(run.resources))
+        per_resource = pack_feed.results(resources)
+        stack_diagnostics = pack.client.analyze_stack(pack_feed.sent(resources))
     except Exception as exc:
         raise GateError(f"the policy pack failed: {exc}") from exc
     return [d for ds in per_resource for d in ds] + list(stack_diagnostics), pack.client.get_analyzer_info()

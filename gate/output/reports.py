@@ -143,6 +143,8 @@ def print_table(report: Report, out: IO[str], width: int = 110, color: bool = Fa
         findings = _sorted(by_resource[resource])
         where = _where(findings[0])
         out.write(f"\n{resource}" + (f"  ({where})" if where else "") + "\n")
+        for note in _resource_notes(findings[0]):
+            out.write(f"  {note}\n")
         out.write(f"  {'STATUS':<6} {'RULE':<{rule_w}} {'ENGINE':<{engine_w}} {'LEVEL':<9} MESSAGE\n")
         for f in findings:
             note = [f.path] if f.path and f.path not in f.message else []
@@ -163,6 +165,14 @@ def print_table(report: Report, out: IO[str], width: int = 110, color: bool = Fa
                 out.write(f"{indent}waiver: {f.waiver}\n")
     summary = summary_line(report)
     out.write(f"\n{paint(summary, 'red' if report.blocking else 'green', color)}\n")
+
+
+def _resource_notes(f: Finding) -> list[str]:
+    """Where a rendered resource came from, and whether only the gate checks it."""
+    notes = [f"from {f.origin}"] if f.origin else []
+    if f.gate_only:
+        notes.append("checked by the gate only (the pack of `pulumi preview --policy-pack` never sees it)")
+    return notes
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -255,7 +265,9 @@ def to_sarif(report: Report) -> dict:
             "locations": [_location(f)],
             "properties": {"engine": f.engine, "enforcement": f.level, "blocking": f.blocking,
                            **({"resourceLine": f.line} if f.line else {}),
-                           **({"urn": f.urn} if f.urn else {}), **({"path": f.path} if f.path else {})},
+                           **({"urn": f.urn} if f.urn else {}), **({"path": f.path} if f.path else {}),
+                           **({"origin": f.origin} if f.origin else {}),
+                           **({"gateOnly": True, "tags": ["gate-only"]} if f.gate_only else {})},
         }
         if f.related:
             result["relatedLocations"] = [_related_location(i, r) for i, r in enumerate(f.related)]

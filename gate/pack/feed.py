@@ -45,6 +45,8 @@ class PackFeed:
         self._sent: dict[int, engine.Resource] = {}  # id of the resource -> as the engine sent it
 
     def add(self, resource) -> None:
+        if resource.gate_only:  # a Release's objects: the engine never sends them to a pack
+            return
         with self._lock:
             if self._client is None:
                 self._waiting.append(resource)

@@ -52,10 +52,10 @@ def deployment(run: ProgramRun, now: datetime | None = None) -> dict:
     provider_name = f"default_{k8s_version.replace('.', '_')}"
     provider_urn = f"urn:pulumi:{run.stack}::{run.project}::pulumi:providers:kubernetes::{provider_name}"
     provider_id = "00000000-0000-0000-0000-000000000000"
-    needs_default = any(r.custom and r.type.startswith("kubernetes:") and not r.provider
-                        for r in run.resources)
+    registered = [r for r in run.resources if not r.gate_only]  # a Release's objects are in no state
+    needs_default = any(r.custom and r.type.startswith("kubernetes:") and not r.provider for r in registered)
     resources = []
-    for r in run.resources:
+    for r in registered:
         entry: dict = {"urn": r.urn, "custom": r.custom, "type": r.type}
         if r.custom:
             entry["id"] = r.id or r.name

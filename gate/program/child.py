@@ -16,11 +16,14 @@ program may crash, exit or print: that is why this is a process of its own.
 The mocks answer as the engine and the Kubernetes provider would where that can be done offline:
 outputs are the inputs (plus the provider's auto-name; `additional_secret_outputs` marked secret),
 `yaml/v2` ConfigGroup/ConfigFile register their children (`gate/render/yaml_components.py`), the v1
-YAML components' `kubernetes:yaml:decode` is answered. Helm and kustomize cannot be rendered here:
-their invokes answer "no objects" and the gate refuses the components afterwards
-(`gate/render/coverage.py`), with a remedy. Each resource carries its source position: the line of
-the project's own code that created it (from the stack trace the SDK sends), else the SDK's
-`sourcePosition`.
+YAML components' `kubernetes:yaml:decode` is answered. Helm charts and kustomizations are rendered by
+the real helm and kubectl (`gate/render/helm_components.py`): the `helm.sh/v4` Chart's and
+`kustomize/v2` Directory's children are registered as the provider's Construct would, a `helm.sh/v3`
+Release's objects are recorded as checked by the gate only, and the v3 Chart's and v1 Directory's
+invokes are answered so that the SDK registers their children itself. A remote component is recorded
+as one (`remote`): the gate cannot run another provider's Construct, and refuses to pass it unchecked
+(`gate/render/coverage.py`). Each resource carries its source position: the line of the project's own
+code that created it (from the stack trace the SDK sends), else the SDK's `sourcePosition`.
 """
 from __future__ import annotations
 
@@ -56,13 +59,10 @@ from stateless_pack.gate.program.pulumi_wire import (
     UNKNOWN_VALUE,
 )
 from stateless_pack.gate.program.values import is_secret_marker, secret_marker, secret_values
-from stateless_pack.gate.render import yaml_components
+from stateless_pack.gate.render import helm_components, yaml_components
 from stateless_pack.policies.gc_tuning import collect_rarely
 
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
-# Invokes behind Helm charts and kustomizations (v3 Chart, v1 Directory): they need the helm and
-# kustomize engines of the provider. "No objects" lets the program finish; the gate then refuses.
-OFFLINE_EMPTY_INVOKES = frozenset({"kubernetes:helm:template", "kubernetes:kustomize:directory"})
 _SECRET_DATA_TYPES = ("kubernetes:core/v1:Secret", "kubernetes:core/v1:SecretPatch")
 
 
@@ -185,6 +185,9 @@ class Recording:
         self.providers: dict[str, dict] = {}  # kubernetes provider URN -> inputs
         self.registering = threading.local()  # the URN being registered, for new_resource's autoname
         self.lock = threading.Lock()
+        self.tools = helm_components.Tools(spec.get("tools"))
+        # (release, apiVersion, kind, namespace, name) -> (chart, template) of the v3 Charts rendered
+        self.chart_sources: dict[tuple, tuple[str, str]] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # As the engine does (the mock keeps only the parent's last type and adds the stack's):
@@ -215,13 +218,43 @@ class Recording:
         path = _file_of(fallback) if fallback is not None else None
         return [path, fallback.line] if path is not None else None
 
+    def provider_inputs(self, request) -> dict:
+        """The inputs of the explicit Kubernetes provider the component uses ({}: the default one)."""
+        ref = request.provider or dict(request.providers).get("kubernetes", "")
+        return self.providers.get(ref.rsplit("::", 1)[0], {}) if ref else {}
+
     def namespace_for(self, request) -> str:
         """The default namespace of the provider the component uses (its `namespace` input), else the
         stack's `kubernetes:namespace`, else `default` (a kubeconfig context cannot be read here)."""
-        ref = request.provider or dict(request.providers).get("kubernetes", "")
-        inputs = self.providers.get(ref.rsplit("::", 1)[0], {}) if ref else {}
-        namespace = inputs.get("namespace")
+        namespace = self.provider_inputs(request).get("namespace")
         return namespace if isinstance(namespace, str) and namespace else self.default_namespace
+
+    def helm_template(self, args: dict) -> list[dict]:
+        """The v3 Chart's `kubernetes:helm:template`, rendered; each object's template remembered."""
+        if not isinstance(args.get("jsonOpts"), str):
+            raise RuntimeError("missing required field 'jsonOpts' of type string")
+        opts = json.loads(args["jsonOpts"])
+        rendered = helm_components.helm_template(opts, self.tools)
+        chart = str(opts.get("path") or opts.get("chart") or "")
+        with self.lock:
+            release = str(opts.get("release_name") or "")
+            for parsed in rendered:
+                self.chart_sources[(release, *_identity(parsed.obj))] = (chart, parsed.source)
+        return [parsed.obj for parsed in rendered]
+
+    def sdk_child_origin(self, parent: str, inputs: dict) -> dict:
+        """Where a child the SDK registers under a v3 Chart or v1 Directory came from ({}: not one)."""
+        parent_type = parent.split("::")[2].split("$")[-1] if parent.count("::") >= 3 else ""
+        if parent_type not in helm_components.SDK_COMPONENTS:
+            return {}
+        with self.lock:
+            chart, template = self.chart_sources.get((parent.rsplit("::", 1)[-1], *_identity(inputs)), ("", ""))
+        return helm_components.origin(parent, chart, template)
+
+
+def _identity(obj: dict) -> tuple:
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    return (obj.get("apiVersion"), obj.get("kind"), metadata.get("namespace") or "", metadata.get("name"))
 
 
 def mark_secret_outputs(response, names) -> list:
@@ -258,8 +291,12 @@ class Recorder(mocks.Mocks):
     def call(self, args: mocks.MockCallArgs):
         if args.token == "kubernetes:yaml:decode":  # yaml.ConfigFile / ConfigGroup (v1)
             return {"result": yaml_components.decode_documents(args.args.get("text") or "", "yaml")}
-        if args.token in OFFLINE_EMPTY_INVOKES:
-            return {"result": []}
+        if args.token == helm_components.HELM_TEMPLATE:  # helm.v3.Chart: the SDK registers the objects
+            return {"result": self.recording.helm_template(args.args)}
+        if args.token == helm_components.KUSTOMIZE_DIRECTORY:  # kustomize.Directory (v1), likewise
+            if not isinstance(args.args.get("directory"), str):
+                raise RuntimeError("missing required field 'directory' of type string")
+            return {"result": helm_components.kustomize_directory(args.args["directory"], self.recording.tools)}
         raise RuntimeError(f"function {args.token} cannot run offline under the gate's mocks")
 
 
@@ -291,27 +328,40 @@ class Monitor(mocks.MockMonitor):
             "parent": request.parent, "dependencies": list(request.dependencies),
             "property_dependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()
                                       if v.urns},
-            "provider": request.provider, "id": response.id, "source": recording.source(request)})
-        if request.type in yaml_components.COMPONENTS:
+            "provider": request.provider, "id": response.id, "source": recording.source(request),
+            "remote": bool(request.remote), "origin": recording.sdk_child_origin(request.parent, inputs)})
+        if request.type in yaml_components.COMPONENTS or request.type in helm_components.COMPONENTS:
             self._register_children(request, urn, inputs)
         recording.channel.announce(mark_secret_outputs(response, request.additionalSecretOutputs))
         return response
 
     def _register_children(self, request, urn: str, inputs: dict) -> None:
-        """The children the provider's Construct would register under a yaml/v2 component."""
+        """The children the provider's Construct would register under a yaml/v2 component, a v4
+        Chart or a v2 Directory; the objects a v3 Release would install (checked by the gate only)."""
+        recording = self.recording
+        namespace = recording.namespace_for(request)
         try:
-            children = yaml_components.expand(request.type, request.name, inputs,
-                                              default_namespace=self.recording.namespace_for(request))
+            if request.type in yaml_components.COMPONENTS:
+                children = yaml_components.expand(request.type, request.name, inputs, default_namespace=namespace)
+            else:
+                render_mode = bool(recording.provider_inputs(request).get("renderYamlToDirectory"))
+                children = helm_components.expand(request.type, request.name, urn, inputs,
+                                                  default_namespace=namespace, run=recording.tools,
+                                                  hooks_in_render_mode=render_mode)
         except yaml_components.ExpansionError as err:
-            self.recording.problems.append(f"{request.type} {request.name!r}: {err}")
+            where = "" if request.type in helm_components.COMPONENTS else f"{request.type} {request.name!r}: "
+            recording.problems.append(f"{where}{err}")
             return
+        source = helm_components.source_of(inputs)
         for child in children:
             meta = child.inputs.get("metadata") if isinstance(child.inputs.get("metadata"), dict) else {}
-            self.recording.record({
+            recording.record({
                 "type": child.type, "name": child.name, "urn": self.make_urn(urn, child.type, child.name),
                 "custom": True, "inputs": encode(child.inputs), "parent": urn, "dependencies": [],
                 "property_dependencies": {}, "provider": request.provider,
-                "id": "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p)})
+                "id": "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p),
+                "origin": helm_components.origin(urn, source, child.source,
+                                                 gate_only=request.type == helm_components.RELEASE)})
 
 
 class Engine:

@@ -73,6 +73,14 @@ class RegisteredResource:
     # (file, line) of the program's code that created it: the file relative to the project folder
     # where it is inside it; a yaml/v2 component's children have their component's
     source: tuple[str, int] | None = None
+    remote: bool = False      # a remote component: a provider's Construct registers its children
+    origin: Mapping = field(default_factory=dict)  # rendered from a chart or kustomization: see
+                                                   # gate/render/helm_components.py `origin`
+
+    @property
+    def gate_only(self) -> bool:
+        """Checked by the gate only: the engine never registers it (a helm.sh/v3:Release's objects)."""
+        return bool(self.origin.get("gate_only"))
 
 
 @dataclass(frozen=True)
@@ -134,11 +142,14 @@ def _host(program_dir: Path, project: Mapping, python: str | None) -> _Host:
 
 def run_program(program_dir: str | os.PathLike, stack: str | None = None,
                 timeout: float = DEFAULT_TIMEOUT, python: str | None = None,
-                on_resource: Callable[[RegisteredResource], None] | None = None) -> ProgramRun:
+                on_resource: Callable[[RegisteredResource], None] | None = None,
+                tools: Mapping[str, str | None] | None = None) -> ProgramRun:
     """Run the program under mocks in a child process and return what it registered.
     `python`: the interpreter to use instead of the project's. `on_resource` gets each resource as
     soon as it is registered (on another thread; it must not raise), the same objects the run
-    returns; a run that fails may have announced some."""
+    returns; a run that fails may have announced some. `tools`: {"helm": PATH, "kubectl": PATH}
+    given on the command line, for the charts and kustomizations the child renders (else it finds
+    them as gate/render/tools.py says)."""
     program_dir = Path(program_dir).resolve()
     if not program_dir.is_dir():
         raise ProgramError(f"{program_dir} is not a folder")
@@ -148,7 +159,8 @@ def run_program(program_dir: str | os.PathLike, stack: str | None = None,
     host = _host(program_dir, project, python)
     main, interpreter = host.main, host.interpreter
     spec = {"project": project["name"], "stack": stack, "main": str(main), "project_dir": str(program_dir),
-            "config": config, "secret_keys": secret_keys, "secure_keys": secure_keys, **host.spec}
+            "config": config, "secret_keys": secret_keys, "secure_keys": secure_keys,
+            "tools": {k: v for k, v in (tools or {}).items() if v}, **host.spec}
     answer = _Answer(program_dir, on_resource, secret_config_values(config, secret_keys))
     with processes.private_folder("stateless-pack-program-") as folder:
         child_package.write(folder)
@@ -265,7 +277,8 @@ class _Answer(threading.Thread):
             inputs=mark_found(inputs, self._contains_secret()), parent=r["parent"],
             dependencies=tuple(r["dependencies"]),
             property_dependencies={k: tuple(v) for k, v in r["property_dependencies"].items()},
-            provider=r["provider"], id=r["id"], source=source)
+            provider=r["provider"], id=r["id"], source=source, remote=bool(r.get("remote")),
+            origin=r.get("origin") or {})
         self.resources.append(resource)
         if self.on_resource is not None:
             self.on_resource(resource)

@@ -104,8 +104,10 @@ def template(ref: ChartRef, *, release: str, namespace: str, helm: Path,
              values_files: Sequence[str] = (), values: Mapping | None = None,
              set_values: Sequence[str] = (), kube_version: str | None = None,
              include_crds: bool = True, dependency_update: bool = False, timeout: float = TIMEOUT_SECONDS,
-             cwd: Path | None = None) -> Rendered:
-    """`helm template RELEASE CHART --namespace NAMESPACE ...`, parsed; HelmError if helm fails."""
+             cwd: Path | None = None, include_hooks: bool = True, skip_tests: bool = False,
+             api_versions: Sequence[str] = ()) -> Rendered:
+    """`helm template RELEASE CHART --namespace NAMESPACE ...`, parsed; HelmError if helm fails.
+    `include_hooks=False` is `--no-hooks` (hook resources left out), `skip_tests` `--skip-tests`."""
     stdin = _values_json(values) if values is not None else None
     deadline = _Deadline(timeout)
     with processes.private_folder("stateless-pack-helm-") as work:
@@ -121,8 +123,13 @@ def template(ref: ChartRef, *, release: str, namespace: str, helm: Path,
             options += ["--kube-version", kube_version]
         if include_crds:
             options.append("--include-crds")
-        if dependency_update:
-            options.append("--dependency-update")
+        if dependency_update:  # apart: `template --dependency-update` prints its progress into the manifests
+            _run([str(helm), "dependency", "update", chart], None, deadline, cwd,
+                 f"update the dependencies of {ref.described()}")
+        options += [flag for flag, wanted in (("--no-hooks", not include_hooks), ("--skip-tests", skip_tests))
+                    if wanted]
+        for api_version in api_versions:
+            options += ["--api-versions", api_version]
         command = [str(helm), "template", release, chart, *options]
         output = _run(command, stdin, deadline, cwd, f"render {ref.described()}")
         files = read_chart(str(Path(cwd) / chart) if cwd else chart)

@@ -48,9 +48,15 @@ def is_kustomization(folder: str | os.PathLike) -> bool:
     return any(os.path.isfile(os.path.join(folder, name)) for name in KUSTOMIZATION_FILES)
 
 
-def build(directory: Path, *, kubectl: Path, timeout: float = TIMEOUT_SECONDS) -> str:
-    """`kubectl kustomize DIRECTORY`: the built resources as YAML; KustomizeError if it fails."""
-    return _kustomize(kubectl, str(directory), timeout, f"build {directory}")
+def build(directory: Path, *, kubectl: Path, timeout: float = TIMEOUT_SECONDS, load_restrictions: bool = True,
+          enable_helm: bool = False, helm: Path | None = None) -> str:
+    """`kubectl kustomize DIRECTORY`: the built resources as YAML; KustomizeError if it fails.
+    `load_restrictions=False`: files outside the kustomization's root may be read; `enable_helm`:
+    its `helmCharts` are rendered (with `helm`, else the helm on PATH)."""
+    options = [] if load_restrictions else ["--load-restrictor", "LoadRestrictionsNone"]
+    if enable_helm:
+        options += ["--enable-helm", *(["--helm-command", str(helm)] if helm else [])]
+    return _kustomize(kubectl, str(directory), timeout, f"build {directory}", options)
 
 
 @dataclass(frozen=True)
@@ -96,9 +102,9 @@ def located(directory: Path, *, kubectl: Path, timeout: float = TIMEOUT_SECONDS)
     return Built(text, resources, problems)
 
 
-def _kustomize(kubectl: Path, folder: str, timeout: float, what: str) -> str:
+def _kustomize(kubectl: Path, folder: str, timeout: float, what: str, options=()) -> str:
     try:
-        done = processes.run([str(kubectl), "kustomize", folder], timeout=timeout)
+        done = processes.run([str(kubectl), "kustomize", folder, *options], timeout=timeout)
     except subprocess.TimeoutExpired:
         raise KustomizeError(f"cannot {what}: kubectl did not finish within {timeout:g}s") from None
     except OSError as err:

@@ -19,6 +19,9 @@ Parse, Normalize and Register):
 - `skipAwait` adds the `pulumi.com/skipAwait: "true"` annotation; a `v1` Secret's `data` and
   `stringData` are secret.
 
+Normalize and Register (`register`) are shared with the helm/v4 Chart and the kustomize/v2 Directory,
+whose Construct runs the same steps over helm's or kustomize's output (`gate/render/helm_components.py`).
+
 URLs cannot be fetched offline: they are an `ExpansionError`, as is anything the provider rejects.
 Values stay in Pulumi's wire form (secret markers); YAML text given as a secret makes the children's
 contents secret too (apiVersion, kind, name and namespace excepted).
@@ -75,9 +78,18 @@ class ExpansionError(Exception):
 @dataclass(frozen=True)
 class Child:
     """A resource the provider would register under the component."""
-    type: str      # Pulumi type token, e.g. kubernetes:core/v1:Service
-    name: str      # Pulumi resource name, e.g. app:shop/web
-    inputs: dict   # the object, wire form
+    type: str         # Pulumi type token, e.g. kubernetes:core/v1:Service
+    name: str         # Pulumi resource name, e.g. app:shop/web
+    inputs: dict      # the object, wire form
+    source: str = ""  # where its document came from, when a renderer says (a chart's template file)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One object of the component's manifests, before Normalize."""
+    obj: dict
+    secret: bool = False  # its text was secret: its contents stay secret
+    source: str = ""
 
 
 def _plain(value: Any) -> tuple[Any, bool]:
@@ -122,9 +134,9 @@ def _file_texts(file: str, pattern: bool, base: Path) -> Iterable[tuple[str, str
             raise ExpansionError(f"reading YAML file from disk: {err}") from None
 
 
-def _sources(component_type: str, args: dict, base: Path) -> list[tuple[dict, bool]]:
-    """(object, secret) in the provider's order: files, the yaml text, objs."""
-    found: list[tuple[dict, bool]] = []
+def _sources(component_type: str, args: dict, base: Path) -> list[Parsed]:
+    """The objects in the provider's order: files, the yaml text, objs."""
+    found: list[Parsed] = []
     if component_type == CONFIG_FILE:
         files, secret_files = _plain(args.get("file"))
         files, pattern = ([files] if files else []), False
@@ -134,32 +146,32 @@ def _sources(component_type: str, args: dict, base: Path) -> list[tuple[dict, bo
     for entry in files:
         entry, secret = _plain(entry)
         for name, text in _file_texts(str(entry), pattern, base):
-            found += [(doc, secret or secret_files) for doc in decode_documents(text, name)]
+            found += [Parsed(doc, secret or secret_files) for doc in decode_documents(text, name)]
     texts, secret_text = _plain(args.get("yaml"))
     for text in texts if isinstance(texts, list) else [texts] if texts else []:
         text, secret = _plain(text)
-        found += [(doc, secret or secret_text) for doc in decode_documents(str(text), "yaml")]
+        found += [Parsed(doc, secret or secret_text) for doc in decode_documents(str(text), "yaml")]
     objs, secret_objs = _plain(args.get("objs"))
     for obj in objs if isinstance(objs, list) else []:
         obj, secret = _plain(obj)
         if not isinstance(obj, dict):
             raise ExpansionError(f"objs: an entry is a {type(obj).__name__}, not an object")
-        found.append((obj, secret or secret_objs))
+        found.append(Parsed(obj, secret or secret_objs))
     return found
 
 
-def _expand_lists(objects: list[tuple[dict, bool]]) -> list[tuple[dict, bool]]:
+def _expand_lists(objects: list[Parsed]) -> list[Parsed]:
     """yaml.go `expand`: an object with an `items` list is replaced by its items, recursively."""
     out, queue = [], list(objects)
     while queue:
-        obj, secret = queue.pop(0)
-        items, _ = _plain(obj.get("items"))
+        parsed = queue.pop(0)
+        items, _ = _plain(parsed.obj.get("items"))
         if isinstance(items, list):
             if not all(isinstance(_plain(i)[0], dict) for i in items):
-                raise ExpansionError(f"YAML object is invalid: {_brief(obj)}: an item is not an object")
-            queue[:0] = [(_plain(i)[0], secret) for i in items]
+                raise ExpansionError(f"YAML object is invalid: {_brief(parsed.obj)}: an item is not an object")
+            queue[:0] = [Parsed(_plain(i)[0], parsed.secret, parsed.source) for i in items]
             continue
-        out.append((obj, secret))
+        out.append(parsed)
     return out
 
 
@@ -178,8 +190,9 @@ def _group(api_version: str) -> str:
     return api_version.rpartition("/")[0]
 
 
-def _namespaced(obj: dict, objects: list[dict]) -> bool:
-    """clients.IsNamespacedKind: the built-in table, then a CRD among the objects."""
+def known_namespaced(obj: dict, objects: list[dict]) -> bool | None:
+    """clients.IsNamespacedKind: the built-in table, then a CRD among the objects; None: the
+    provider would have to ask the cluster."""
     api_version, kind = _text(obj, "apiVersion"), _text(obj, "kind")
     group = _group(api_version)
     if group in _BUILTIN_GROUPS:
@@ -193,15 +206,24 @@ def _namespaced(obj: dict, objects: list[dict]) -> bool:
                 and _group(_text(crd, "apiVersion")) == "apiextensions.k8s.io"
                 and _text(crd, "spec", "group") == group and _text(crd, "spec", "names", "kind") == kind):
             return _text(crd, "spec", "scope") == "Namespaced"
-    raise ExpansionError(f"cannot tell offline whether {api_version} {kind} {_text(obj, 'metadata', 'name')!r} "
-                         "is namespaced (the provider would ask the cluster): set its metadata.namespace")
+    return None
 
 
-def _normalized(objects: list[tuple[dict, bool]], default_namespace: str) -> list[tuple[dict, bool]]:
+def _namespaced(obj: dict, objects: list[dict]) -> bool:
+    found = known_namespaced(obj, objects)
+    if found is None:
+        raise ExpansionError(f"cannot tell offline whether {_text(obj, 'apiVersion')} {_text(obj, 'kind')} "
+                             f"{_text(obj, 'metadata', 'name')!r} is namespaced (the provider would ask the "
+                             "cluster): set its metadata.namespace")
+    return found
+
+
+def _normalized(objects: list[Parsed], default_namespace: str) -> list[Parsed]:
     """yaml.go `Normalize`: identity checks, `core/v1` -> `v1`, the default namespace."""
-    plain = [obj for obj, _ in objects]
+    plain = [parsed.obj for parsed in objects]
     out = []
-    for obj, secret in objects:
+    for parsed in objects:
+        obj = parsed.obj
         if not _text(obj, "kind") or not _text(obj, "apiVersion"):
             raise ExpansionError(f"Kubernetes resources require a kind and apiVersion: {_brief(obj)}")
         if not _text(obj, "metadata", "name"):
@@ -213,7 +235,7 @@ def _normalized(objects: list[tuple[dict, bool]], default_namespace: str) -> lis
             metadata, secret_metadata = _plain(obj["metadata"])
             metadata = {**metadata, "namespace": default_namespace}
             obj["metadata"] = secret_marker(metadata) if secret_metadata else metadata
-        out.append((obj, secret))
+        out.append(Parsed(obj, parsed.secret, parsed.source))
     return out
 
 
@@ -236,7 +258,8 @@ def _secret_contents(obj: dict) -> dict:
     return out
 
 
-def _child(obj: dict, secret: bool, prefix: str, skip_await: bool) -> Child:
+def _child(parsed: Parsed, prefix: str, skip_await: bool) -> Child:
+    obj = parsed.obj
     name, namespace = _text(obj, "metadata", "name"), _text(obj, "metadata", "namespace")
     resource_name = f"{namespace}/{name}" if namespace else name
     if prefix:
@@ -246,13 +269,13 @@ def _child(obj: dict, secret: bool, prefix: str, skip_await: bool) -> Child:
         metadata, _ = _plain(obj["metadata"])
         annotations, _ = _plain(metadata.get("annotations"))
         obj["metadata"] = {**metadata, "annotations": {**(annotations or {}), SKIP_AWAIT: "true"}}
-    if secret:
+    if parsed.secret:
         obj = _secret_contents(obj)
     if f"{obj['apiVersion']}/{obj['kind']}" == "v1/Secret":
         for key in ("data", "stringData"):  # always secret, as the provider marks them
             if key in obj and not is_secret_marker(obj[key]):
                 obj[key] = secret_marker(obj[key])
-    return Child(type_token(obj["apiVersion"], obj["kind"]), resource_name, obj)
+    return Child(type_token(obj["apiVersion"], obj["kind"]), resource_name, obj, parsed.source)
 
 
 def expand(component_type: str, name: str, inputs: dict, *, default_namespace: str = "default",
@@ -260,8 +283,15 @@ def expand(component_type: str, name: str, inputs: dict, *, default_namespace: s
     """The children the provider would register for the component `name` with these (wire) inputs."""
     if component_type not in COMPONENTS:
         raise ValueError(f"{component_type} is not a yaml/v2 component")
+    return register(_sources(component_type, inputs, base or Path.cwd()), name, inputs,
+                    default_namespace=default_namespace)
+
+
+def register(objects: list[Parsed], name: str, inputs: dict, *, default_namespace: str) -> list[Child]:
+    """yaml.go's Normalize and Register over the parsed objects of the component `name`: what the
+    provider registers for them (the helm/v4 Chart and kustomize/v2 Directory share these steps).
+    `inputs` give `resourcePrefix` (default: the component's name) and `skipAwait`."""
     prefix, _ = _plain(inputs.get("resourcePrefix", name))  # an explicit "" means no prefix
     skip_await, _ = _plain(inputs.get("skipAwait"))
-    objects = _normalized(_expand_lists(_sources(component_type, inputs, base or Path.cwd())),
-                          default_namespace)
-    return [_child(obj, secret, str(prefix or ""), skip_await is True) for obj, secret in objects]
+    return [_child(parsed, str(prefix or ""), skip_await is True)
+            for parsed in _normalized(_expand_lists(objects), default_namespace)]

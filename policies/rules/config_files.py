@@ -50,10 +50,12 @@ def flatten(value: Any, separator: str, prefix: str = "", out: dict | None = Non
 
 
 def read_ini(text: str) -> dict[str, str]:
-    """php.ini-style: `key = value` lines, `;`/`#` comments, optional [sections] (later keys win)."""
+    """php.ini-style: `key = value` lines, `;`/`#` comments, optional [sections] (later keys win); keys
+    keep their case (PHP-FPM's `env[NAME]` is case-sensitive)."""
     parser = configparser.ConfigParser(interpolation=None, strict=False, allow_no_value=True,
                                        delimiters=("=",), comment_prefixes=(";", "#"),
                                        inline_comment_prefixes=(";",), empty_lines_in_values=False)
+    parser.optionxform = str  # type: ignore[method-assign]
     try:  # PHP reads an indented line as a line of its own, not as the previous value continued
         parser.read_string("[top]\n" + "\n".join(line.lstrip() for line in text.splitlines()))
     except configparser.ParsingError as exc:  # its text quotes the line: name the line only

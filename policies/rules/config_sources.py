@@ -3,9 +3,13 @@
 By kind, namespace and name, with their data as text (a Secret's decoded; bytes that are not UTF-8
 read with replacement characters, so that a file in another encoding is still read, never skipped).
 
-Lookups are three-valued like the other stack indexes: the data (a mapping), None when the stack
-holds no such object (it is made elsewhere: nothing to check), or UNKNOWN during a preview when the
-object, its data, or which object is meant is not known yet.
+Objects a controller makes from an object in the input count as in the input, with the keys the
+controller documents (values unknown until it runs, and none of them a session setting): the
+ConfigMap and Secret an ObjectBucketClaim's provisioner writes, the Secret a COSI BucketAccess names.
+
+Lookups are three-valued like the other stack indexes: the data (a mapping), None when the input
+holds no such object (it is made elsewhere: its settings cannot be verified here), or UNKNOWN during
+a preview when the object, its data, or which object is meant is not known yet.
 """
 from __future__ import annotations
 
@@ -13,10 +17,26 @@ import base64
 import binascii
 from typing import Any
 
-from stateless_pack.policies.manifest import UNKNOWN, get, kind_of, mapping
+from stateless_pack.policies.manifest import UNKNOWN, api_group, get, kind_of, mapping
 from stateless_pack.policies.rules.replica_indexes import namespace_or_unknown
 
 KINDS = ("ConfigMap", "Secret")
+# lib-bucket-provisioner (Rook/Ceph, NooBaa): a ConfigMap and a Secret named after the claim.
+_OBC_KEYS = {"ConfigMap": ("BUCKET_HOST", "BUCKET_NAME", "BUCKET_PORT", "BUCKET_REGION", "BUCKET_SUBREGION"),
+             "Secret": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+
+
+def provisioned(doc) -> list[tuple[str, Any, dict]]:
+    """(kind, name, manifest with the documented keys) of the ConfigMaps and Secrets a controller
+    makes from `doc` (an ObjectBucketClaim, a COSI BucketAccess), [] for other objects."""
+    kind, group = kind_of(doc), api_group(doc)
+    if kind == "ObjectBucketClaim" and group in (None, "objectbucket.io"):
+        name = get(doc, "metadata", "name")
+        return [(made, name, {"kind": made, "data": dict.fromkeys(keys)}) for made, keys in _OBC_KEYS.items()]
+    if kind == "BucketAccess" and group in (None, "objectstorage.k8s.io"):
+        name = get(doc, "spec", "credentialsSecretName")
+        return [("Secret", name, {"kind": "Secret", "data": {"BucketInfo": None}})]
+    return []
 
 
 def _decoded(value: Any) -> Any:
@@ -54,18 +74,21 @@ class ConfigSources:
     def __init__(self, manifests):
         self._by_key: dict = {}
         self._uncertain: dict = {kind: [] for kind in KINDS}  # name or namespace unknown during preview
+        made = []
         for doc in manifests:
             kind = kind_of(doc)
-            if kind not in KINDS:
-                continue
-            namespace, name = namespace_or_unknown(doc), get(doc, "metadata", "name")
-            if namespace is UNKNOWN or name is UNKNOWN:
-                self._uncertain[kind].append(doc)
-            elif isinstance(name, str):
-                self._by_key[(kind, namespace, name)] = doc
+            made += [(made_kind, doc, name, made_doc) for made_kind, name, made_doc in provisioned(doc)]
+            if kind in KINDS:
+                self._add(kind, doc, get(doc, "metadata", "name"), doc)
+        for kind, owner, name, doc in made:  # an object of the input itself wins over what a controller makes
+            self._add(kind, owner, name, doc, replace=False)
 
-    def __bool__(self) -> bool:
-        return bool(self._by_key) or any(self._uncertain.values())
+    def _add(self, kind: str, owner, name: Any, doc, replace: bool = True) -> None:
+        namespace = namespace_or_unknown(owner)
+        if namespace is UNKNOWN or name is UNKNOWN:
+            self._uncertain[kind].append(doc)
+        elif isinstance(name, str) and (replace or (kind, namespace, name) not in self._by_key):
+            self._by_key[(kind, namespace, name)] = doc
 
     def data(self, kind: str, namespace: Any, name: Any, files: bool = False) -> Any:
         """The data of the `kind` object `name` in `namespace` (see the module docstring; `files`:

@@ -3,16 +3,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Iterator
+from typing import Any, Iterator
 
 from stateless_pack.policies.credentials import URL_PASSWORD, is_credential_name
 from stateless_pack.policies.manifest import (
-    CONTAINER_FIELDS, UNKNOWN, WORKLOAD_KINDS, containers, dotted, env_entries, get, kind_of,
+    CONTAINER_FIELDS, UNKNOWN, WORKLOAD_KINDS, command_line, containers, dotted, env_entries, get, kind_of,
 )
 from stateless_pack.policies.rule import Rule, Violation
-from stateless_pack.policies.rules.command_line import command_words, is_reference, requirepass_values
+from stateless_pack.policies.rules.command_line import (
+    command_words, has_reference, is_reference, java_properties, long_options, program_option_values,
+    shell_assignments,
+)
 from stateless_pack.policies.rules.pod_unknowns import unknown_pod
 
+# Short options a program reads as its password (other short options are too ambiguous to judge):
+# the MySQL/MariaDB clients' `-pSECRET` (attached only: `-p` alone prompts, the next word is a
+# database), redis-cli's `-a SECRET`, sshpass's `-p SECRET`.
+_MYSQL_CLIENTS = ("mysql", "mysqladmin", "mysqldump", "mysqlimport", "mysqlcheck", "mysqlshow", "mysqlslap",
+                  "mysqlpump", "mariadb", "mariadb-admin", "mariadb-dump", "mariadb-import", "mariadb-check")
+_PASSWORD_OPTIONS = {**dict.fromkeys(_MYSQL_CLIENTS, ("-p", "attached")), "redis-cli": ("-a", "next"),
+                     "valkey-cli": ("-a", "next"), "keydb-cli": ("-a", "next"), "sshpass": ("-p", "next")}
+# A value that is a path (two or more segments) names a file that holds the credential.
+_FILE_PATH = re.compile(r"(?:~|\.{1,2})?(?:/[\w.@+,:=-]+){2,}/?|(?:~|\.{1,2})/[\w.@+,:=-]+")
 # redis.conf / sentinel.conf lines that hold a password.
 _REDIS_PASSWORD_LINE = re.compile(
     r"^[ \t]*(?P<directive>requirepass|masterauth|sentinel[ \t]+auth-pass[ \t]+\S+)[ \t]+(?P<value>\S+)",
@@ -21,7 +33,7 @@ _REDIS_PASSWORD_LINE = re.compile(
 
 def _literal_kind(name: str, value: str) -> str:
     """What makes `value` under `name` a literal credential ('' if it is not one)."""
-    if not value.strip() or is_reference(value.strip()):
+    if not value.strip() or is_reference(value.strip()) or _FILE_PATH.fullmatch(value.strip()):
         return ""
     if is_credential_name(name):
         return "a literal credential"
@@ -48,19 +60,43 @@ def _env_literals(cpath, container) -> Iterator[Violation]:
             yield Violation(f"{where}.value", f"env {name} holds {what} (value not shown)")
 
 
+def _command_line_values(container) -> Iterator[tuple[tuple, str, str, Any]]:
+    """(path, how it is written, name, value) of every option, property and variable the command
+    line gives a value; `name` decides whether the value is a credential."""
+    tokens = list(command_words(container))
+    for rel, name, value, _ in long_options(tokens):
+        yield rel, f"option {name}", name, value
+    for rel, key, value in java_properties(tokens):
+        yield rel, f"-D{key}", key, value
+    for rel, program, flag, value in program_option_values(tokens, _PASSWORD_OPTIONS):
+        yield rel, f"{program} {flag}", "password", value
+    for rel, name, value in shell_assignments(container):
+        yield rel, f"{name}=", name, value
+    for rel, token in tokens:  # a URL with a password is a credential whatever it is given to
+        if isinstance(token, str) and URL_PASSWORD.match(token):
+            yield rel, "", "", token
+
+
+def _command_line_literals(cpath, container) -> Iterator[Violation]:
+    """One violation per command line item that holds a literal credential (values never shown)."""
+    found: dict = {}
+    for rel, item in command_line(container):
+        if item is UNKNOWN:  # any item may turn out to be `--password=...` or a URL carrying a password
+            yield Violation(dotted(cpath + rel), f"{dotted(cpath + rel)} is unknown during preview (maybe a "
+                            "literal credential)", unknown=True)
+    for rel, written, name, value in _command_line_values(container):
+        if isinstance(value, str) and not has_reference(value) and (what := _literal_kind(name, value)):
+            found.setdefault(dotted(cpath + rel), {})[f"{written} ({what})" if written else what] = None
+    for where, whats in found.items():
+        yield Violation(where, f"container {container.get('name')!r} passes a literal credential on its command "
+                        f"line: {', '.join(whats)} (value not shown)")
+
+
 def _workload_literals(manifest) -> Iterator[Violation]:
     yield from unknown_pod(manifest, CONTAINER_FIELDS, "for literal credentials")
     for cpath, container in containers(manifest):
         yield from _env_literals(cpath, container)
-        tokens = list(command_words(container))
-        for rel, value in requirepass_values(tokens):
-            where = dotted(cpath + rel)
-            if value is UNKNOWN:
-                yield Violation(where, f"{where}: the --requirepass value is unknown during preview",
-                                unknown=True)
-            elif isinstance(value, str) and value and not is_reference(value):
-                yield Violation(where, f"container {container.get('name')!r} passes a literal "
-                                "--requirepass password (value not shown)")
+        yield from _command_line_literals(cpath, container)
 
 
 def _substituted(placeholder: str, others: list[str]) -> bool:
@@ -121,17 +157,24 @@ RULE = Rule(
     description=(
         "Credentials come from Secret references, never literals: fails on a non-empty literal "
         "`env[].value` whose name mentions PASSWORD, PASSWD, PASSPHRASE, SECRET, TOKEN, API_KEY, "
-        "ACCESS_KEY, PRIVATE_KEY, CREDENTIAL(S), AUTH_KEY, SIGNING_KEY or ENCRYPTION_KEY (except names "
-        "ending in _FILE, _PATH, _DIR, _NAME, _ID, _URL, _HOST, _PORT, _TTL, _TIMEOUT, _ENABLED, ... or "
-        "starting with ALLOW_/ENABLE_/..., and values that are only a `$(VAR)` reference); on any literal "
-        "env value that is a URL carrying a password (`scheme://user:pass@host`); on "
-        "`--requirepass <literal>` in command/args; and, in a ConfigMap, on a `data` key named like a "
-        "credential with a value, a value that is a URL with a password, or a Redis config line "
-        "(`requirepass`, `masterauth`, `sentinel auth-pass`) with a literal password. A placeholder "
-        "that another key of the same ConfigMap substitutes at start (an init script) is not a "
-        "literal. During preview an env or ConfigMap value that is unknown yet is reported as cannot be "
-        "verified, whatever its name: any value may turn out to be a URL carrying a password. Values "
-        "are never printed."
+        "ACCESS_KEY, PRIVATE_KEY, CREDENTIAL(S), AUTH_KEY, SIGNING_KEY, ENCRYPTION_KEY, REQUIREPASS or "
+        "MASTERAUTH in any spelling (`db-password`, `dbPassword`; except names ending in _FILE, _PATH, "
+        "_DIR, _NAME, _ID, _URL, _HOST, _PORT, _TTL, _TIMEOUT, _ENABLED, _STDIN, ... or starting with "
+        "ALLOW_/ENABLE_/NO_/..., values that are only a `$(VAR)` reference, and file paths); on any "
+        "literal env value that is a URL carrying a password (`scheme://user:pass@host`); on the command "
+        "line of any program: options named like a credential with a literal value (`--password "
+        "secret`, `--db-password=secret`, `--api-key=...`, `--token ...`, Go-style `-token ...`, "
+        "`--requirepass ...`), JVM properties (`-Djavax.net.ssl.keyStorePassword=...`), the short "
+        "options a program reads as its password (the MySQL/MariaDB clients' attached `-pSECRET`, "
+        "redis-cli's `-a`, sshpass's `-p`), shell assignments of credential variables, and URLs "
+        "carrying a password; a value that is a file path, empty, or takes anything from a variable "
+        "(`$(VAR)`, `$VAR`, `${VAR}`, `$(cat FILE)`) passes. In a ConfigMap it fails on a `data` key "
+        "named like a credential with a value, a value that is a URL with a password, or a Redis config "
+        "line (`requirepass`, `masterauth`, `sentinel auth-pass`) with a literal password. A "
+        "placeholder that another key of the same ConfigMap substitutes at start (an init script) is "
+        "not a literal. During preview an env or ConfigMap value or a command line item that is "
+        "unknown yet is reported as cannot be verified, whatever its name: any value may turn out to "
+        "be a URL carrying a password. Values are never printed."
     ),
     remediation="Put the value in a Kubernetes Secret and reference it with env[].valueFrom.secretKeyRef "
                 "(or mount it as a file); in URLs and args use `$(VAR)` with VAR from a secretKeyRef; "

@@ -1,9 +1,13 @@
 """Server-local session stores set in framework config files that ConfigMaps and Secrets ship.
 
-Which file is which format (by its name), and what in it keeps sessions on one pod:
+Which file is which format (by the path it is read at: a mounted file's path in the container, else
+its name), and what in it keeps sessions on one pod:
 - `*.ini`, PHP: `session.save_handler = files` (also `php_value[...]` / `php_admin_value[...]`);
-- `application*.properties`, `application*.yml|yaml`, Spring Boot: `spring.session.store-type=none`,
-  `server.servlet.session.persistent=true` (relaxed names; any YAML document, as a profile may be on);
+- PHP-FPM pools (`*.conf` under `php-fpm.d/` or `pool.d/`, `www.conf`, `php-fpm.conf`): the same
+  directives, and the environment a pool gives its workers (`env[SESSION_DRIVER] = file`);
+- `application*.properties|yml|yaml`, `bootstrap*.properties|yml|yaml`, Spring Boot:
+  `spring.session.store-type=none`, `server.servlet.session.persistent=true` (relaxed names; any YAML
+  document, as a profile may be on);
 - `*.py`, Django / Flask settings: `SESSION_ENGINE` / `SESSION_TYPE` as in env, and Django cache
   sessions on a `CACHES` local-memory or file cache;
 - `*.xml`, Tomcat: a `PersistentManager` whose `Store` is not `JDBCStore`/`DataSourceStore`
@@ -12,47 +16,61 @@ Which file is which format (by its name), and what in it keeps sessions on one p
   `Provider`/`Type`/`Mode` is `Memory`/`InMemory`, and ABP's `Redis:IsEnabled=false`;
 - `.env`, `*.env`, dotenv (Laravel): the env settings of no-local-session-store.
 
-A file that does not parse as its format is reported too: its settings cannot be checked.
+The settings themselves are judged by the one table in session_settings.py. A file that does not
+parse as its format is reported too: its settings cannot be checked.
 """
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import Any, Iterator
 
 from stateless_pack.policies.manifest import lower_text
 from stateless_pack.policies.rules import config_files
-from stateless_pack.policies.rules.session_settings import LOCAL_STORES, Setting, local_stores
+from stateless_pack.policies.rules.session_settings import Setting, local_stores
 
-_PHP_HANDLER_KEYS = ("session.save_handler", "php_value[session.save_handler]",
-                     "php_admin_value[session.save_handler]")
-_SPRING = {"spring.session.storetype": ("none", "Spring Session is off: sessions stay in each pod's servlet "
-                                                "container"),
-           "server.servlet.session.persistent": ("true", "sessions stay in each pod's servlet container and are "
-                                                         "saved to the pod's disk across restarts")}
+# `php_value[directive]` / `php_admin_value[directive]` set an ini directive per pool (or in .user.ini).
+_PHP_WRAPPED = re.compile(r"^php(?:_admin)?_(?:value|flag)\[(?P<directive>[^\]]+)\]$", re.IGNORECASE)
+_FPM_ENV = re.compile(r"^env\[(?P<name>[^\]]+)\]$")
 _SHARED_TOMCAT_STORES = ("JDBCStore", "DataSourceStore")
 _ASPNET_SECTIONS = frozenset({"distributedcache", "session", "sessionstore", "sessioncache"})
 _ASPNET_FIELDS = frozenset({"provider", "type", "mode"})
 _ASPNET_IN_MEMORY = frozenset({"memory", "inmemory", "distributedmemorycache", "memorydistributedcache"})
 
 
+def _messages(settings: dict) -> Iterator[str]:
+    yield from (store.message for store in local_stores(settings))
+
+
+def _php_settings(values: dict) -> dict:
+    """The PHP directives an ini file sets, as settings (`php_admin_value[x]` sets x)."""
+    settings = {}
+    for key, value in values.items():
+        wrapped = _PHP_WRAPPED.match(key)
+        directive = (wrapped["directive"] if wrapped else key).strip().lower()
+        settings[directive] = Setting(value, "", label=key)
+    return settings
+
+
 def _php_ini(text: str) -> Iterator[str]:
-    settings = config_files.read_ini(text)
-    for key in _PHP_HANDLER_KEYS:
-        if lower_text(settings.get(key)) == "files":
-            yield f"{key} = files: PHP file sessions keep session state on one pod"
+    return _messages(_php_settings(config_files.read_ini(text)))
 
 
-def _spring_key(key: str) -> str:
-    """Spring Boot's relaxed binding: case, dashes and underscores do not matter."""
-    return key.lower().replace("-", "").replace("_", "")
+def _php_fpm_pool(text: str) -> Iterator[str]:
+    values = config_files.read_ini(text)
+    settings = _php_settings({k: v for k, v in values.items() if not _FPM_ENV.match(k)})
+    for key, value in values.items():
+        env = _FPM_ENV.match(key)
+        if env:
+            settings[env["name"]] = Setting(value, "", label=key)
+    return _messages(settings)
 
 
 def _spring(documents: list[dict]) -> Iterator[str]:
     for document in documents:
-        for key, value in document.items():
-            wanted = _SPRING.get(_spring_key(key))
-            if wanted and lower_text(value) == wanted[0]:
-                yield f"{key}={lower_text(value) if isinstance(value, bool) else value}: {wanted[1]}"
+        settings = {key: Setting(lower_text(value) if isinstance(value, bool) else value, "")
+                    for key, value in document.items()}
+        yield from _messages(settings)
 
 
 def _python_settings(text: str) -> Iterator[str]:
@@ -100,18 +118,16 @@ def _spring_yaml(text: str) -> Iterator[str]:
 
 
 def _dotenv(text: str) -> Iterator[str]:
-    values = config_files.read_dotenv(text)
-    settings = {name: Setting(value, "") for name, value in values.items()
-                if name in LOCAL_STORES or name in ("CACHE_BACKEND", "DJANGO_CACHE_BACKEND")}
-    for store in local_stores(settings):
-        yield store.message
+    return _messages({name: Setting(value, "") for name, value in config_files.read_dotenv(text).items()})
 
 
-# (file name patterns, format, reader) in the order they are tried.
+# (path patterns, format, reader) in the order they are tried: a pattern with a `/` is matched against
+# the whole path, one without against the file name.
 FORMATS = (
     (("*.ini",), "PHP ini", _php_ini),
-    (("application*.properties",), "Java properties", _spring_properties),
-    (("application*.yml", "application*.yaml"), "YAML", _spring_yaml),
+    (("*/php-fpm.d/*.conf", "*/pool.d/*.conf", "php-fpm.conf", "www.conf"), "PHP-FPM pool", _php_fpm_pool),
+    (("application*.properties", "bootstrap*.properties"), "Java properties", _spring_properties),
+    (("application*.yml", "application*.yaml", "bootstrap*.yml", "bootstrap*.yaml"), "YAML", _spring_yaml),
     (("*.py",), "Python", _python_settings),
     (("*.xml",), "XML", _tomcat),
     (("appsettings*.json",), "JSON", _aspnet),
@@ -119,11 +135,13 @@ FORMATS = (
 )
 
 
-def file_format(file_name: str):
-    """(format name, reader) for a config file name, or None when no framework reads it for sessions."""
-    base = file_name.rsplit("/", 1)[-1].lower()
+def file_format(path: str):
+    """(format name, reader) for a config file's path (or name), or None when no framework reads it
+    for sessions."""
+    path = "/" + path.lower().lstrip("/")
+    base = path.rsplit("/", 1)[-1]
     for patterns, name, reader in FORMATS:
-        if any(fnmatch.fnmatchcase(base, pattern) for pattern in patterns):
+        if any(fnmatch.fnmatchcase(path if "/" in pattern else base, pattern) for pattern in patterns):
             return name, reader
     return None
 

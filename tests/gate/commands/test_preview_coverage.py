@@ -1,5 +1,6 @@
 """`stateless-pack preview` never passes what it did not check: yaml/v2 components expanded as the
-provider would, List items, Patches as partial manifests, and Helm/kustomize refused with a remedy."""
+provider would, List items, Patches as partial manifests (charts and kustomizations: test_preview_charts.py);
+a remote component it cannot expand and a program with no Kubernetes object do not pass."""
 from __future__ import annotations
 
 import json
@@ -70,19 +71,42 @@ def _program(tmp_path: Path, body: str) -> Path:
     return pulumi_program(tmp_path / "app", body, name="charts")
 
 
-@pytest.mark.parametrize("body, what, remedy", [
-    ('k8s.helm.v4.Chart("redis", chart="oci://registry.example.org/charts/redis")\n', "Helm chart",
-     "helm template"),
-    ('k8s.helm.v3.Chart("web", k8s.helm.v3.ChartOpts(chart="nginx", fetch_opts={"repo": "https://charts.example.org"}))\n',
-     "Helm chart", "helm template"),
-    ('k8s.helm.v3.Release("redis", chart="redis")\n', "Helm release", "helm template"),
-    ('k8s.kustomize.v2.Directory("overlay", directory="./overlay")\n', "kustomization", "kubectl kustomize"),
-])
-def test_what_cannot_be_rendered_offline_fails_with_a_remedy(capsys, tmp_path, body, what, remedy):
-    app = _program(tmp_path, "import pulumi_kubernetes as k8s\n" + body)
+def test_a_remote_component_the_gate_cannot_expand_is_not_checked_so_not_passed(capsys, tmp_path):
+    app = _program(tmp_path, """\
+        import pulumi
+        class Controller(pulumi.ComponentResource):  # e.g. an ingress controller's component package
+            def __init__(self, name):
+                super().__init__("ingress-nginx:index:Controller", name, {"replicas": 1}, None, remote=True)
+        Controller("edge")
+        """)
     code = main(["preview", str(app), "--out", str(tmp_path / "m")])
     captured = capsys.readouterr()
     assert code == 2, captured.out + captured.err
-    assert f"a {what} cannot be rendered offline" in captured.err and remedy in captured.err
+    assert "not checked, so not passed" in captured.err
+    assert "ingress-nginx:index:Controller 'edge'" in captured.err and "a remote component" in captured.err
     assert "stateless-pack scan" in captured.err and "pulumi preview --policy-pack" in captured.err
     assert "PASSED" not in captured.out and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("body", [
+    "import pulumi\n",  # registers nothing but the stack
+    'import pulumi\npulumi.ComponentResource("acme:index:Empty", "e")\npulumi.export("x", 1)\n',
+])
+def test_a_program_with_no_kubernetes_object_blocks_unless_allowed(capsys, tmp_path, body):
+    app = _program(tmp_path, body)
+    code = main(["preview", str(app), "--out", str(tmp_path / "m"), "--json", str(tmp_path / "r.json")])
+    captured = capsys.readouterr()
+    assert code == 1, captured.out + captured.err
+    findings = json.loads((tmp_path / "r.json").read_text())["findings"]
+    assert [(f["rule"], f["engine"], f["level"], f["resource"], f["message"]) for f in findings] == [
+        ("no-kubernetes-resources", "gate", "mandatory", "stack dev of charts",
+         "the program registered no Kubernetes object: nothing was checked")]
+    assert "no-kubernetes-resources" in captured.out
+    assert "PASSED" not in captured.out and "BLOCKED: 1 blocking" in captured.out
+    code = main(["preview", str(app), "--out", str(tmp_path / "m"), "--json", str(tmp_path / "r.json"),
+                 "--allow-empty"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    [advisory] = json.loads((tmp_path / "r.json").read_text())["findings"]
+    assert (advisory["rule"], advisory["level"], advisory["blocking"]) == ("no-kubernetes-resources", "advisory", False)
+    assert "PASSED: 0 blocking, 1 advisory" in captured.out

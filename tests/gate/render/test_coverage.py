@@ -7,6 +7,8 @@ import pytest
 from stateless_pack.gate.program.runner import ProgramError, RegisteredResource, run_program
 from stateless_pack.gate.program.values import Secret
 from stateless_pack.gate.render.coverage import NotCheckable, require_checkable, why_not_checkable
+from support.chart_repository import helm_bin, helm_home  # noqa: F401 - a fixture
+from support.paths import FIXTURES
 from support.programs import pulumi_program
 
 STICKY = "apiVersion: v1\nkind: Service\nmetadata: {name: sticky, namespace: shop}\nspec: {sessionAffinity: ClientIP}\n"
@@ -53,26 +55,51 @@ def test_a_component_the_gate_cannot_expand_fails_the_program_run_clearly(tmp_pa
             """))
 
 
-def test_helm_and_kustomize_are_refused_with_a_remedy(tmp_path):
-    run = run_program(pulumi_program(tmp_path, """\
+WEBAPP = str(FIXTURES / "charts" / "webapp")
+
+
+def test_charts_and_kustomizations_register_their_objects_with_the_engines_urns(tmp_path, helm_home):
+    run = run_program(pulumi_program(tmp_path, f"""\
         import pulumi_kubernetes as k8s
-        k8s.helm.v4.Chart("redis", chart="oci://registry.example.org/charts/redis")
-        k8s.helm.v3.Chart("old", k8s.helm.v3.ChartOpts(chart="nginx", fetch_opts={"repo": "https://charts.example.org"}))
-        k8s.kustomize.v2.Directory("kz", directory="./k")
-        k8s.kustomize.Directory("kz1", directory="./k")
+        k8s.helm.v4.Chart("web", chart={WEBAPP!r}, namespace="shop")
+        k8s.helm.v3.Chart("old", k8s.helm.v3.LocalChartOpts(path={WEBAPP!r}, namespace="v3"))
+        k8s.helm.v3.Release("rel", name="web", chart={WEBAPP!r}, namespace="rel")
+        k8s.kustomize.v2.Directory("kz", directory={str(FIXTURES / "kustomize" / "overlays" / "sticky")!r})
+        """), tools={"helm": str(helm_bin())})
+    by_urn = {r.urn: r for r in run.resources}
+    chart = by_urn["urn:pulumi:dev::p::kubernetes:helm.sh/v4:Chart::web"]
+    # helm/v4/chart.go registers through yaml/v2's Register: parent the Chart, name <prefix>:<ns>/<name>
+    service = by_urn["urn:pulumi:dev::p::kubernetes:helm.sh/v4:Chart$kubernetes:core/v1:Service::web:shop/web-web"]
+    assert service.parent == chart.urn and service.custom and not service.gate_only
+    assert service.origin == {"component": chart.urn, "source": WEBAPP, "template": "webapp/templates/service.yaml"}
+    # the v3 Chart: the SDK registers what the answered invoke returned, named <ns>/<name>
+    old = by_urn["urn:pulumi:dev::p::kubernetes:helm.sh/v3:Chart$kubernetes:core/v1:Service::v3/old-web"]
+    assert old.origin["template"] == "webapp/templates/service.yaml" and not old.gate_only
+    # the Release: its objects are the gate's alone (no engine registers them)
+    release = by_urn["urn:pulumi:dev::p::kubernetes:helm.sh/v3:Release$kubernetes:core/v1:Service::rel:rel/web-web"]
+    assert release.gate_only and release.parent == "urn:pulumi:dev::p::kubernetes:helm.sh/v3:Release::rel"
+    assert by_urn["urn:pulumi:dev::p::kubernetes:kustomize/v2:Directory$kubernetes:core/v1:Service::kz:shop/web"]
+    assert sum(r.type == "kubernetes:apps/v1:StatefulSet" for r in run.resources) == 3
+    require_checkable(run.resources)  # nothing left unchecked
+
+
+def test_a_remote_component_of_another_package_is_not_passed_unchecked(tmp_path):
+    run = run_program(pulumi_program(tmp_path, """\
+        import pulumi
+        class Controller(pulumi.ComponentResource):
+            def __init__(self, name):
+                super().__init__("ingress-nginx:index:Controller", name, {"replicas": 1}, None, remote=True)
+        Controller("edge")
+        pulumi.ComponentResource("acme:index:Local", "local")  # local: its children would be registered here
         """))
-    with pytest.raises(NotCheckable) as refused:
+    with pytest.raises(NotCheckable, match="(?s)not checked, so not passed.*'edge'.*a remote component") as refused:
         require_checkable(run.resources)
-    text = str(refused.value)
-    for name in ("'redis'", "'old'", "'kz'", "'kz1'"):
-        assert name in text
-    assert "helm template" in text and "kubectl kustomize" in text and "stateless-pack scan" in text
-    assert "pulumi preview --policy-pack" in text
+    assert "'local'" not in str(refused.value)
 
 
-def resource(type_, custom=True, inputs=None, name="r"):
+def resource(type_, custom=True, inputs=None, name="r", remote=False):
     return RegisteredResource(type=type_, name=name, urn=f"urn:pulumi:dev::p::{type_}::{name}", custom=custom,
-                              inputs=inputs or {})
+                              inputs=inputs or {}, remote=remote)
 
 
 @pytest.mark.parametrize("type_, custom, inputs, checkable", [
@@ -85,11 +112,20 @@ def resource(type_, custom=True, inputs=None, name="r"):
     ("pulumi:providers:kubernetes", True, {}, True),
     ("acme:index:App", False, {}, True),
     ("aws:s3/bucket:Bucket", True, {}, True),
-    ("kubernetes:helm.sh/v3:Release", True, {"chart": "redis"}, False),
-    ("kubernetes:helm.sh/v4:Chart", False, {}, False),
-    ("kubernetes:kustomize/v2:Directory", False, {}, False),
+    ("kubernetes:helm.sh/v3:Release", True, {"chart": "redis"}, True),  # the gate renders what it installs
+    ("kubernetes:helm.sh/v4:Chart", False, {}, True),
+    ("kubernetes:helm.sh/v3:Chart", False, {}, True),
+    ("kubernetes:kustomize/v2:Directory", False, {}, True),
+    ("kubernetes:kustomize:Directory", False, {}, True),
     ("kubernetes:something/v9:Future", False, {}, False),   # a component of the package the gate does not know
     ("kubernetes:core/v1:Service", True, "not a mapping", False),
 ])
 def test_coverage_by_resource_type(type_, custom, inputs, checkable):
     assert (why_not_checkable(resource(type_, custom, inputs)) is None) is checkable
+
+
+@pytest.mark.parametrize("type_, checkable", [
+    ("kubernetes:yaml/v2:ConfigGroup", True), ("kubernetes:helm.sh/v4:Chart", True),
+    ("ingress-nginx:index:Controller", False), ("kubernetes:something/v9:Future", False)])
+def test_a_remote_component_is_checkable_only_when_the_gate_expands_it(type_, checkable):
+    assert (why_not_checkable(resource(type_, False, remote=True)) is None) is checkable

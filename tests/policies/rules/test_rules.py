@@ -155,6 +155,22 @@ UNKNOWN_CASES = [
      POD + ("containers", 0, "volumeMounts"), POD + ("containers", 2, "image")),
     ("redis-not-exposed", "redis-not-exposed/pass-near-miss-node-ports-without-redis.yaml", 0,
      POD + ("containers", 0, "image"), POD + ("containers", 0, "ports", 0, "hostPort")),
+    # settings carried by other values, and the command line, where any word may set a store
+    ("no-local-session-store", "no-local-session-store/pass-near-miss-command-lines.yaml", 0,
+     POD + ("containers", 0, "env", 0, "value"), POD + ("containers", 0, "image")),
+    ("no-local-session-store", "no-local-session-store/pass-near-miss-command-lines.yaml", 2,
+     POD + ("containers", 0, "command", 2), POD + ("containers", 1, "image")),
+    ("no-sticky-edge", "no-sticky-edge/pass-near-miss-load-balancer-settings-nobody-honours.yaml", 1,
+     ("metadata", "annotations", "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"),
+     ("spec", "selector")),
+    ("no-sticky-edge", "no-sticky-edge/pass-near-miss-load-balancer-settings-nobody-honours.yaml", 2,
+     ("spec", "sessionAffinity", "affinityType"), ("spec", "timeoutSec")),
+    ("no-sticky-edge", "no-sticky-edge/pass-near-miss-load-balancer-settings-nobody-honours.yaml", 4,
+     ("spec", "routes", 1, "loadBalancerPolicy", "requestHashPolicies"), ("spec", "virtualhost")),
+    ("no-sticky-edge", "no-sticky-edge/pass-near-miss-load-balancer-settings-nobody-honours.yaml", 5,
+     ("spec", "loadBalancer", "type"), ("spec", "loadBalancer", "consistentHash")),
+    ("no-literal-credentials", "no-literal-credentials/pass-near-miss-password-flags.yaml", 0,
+     POD + ("containers", 0, "args", 3), POD + ("containers", 0, "image")),
 ]
 
 
@@ -233,10 +249,12 @@ def test_min_replicas_threshold_comes_from_config():
 
 # --- secrets never show up in messages -------------------------------------------------------
 
-def test_credential_values_never_appear_in_messages():
-    fixture = next(f for f in FIXTURES if f.path.name == "fail-literals.yaml")
+@pytest.mark.parametrize("name", ["fail-literals.yaml", "fail-password-flags.yaml"])
+def test_credential_values_never_appear_in_messages(name):
+    fixture = next(f for f in FIXTURES if f.path.name == name)
     messages = " ".join(v.message for doc in fixture.documents for v in fixture.rule.run(doc))
-    for secret in ("hunter2", "sk_live_abc123", "s3cr3t", "wJalrXUtnFEMI", "pa55"):
+    assert messages
+    for secret in ("hunter2", "sk_live_abc123", "s3cr3t", "wJalrXUtnFEMI", "pa55", "ghp_abcdef", "changeit"):
         assert secret not in messages
 
 
@@ -318,7 +336,7 @@ def test_session_config_unknown_data_is_unknown_for_its_readers_only():
         ("Deployment/overridden", True), ("Deployment/prefixed", True), ("Deployment/keyref", True)}
 
 
-def test_session_config_reference_to_an_unknown_name_is_unknown_and_a_missing_object_is_not_visible():
+def test_session_config_reference_to_an_unknown_name_is_unknown_and_a_missing_object_is_not_verified():
     docs = _stack("no-local-session-config/fail-php-ini.yaml")
     rule = rule_by_name("no-local-session-config")
     deployment = docs[3]
@@ -326,8 +344,39 @@ def test_session_config_reference_to_an_unknown_name_is_unknown_and_a_missing_ob
     found = {v.path: v.unknown for _, v in rule.run(docs)}
     assert found["spec.template.spec.volumes[0].configMap"] is True
     assert found["spec.template.spec.volumes[1].projected.sources[0].configMap"] is False
-    # made outside the stack: nothing to check, nothing to report
-    assert [v.path for _, v in rule.run(docs[3:])] == []
+    # made outside the stack: the volume whose `items` show an ini file cannot be verified, so it fails;
+    # the folders of unknown files do not
+    found = [v for _, v in rule.run(docs[3:])]
+    assert [(v.path, v.unknown) for v in found] == [("spec.template.spec.volumes[2].configMap", False)]
+    assert "'php-settings' is not in the stack or scan" in found[0].message
+
+
+def test_session_config_sources_not_in_the_input_fail_without_any_config_map_in_the_stack():
+    """No ConfigMap or Secret in the input at all is no reason to pass the pods that read one."""
+    docs = [d for d in _stack("no-local-session-config/fail-sources-not-in-the-input.yaml") if d["kind"] != "ConfigMap"]
+    found = {(resource_id(docs[i]), v.path) for i, v in rule_by_name("no-local-session-config").run(docs)}
+    assert ("Deployment/elsewhere", "spec.template.spec.containers[0].envFrom[0]") in found and len(found) == 6
+
+
+def test_session_config_external_sources_come_from_config():
+    docs = _stack("no-local-session-config/fail-sources-not-in-the-input.yaml")
+    rule = rule_by_name("no-local-session-config")
+    assert rule.defaults() == {"externalSources": []}
+    vouched = {"externalSources": ["ConfigMap/shop/app-env", "Secret/*/*", "ConfigMap/*/php-*"]}
+    assert sorted(v.path for _, v in rule.run(docs, vouched)) == [
+        "spec.template.spec.containers[0].env[0].valueFrom"]  # laravel-settings is not vouched for
+    assert rule.run(docs, {"externalSources": ["*"]}) == []
+
+
+def test_session_config_is_judged_by_the_path_the_container_reads_a_file_at():
+    docs = _stack("no-local-session-config/pass-near-miss-mount-paths-and-pools.yaml")
+    rule = rule_by_name("no-local-session-config")
+    assert rule.run(docs) == []
+    nginx = docs[2]["spec"]["template"]["spec"]["containers"][0]
+    nginx["volumeMounts"][0]["mountPath"] = "/usr/local/etc/php-fpm.d/custom.conf"  # now a pool
+    [(_, found)] = rule.run(docs)
+    assert found.path == "spec.template.spec.volumes[0].configMap"
+    assert "mounted as /usr/local/etc/php-fpm.d/custom.conf" in found.message
 
 
 def test_session_config_and_env_rule_never_report_the_same_setting():

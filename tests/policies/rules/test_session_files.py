@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from stateless_pack.policies.rules import config_files
 from stateless_pack.policies.rules.session_files import FORMATS, file_format, session_file_findings
 
-FILE_NAMES = ["php.ini", "application.properties", "application-prod.yml", "settings.py", "context.xml",
-              "appsettings.Development.json", ".env"]
+FILE_NAMES = ["php.ini", "php-fpm.d/www.conf", "application.properties", "application-prod.yml", "settings.py",
+              "context.xml", "appsettings.Development.json", ".env"]
 
 
 def findings(name: str, text: str) -> list[str]:
@@ -20,6 +20,16 @@ def test_every_format_has_a_file_name_here():
     assert {file_format(name)[0] for name in FILE_NAMES} == {name for _, name, _ in FORMATS}
     assert file_format("php.ini.example") is None and file_format("redis.conf") is None
     assert file_format("conf.d/ZZ-Sessions.INI")[0] == "PHP ini"
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("/usr/local/etc/php-fpm.d/zz-docker.conf", "PHP-FPM pool"), ("/etc/php/8.3/fpm/pool.d/web.conf", "PHP-FPM pool"),
+    ("www.conf", "PHP-FPM pool"), ("/usr/local/etc/php-fpm.conf", "PHP-FPM pool"), ("/etc/nginx/conf.d/www2.conf", None),
+    ("custom.conf", None), ("/config/bootstrap.yml", "YAML"), ("bootstrap-prod.properties", "Java properties"),
+    ("/usr/local/etc/php/conf.d/zz-overrides.ini", "PHP ini"), ("/app/php.ini.example", None),
+])
+def test_a_file_is_known_by_its_path(path, expected):
+    assert (file_format(path) or (None,))[0] == expected
 
 
 @pytest.mark.parametrize("name,text,flagged", [
@@ -38,6 +48,13 @@ def test_every_format_has_a_file_name_here():
     ("appsettings.json", '{"url": "http://a//b", "x": "/* not a comment */", '
                          '"Session": {"Mode": "DistributedMemoryCache"}}', True),
     ("appsettings.json", '{"Session": {"Provider": "Redis"}, "DistributedCache": ["Memory"]}', False),
+    ("www.conf", "[www]\nphp_admin_value[session.save_handler] = files", True),
+    ("www.conf", "[www]\nphp_value[session.save_handler]=files\nphp_value[session.save_handler]=redis", False),
+    ("www.conf", "[www]\nenv[SESSION_DRIVER] = file", True),
+    ("www.conf", "[www]\nenv[session_driver] = file\nenv[SESSION_DRIVER] = $SESSION_DRIVER", False),
+    ("bootstrap.yml", "spring: {session: {store-type: none}}", True),
+    ("application.properties", "spring.application.json={\"spring.session.store-type\": \"none\"}", True),
+    (".env", "JAVA_TOOL_OPTIONS=-Dspring.session.store-type=none", True),
     (".env", "SESSION_DRIVER=file # the default", True),
     (".env", "SESSION_DRIVER='redis'\n#SESSION_DRIVER=file", False),
 ])
