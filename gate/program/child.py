@@ -328,7 +328,8 @@ class Monitor(mocks.MockMonitor):
             "parent": request.parent, "dependencies": list(request.dependencies),
             "property_dependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()
                                       if v.urns},
-            "provider": request.provider, "id": response.id, "source": recording.source(request),
+            "provider": request.provider, "id": response.id,
+            "source": None if request.type == STACK_TYPE else recording.source(request),
             "remote": bool(request.remote), "origin": recording.sdk_child_origin(request.parent, inputs)})
         if request.type in yaml_components.COMPONENTS or request.type in helm_components.COMPONENTS:
             self._register_children(request, urn, inputs)
@@ -413,9 +414,11 @@ def _configure(spec: dict, recording: Recording) -> Monitor:
     secret_watch.install(recording.channel.announce)
     output_wait.install()  # the SDK's wait for pending outputs is quadratic in their number
     monitor = Monitor(Recorder(recording))
+    # pulumi before 3.23x asks the monitor feature by feature (SupportsFeature) instead
+    features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures) \
+        if hasattr(monitor, "GetDeploymentInfo") else None
     settings.configure(mocks.MockSettings(
-        monitor=monitor, engine=Engine(recording),
-        monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),
+        monitor=monitor, engine=Engine(recording), monitor_features=features,
         project=spec["project"], stack=spec["stack"], dry_run=False,
         organization="organization", callbacks=None))
     settings.ROOT.set(None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -29,15 +29,14 @@ _POETRY_SECONDS = 60
 @dataclass(frozen=True)
 class Interpreter:
     python: str
-    how: str                   # how it was chosen, for messages: "virtualenv venv (Pulumi.yaml)", ...
+    how: str                   # how it was chosen, for messages ("" when the caller named it)
     virtualenv: Path | None = None
-    unset: tuple = field(default=("PYTHONHOME",))
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
         """`base` with the virtualenv activated, as the host runs the program."""
         if self.virtualenv is None:
             return dict(base)
-        env = {k: v for k, v in base.items() if k not in self.unset}
+        env = {k: v for k, v in base.items() if k != "PYTHONHOME"}
         env["PATH"] = os.pathsep.join(p for p in (str(self.virtualenv / "bin"), base.get("PATH", "")) if p)
         env["VIRTUAL_ENV"] = str(self.virtualenv)
         return env

@@ -136,7 +136,7 @@ def _host(program_dir: Path, project: Mapping, python: str | None) -> _Host:
         interpreter = Interpreter(sys.executable, "the gate's own: it answers the Node.js program's mocks")
         return _Host(interpreter, node.main, {"node": node.spec()}, (supervisor.NODEJS,))
     main = main_file(program_dir, project)
-    interpreter = Interpreter(python, "given") if python else for_project(program_dir, project, main.parent)
+    interpreter = Interpreter(python, "") if python else for_project(program_dir, project, main.parent)
     return _Host(interpreter, main, {})
 
 
@@ -184,11 +184,11 @@ def _failure(result: dict | None, answer: "_Answer", main: Path, stack: str, ret
         why = answer.broken or f"its process ended with exit code {returncode} and no answer"
         return f"program {main} failed (stack {stack}): {why}"
     if result.get("kind") == "gate":
-        chosen = f" (chosen as {interpreter.how})" if result.get("interpreter") else ""
+        chosen = f" (chosen as {interpreter.how})" if result.get("interpreter") and interpreter.how else ""
         return scrub(str(result["error"])) + chosen
     text = f"program {main} failed (stack {stack}):\n{scrub(str(result['error']))}"
     if result.get("exception") in ("ModuleNotFoundError", "ImportError"):
-        text += f"\n(the program ran with {interpreter.python}: {interpreter.how})"
+        text += f"\n(the program ran with {interpreter.python}{': ' + interpreter.how if interpreter.how else ''})"
     return text
 
 
@@ -349,7 +349,7 @@ def _run_child(host: _Host, folder: Path, program_dir: Path, spec: dict, timeout
             graceful=True)
     except OSError as err:
         os.close(read_end)
-        raise ProgramError(f"cannot start {interpreter.python} ({interpreter.how}): {err}") from None
+        raise ProgramError(f"cannot start {interpreter.python}: {err}") from None
     finally:
         os.close(write_end)
     answer.read(os.fdopen(read_end, "rb"))

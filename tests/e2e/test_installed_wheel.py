@@ -59,14 +59,17 @@ def make_project(folder: Path, waivers: dict | str) -> Path:
     return folder
 
 
-def user_env() -> dict:
-    """The user's environment: nothing of this checkout on the path, no registry preset."""
-    return {k: v for k, v in os.environ.items()
-            if k not in ("PYTHONPATH", "STATELESS_PACK_WAIVERS", "VIRTUAL_ENV")}
+def user_env(installed: Path | None = None) -> dict:
+    """The user's environment: nothing of this checkout on the path, no registry preset; with
+    `installed`, that venv activated (its python3 runs a program whose Pulumi.yaml names no virtualenv)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "STATELESS_PACK_WAIVERS", "VIRTUAL_ENV")}
+    if installed is not None:
+        env["PATH"] = os.pathsep.join((str(installed), env.get("PATH", "")))
+    return env
 
 
 def stateless_pack(installed: Path, *args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(installed / "stateless-pack"), *map(str, args)], cwd=cwd, env=user_env(),
+    return subprocess.run([str(installed / "stateless-pack"), *map(str, args)], cwd=cwd, env=user_env(installed),
                           capture_output=True, text=True, timeout=600)
 
 

@@ -3,8 +3,12 @@ command cleans up what it started, not what its caller did; stage deadlines inte
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -51,3 +55,55 @@ def test_a_deadline_interrupts_a_call_that_blocks(tmp_path):
         with processes.deadline("opening", 0.5, "--x"):
             open(tmp_path / "fifo").close()  # no writer: blocks until the alarm
     assert time.monotonic() - started < 5
+
+
+# ---- a command that does not stop on the first signal ------------------------------------------------
+
+
+COMMAND = textwrap.dedent("""\
+    import os, sys, time
+    from stateless_pack.gate import processes
+    processes.FORCED_EXIT_SECONDS = float(sys.argv[2])
+    trap = ("import signal, sys, time\\n"
+            "signal.signal(signal.SIGTERM, lambda *_: (open(sys.argv[1], 'w').write('asked'), sys.exit(0)))\\n"
+            "open(sys.argv[1] + '.ready', 'w').close()\\n"
+            "time.sleep(600)\\n")
+    with processes.stopping_on_signals():
+        folder = processes.temp_folder("stateless-pack-test-")
+        processes.popen([sys.executable, "-c", trap, sys.argv[1]], graceful=True)
+        while not os.path.exists(sys.argv[1] + ".ready"):
+            time.sleep(0.05)
+        try:
+            print(folder, flush=True)
+            time.sleep(600)
+        finally:
+            while True:  # a stage that never returns
+                time.sleep(0.1)
+    """)
+
+
+def stuck_command(tmp_path, forced_after: float) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([sys.executable, "-c", COMMAND, str(tmp_path / "asked"), str(forced_after)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return process, process.stdout.readline().strip()
+
+
+def test_a_stuck_command_ends_on_the_second_signal_with_nothing_left(tmp_path):
+    process, folder = stuck_command(tmp_path, 600)
+    process.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    assert process.poll() is None  # still in its stuck `finally`
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == 2
+    assert (tmp_path / "asked").read_text() == "asked"  # the graceful child got SIGTERM, not SIGKILL
+    assert not Path(folder).exists()
+    assert "stopped by SIGINT" in process.stderr.read()
+
+
+def test_a_stuck_command_ends_by_itself_soon_after_the_first_signal(tmp_path):
+    process, folder = stuck_command(tmp_path, 2)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 2, process.stderr.read()
+    assert time.monotonic() - started < 10
+    assert not Path(folder).exists()
