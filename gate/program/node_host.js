@@ -147,6 +147,18 @@ function watchSecrets() {
     };
     output.secret = secret;
     pulumi.secret = secret;
+    // Config's secret getters make their outputs themselves: their value is announced as it is read.
+    const prototype = pulumi.Config.prototype;
+    for (const name of Object.getOwnPropertyNames(prototype).filter((n) => /^(get|require)Secret/.test(n))) {
+        const plainGetter = prototype[name];
+        prototype[name] = function (key, ...rest) {
+            const value = runtimeConfig.getConfig(this.fullKey(key));
+            if (value !== undefined) {
+                announce(value);
+            }
+            return plainGetter.call(this, key, ...rest);
+        };
+    }
 }
 
 function guardSecureConfig() {

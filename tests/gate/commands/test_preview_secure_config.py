@@ -12,6 +12,7 @@ import pytest
 from stateless_pack.gate.cli import main
 from support.isolation import isolated  # noqa: F401 - an autouse fixture
 from support.passphrase_stack import PassphraseStack
+from support.typescript_examples import TYPESCRIPT
 
 PASSPHRASE = "gate-test passphrase"
 PASSWORD = "decrypted-db-password-77"   # read with require(): a plain value from there on
@@ -25,15 +26,21 @@ def passphrase(monkeypatch):
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
 
 
-def program(tmp_path: Path, body: str) -> Path:
+def program(tmp_path: Path, body: str, runtime: str = "python") -> Path:
     app = tmp_path / "app"
     app.mkdir()
-    (app / "Pulumi.yaml").write_text("name: vault\nruntime: python\n")
+    (app / "Pulumi.yaml").write_text(f"name: vault\nruntime: {runtime}\n")
     (app / "Pulumi.dev.yaml").write_text(STACK.file_text({
         "vault:dbPassword": STACK.secure(PASSWORD), "vault:cookie": STACK.secure(AFFINITY),
         "vault:host": "shop.example.org"}))
-    (app / "__main__.py").write_text("import pulumi\nimport pulumi_kubernetes as k8s\n"
-                                     "config = pulumi.Config()\n" + textwrap.dedent(body))
+    if runtime == "nodejs":
+        (app / "package.json").write_text('{"name": "vault", "private": true}')
+        (app / "node_modules").symlink_to(TYPESCRIPT / "node_modules", target_is_directory=True)
+        (app / "index.ts").write_text('import * as pulumi from "@pulumi/pulumi";\nimport * as k8s from "@pulumi/kubernetes";\n'
+                                      "const config = new pulumi.Config();\n" + textwrap.dedent(body))
+    else:
+        (app / "__main__.py").write_text("import pulumi\nimport pulumi_kubernetes as k8s\n"
+                                         "config = pulumi.Config()\n" + textwrap.dedent(body))
     return app
 
 
@@ -49,8 +56,8 @@ def everything_written(tmp_path: Path, out: str, err: str, app: Path) -> dict:
     return texts
 
 
-def test_decrypted_values_run_the_program_and_never_reach_any_output(capsys, tmp_path):
-    app = program(tmp_path, """\
+PROGRAMS = {
+    "python": """\
         password = config.require("dbPassword")
         print(f"connecting with {password}")
         pulumi.log.info(f"the password is {password}")
@@ -59,7 +66,23 @@ def test_decrypted_values_run_the_program_and_never_reach_any_output(capsys, tmp
             "nginx.ingress.kubernetes.io/session-cookie-name": config.require("cookie"),
             "nginx.ingress.kubernetes.io/affinity": "cookie", "note": f"pw={password}"}},
             spec={"rules": [{"host": config.require("host")}]})
-        """)
+        """,
+    "nodejs": """\
+        const password = config.require("dbPassword");
+        console.log(`connecting with ${password}`);
+        pulumi.log.info(`the password is ${password}`);
+        new k8s.core.v1.Secret("db", { metadata: { name: "db", namespace: "shop" }, stringData: { password } });
+        new k8s.networking.v1.Ingress("edge", { metadata: { name: "edge", namespace: "shop", annotations: {
+            "nginx.ingress.kubernetes.io/session-cookie-name": config.require("cookie"),
+            "nginx.ingress.kubernetes.io/affinity": "cookie", note: `pw=${password}` } },
+            spec: { rules: [{ host: config.require("host") }] } });
+        """,
+}
+
+
+@pytest.mark.parametrize("runtime", sorted(PROGRAMS))
+def test_decrypted_values_run_the_program_and_never_reach_any_output(capsys, tmp_path, runtime):
+    app = program(tmp_path, PROGRAMS[runtime], runtime)
     code = main(["preview", str(app), *outputs(tmp_path)])
     captured = capsys.readouterr()
     assert code == 1, captured.err  # the sticky Ingress: the program ran with the decrypted values
