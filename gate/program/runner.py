@@ -1,4 +1,4 @@
-"""Run a Pulumi Python program offline under Pulumi's mocks and collect every registered resource.
+"""Run a Pulumi program (Python, or Node.js: `gate/program/node_bridge.py`) offline under Pulumi's mocks and collect every registered resource.
 
 The program runs with the project's own interpreter (its virtualenv, chosen as Pulumi's language
 host chooses it: `gate/program/interpreter.py`), in a child process of its own (`supervisor.py` and
