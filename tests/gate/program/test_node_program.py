@@ -14,8 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stateless_pack.gate.program.runner import ProgramError, run_program
+from stateless_pack.gate.program.runner import run_program
 from stateless_pack.gate.program.values import Secret, reveal
+from support.program_runs import everything_said, failure
 from support.paths import FIXTURES
 from support.typescript_examples import TYPESCRIPT
 
@@ -34,16 +35,6 @@ def node_project(tmp_path: Path, body: str, *, main: str = "index.ts", stack: st
     if packages:
         (app / "node_modules").symlink_to(TYPESCRIPT / "node_modules", target_is_directory=True)
     return app
-
-
-def failure(app: Path, **kwargs) -> ProgramError:
-    with pytest.raises(ProgramError) as err:
-        run_program(app, **kwargs)
-    return err.value
-
-
-def everything_said(err: ProgramError) -> str:
-    return str(err) + "\n" + "\n".join(d.message for d in getattr(err, "diagnostics", ()))
 
 
 # ---- what the engine would see -------------------------------------------------------------------

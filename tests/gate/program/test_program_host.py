@@ -13,8 +13,9 @@ import psutil
 import pytest
 
 from stateless_pack.gate.program.diagnostics import INFO, STDERR, WARNING
-from stateless_pack.gate.program.runner import ProgramError, run_program
+from stateless_pack.gate.program.runner import run_program
 from stateless_pack.gate.program.values import Secret, reveal
+from support.program_runs import everything_said, failure
 
 PASSWORD = "throwaway-dev-pw-123"
 SHORT = "pw9!"
@@ -31,16 +32,6 @@ def project(tmp_path: Path, body: str, config: dict | None = None, files: dict |
     for name, text in (files or {}).items():
         (app / name).write_text(textwrap.dedent(text))
     return app
-
-
-def failure(app: Path, **kwargs) -> ProgramError:
-    with pytest.raises(ProgramError) as err:
-        run_program(app, **kwargs)
-    return err.value
-
-
-def everything_said(err: ProgramError) -> str:
-    return str(err) + "\n" + "\n".join(d.message for d in getattr(err, "diagnostics", ()))
 
 
 # ---- secrets: known before the program's output is shown -------------------------------------------
