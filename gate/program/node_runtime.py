@@ -39,7 +39,9 @@ class NodeProgram:
 
     def spec(self) -> dict:
         """What the program's host needs to start it (`gate/program/node_bridge.py`)."""
-        environment = {"PULUMI_NODEJS_TYPESCRIPT": "true"} if self.typescript else {}
+        # ts-node 7 (the SDK's vendored one) caches compiled files in the temporary folder for good;
+        # the gate's run leaves nothing behind, so it compiles afresh (one program, once)
+        environment = {"PULUMI_NODEJS_TYPESCRIPT": "true", "TS_NODE_CACHE": "false"} if self.typescript else {}
         if self.tsconfig:
             environment["PULUMI_NODEJS_TSCONFIG_PATH"] = self.tsconfig
         return {"node": self.node, "pwd": str(self.pwd), "entry": self.entry, "host": str(HOST),
