@@ -32,13 +32,18 @@ def gate(tmp_path: Path, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def slow_program(tmp_path: Path) -> Path:
-    """Registers a resource with a secret, starts a process of its own, then takes its time."""
+def _slow_project(tmp_path: Path, runtime: str) -> Path:
     app = tmp_path / "app"
     app.mkdir()
-    (app / "Pulumi.yaml").write_text("name: slow\nruntime: python\nconfig:\n  token:\n    type: string\n"
+    (app / "Pulumi.yaml").write_text(f"name: slow\nruntime: {runtime}\nconfig:\n  token:\n    type: string\n"
                                       "    secret: true\n")
     (app / "Pulumi.dev.yaml").write_text(f"config:\n  slow:token: {SECRET}\n")
+    return app
+
+
+def slow_program(tmp_path: Path) -> Path:
+    """Registers a resource with a secret, starts a process of its own, then takes its time."""
+    app = _slow_project(tmp_path, "python")
     (app / "__main__.py").write_text(textwrap.dedent("""\
         import subprocess, time
         import pulumi
@@ -53,11 +58,7 @@ def slow_program(tmp_path: Path) -> Path:
 
 def slow_node_program(tmp_path: Path) -> Path:
     """The same in TypeScript (the examples' npm packages, linked)."""
-    app = tmp_path / "app"
-    app.mkdir()
-    (app / "Pulumi.yaml").write_text("name: slow\nruntime: nodejs\nconfig:\n  token:\n    type: string\n"
-                                      "    secret: true\n")
-    (app / "Pulumi.dev.yaml").write_text(f"config:\n  slow:token: {SECRET}\n")
+    app = _slow_project(tmp_path, "nodejs")
     (app / "package.json").write_text('{"name": "slow", "private": true}')
     (app / "node_modules").symlink_to(TYPESCRIPT / "node_modules", target_is_directory=True)
     (app / "index.ts").write_text(textwrap.dedent("""\
