@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: setup preview test bench checkov tools system-packages examples-node
+.PHONY: setup preview test bench checkov tools system-packages node-packages
 setup: $(VENV)/.stamp checkov tools system-packages
 
 $(VENV)/.stamp: pyproject.toml
@@ -26,20 +26,22 @@ system-packages:
 	  command -v shellcheck >/dev/null && command -v ssh-keygen >/dev/null || { apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server redis-sentinel shellcheck openssh-client; }
 
-# examples/typescript's packages from npm, exactly as its lockfile pins them (tests type-check the
-# example with its TypeScript). --ignore-scripts: @pulumi/kubernetes' install script would download a
-# provider binary, which a type check does not need.
-EXAMPLE_MODULES := examples/typescript/node_modules/.stamp
-examples-node: $(EXAMPLE_MODULES)
-$(EXAMPLE_MODULES): examples/typescript/package.json examples/typescript/package-lock.json
-	cd examples/typescript && npm ci --ignore-scripts --no-audit --no-fund
+# The TypeScript examples' packages (@pulumi/pulumi, @pulumi/kubernetes, typescript), from npm through
+# their own package.json and package-lock.json (one npm workspace); no install scripts run.
+NODE_EXAMPLES := examples/typescript
+node-packages: $(NODE_EXAMPLES)/node_modules/.stamp
+$(NODE_EXAMPLES)/node_modules/.stamp: $(NODE_EXAMPLES)/package.json $(NODE_EXAMPLES)/package-lock.json \
+		$(NODE_EXAMPLES)/reference/package.json $(NODE_EXAMPLES)/violates-every-rule/package.json \
+		$(NODE_EXAMPLES)/components/package.json
+	@command -v npm >/dev/null || { echo "npm is not on PATH: install Node.js 18+ (npm comes with it)"; exit 1; }
+	cd $(NODE_EXAMPLES) && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
 # Main job: the reference stack through the gate.
 preview: setup
 	$(VENV)/bin/stateless-pack preview .
 
-test: setup examples-node
+test: setup node-packages
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 # The gate at scale, 10 to 5,000 resources (about 10 minutes): writes bench/results.md.

@@ -10,6 +10,7 @@ from stateless_pack.gate.commands import checkov, config, explain, pack, preview
 from stateless_pack.gate.exit_codes import EXIT_FAILED
 
 SUBCOMMANDS = (preview, scan, explain, config, waivers, checkov, tools, pack)
+DEBUG = "STATELESS_PACK_DEBUG"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
         except OSError:
             pass
+        return EXIT_FAILED
+    except Exception as exc:  # a bug of ours: one line, as every refusal; the traceback on request
+        if os.environ.get(DEBUG):
+            raise
+        print(f"stateless-pack: internal error ({type(exc).__name__}: {exc}); nothing was checked. Run again "
+              f"with {DEBUG}=1 for the traceback and report it", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -396,30 +396,23 @@ class GateRefusal(Exception):
     """The gate's own refusal, not the program's error: shown as its one line, without a traceback."""
 
 
-def _guard_secure_config(secure_keys: list) -> None:
-    """Reading a `secure:` value fails naming the key (it cannot be decrypted without the CLI)."""
-    secure = set(secure_keys)
+def _guard_secure_config(secure_keys: dict) -> None:
+    """Reading a `secure:` value the gate could not decrypt fails with its line (`gate/program/project.py`)."""
     plain_get_config = pulumi_config.get_config
 
     def get_config(key: str) -> Any:
-        if key in secure and not os.environ.get(pulumi_config.get_config_env_key(key)):
-            raise GateRefusal(
-                f"config {key} is a secure value: the gate cannot decrypt it without the Pulumi CLI; "
-                f"provide it as {pulumi_config.get_config_env_key(key)} in the environment")
+        if key in secure_keys:
+            raise GateRefusal(secure_keys[key])
         return plain_get_config(key)
 
     pulumi_config_api.get_config = get_config  # what pulumi.Config.get() calls
 
 
 def _config_secrets(spec: dict) -> list[str]:
-    """Secret config values, also secure ones given through the environment."""
-    values = [spec["config"][k] for k in spec["secret_keys"] if spec["config"].get(k)]
-    values += [os.environ[pulumi_config.get_config_env_key(k)] for k in spec["secure_keys"]
-               if os.environ.get(pulumi_config.get_config_env_key(k))]
-    return values
+    return [spec["config"][k] for k in spec["secret_keys"] if spec["config"].get(k)]
 
 
-def _configure(spec: dict, recording: Recording) -> None:
+def _configure(spec: dict, recording: Recording) -> Monitor:
     _guard_secure_config(spec["secure_keys"])
     secret_watch.install(recording.channel.announce)
     output_wait.install()  # the SDK's wait for pending outputs is quadratic in their number
@@ -433,6 +426,7 @@ def _configure(spec: dict, recording: Recording) -> None:
         organization="organization", callbacks=None))
     settings.ROOT.set(None)
     pulumi_config.set_all_config(spec["config"], spec["secret_keys"])
+    return monitor
 
 
 def _hidden_folders() -> tuple[str, ...]:
@@ -487,23 +481,28 @@ def failure(exc: BaseException, channel: Channel) -> dict:
     return {"error": channel.excerpt(text), "kind": "program", "exception": type(exc).__name__}
 
 
-def run(spec: dict, channel: Channel) -> dict:
+def _run_python(spec: dict, monitor: Monitor) -> None:
+    main = Path(spec["main"])
+    os.chdir(main.parent)
+    sys.path.insert(0, str(main.parent))
+    sys.argv = [str(main)]
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(pulumi_stack.run_in_stack(lambda: runpy.run_path(str(main), run_name="__main__")))
+
+
+def run(spec: dict, channel: Channel, program: Callable[[dict, Monitor], dict | None] = _run_python) -> dict:
     """Run the program, sending what it does over `channel`; the answer: {"done": number of
-    resources} or {"error": text, "kind": ...}."""
+    resources} or {"error": text, "kind": ...}. `program` runs it against the monitor (a Python
+    program here; `gate/program/node_bridge.py` hosts a Node.js one) and returns its failure, if any."""
     recording = Recording(spec, channel)
     channel.announce(_config_secrets(spec))
     try:
-        _configure(spec, recording)
-        main = Path(spec["main"])
-        os.chdir(main.parent)
-        sys.path.insert(0, str(main.parent))
-        sys.argv = [str(main)]
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(pulumi_stack.run_in_stack(
-            lambda: runpy.run_path(str(main), run_name="__main__")))
+        failed = program(spec, _configure(spec, recording))
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from a program fail too
         return failure(exc, channel)
+    if failed:
+        return {**failed, "error": channel.excerpt(str(failed.get("error")))}
     if recording.errors:
         return {"error": "the program logged errors:\n" + "\n".join(recording.errors[:20]), "kind": "program"}
     if recording.problems:
@@ -511,7 +510,7 @@ def run(spec: dict, channel: Channel) -> dict:
     return {"done": recording.records}
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], program: Callable[[dict, Monitor], dict | None] = _run_python) -> int:
     collect_rarely()  # policies/gc_tuning.py: 30% of the program's time at 5,000 resources
     result_fd = int(argv[1])
     os.set_inheritable(result_fd, False)  # the program's own children must not hold the answer open
@@ -524,5 +523,5 @@ def main(argv: list[str]) -> int:
             out.flush()
 
         channel = Channel(send)
-        channel.send(run(spec, channel))
+        channel.send(run(spec, channel, program))
     return 0

@@ -111,9 +111,10 @@ def write(folder: Path) -> None:
         target.write_text(source, encoding="utf-8")
 
 
-def command(python: str, folder: Path, result_fd: int) -> list[str]:
-    """The child's command line: the project's interpreter running the private supervisor."""
+def command(python: str, folder: Path, result_fd: int, *host: str) -> list[str]:
+    """The child's command line: the project's interpreter running the private supervisor (`host`:
+    its arguments for the host it forks)."""
     module = PRIVATE_NAME + ENTRY[len(_OURS):]
     bootstrap = (f"import runpy, sys; sys.path.append({str(folder)!r}); "
                  f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
-    return [python, "-c", bootstrap, str(result_fd)]
+    return [python, "-c", bootstrap, str(result_fd), *host]

@@ -1,15 +1,20 @@
 """A Pulumi project as the gate reads it offline: Pulumi.yaml, the program to run, the stack and the
-config the program sees (Pulumi.yaml defaults plus the stack file; `secure:` values stay encrypted).
+config the program sees (Pulumi.yaml defaults plus the stack file; `secure:` values decrypted where the
+stack's secrets provider allows it offline: `gate/program/secure_config.py`).
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
+from stateless_pack.gate.program import secure_config
 from stateless_pack.policies import safe_files
+
+RUNTIMES = ("python", "nodejs")
 
 
 class ProgramError(Exception):
@@ -29,14 +34,6 @@ def _config_string(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _contains_secure(value: Any) -> bool:
-    if isinstance(value, dict):
-        return "secure" in value and len(value) == 1 or any(_contains_secure(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_contains_secure(v) for v in value)
-    return False
-
-
 def _full_key(project: str, key: str) -> str:
     return key if ":" in key else f"{project}:{key}"
 
@@ -48,11 +45,15 @@ def load_project(program_dir: Path) -> dict:
     project = _read_yaml(path)
     if not isinstance(project, dict) or not isinstance(project.get("name"), str):
         raise ProgramError(f"{path}: expected a mapping with a `name`")
-    runtime = project.get("runtime")
-    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
-    if runtime_name != "python":
-        raise ProgramError(f"{path}: runtime {runtime_name!r} is not supported (the gate runs Python programs)")
+    if runtime_name(project) not in RUNTIMES:
+        raise ProgramError(f"{path}: runtime {runtime_name(project)!r} is not supported (the gate runs "
+                           "Python and Node.js programs: runtime python or nodejs)")
     return project
+
+
+def runtime_name(project: Mapping) -> Any:
+    runtime = project.get("runtime")
+    return runtime.get("name") if isinstance(runtime, dict) else runtime
 
 
 def main_file(program_dir: Path, project: Mapping) -> Path:
@@ -78,16 +79,17 @@ def default_stack(program_dir: Path, project: Mapping) -> str:
     raise ProgramError(f"several stacks ({', '.join(names)}): choose one with --stack")
 
 
-def load_config(program_dir: Path, project: Mapping, stack: str) -> tuple[dict, list, list]:
+def load_config(program_dir: Path, project: Mapping, stack: str) -> tuple[dict, list, dict]:
     """(config, secret keys, secure keys) the program sees, from Pulumi.yaml defaults + the stack file.
 
-    Secure values are encrypted by the CLI's secrets provider: they stay out of `config`, and the child
-    fails with the key's name if the program reads one.
+    `secure:` values of a passphrase stack are decrypted (`secure_config`): in `config`, secret. Those
+    of any other secrets provider come from `PULUMI_CONFIG_<KEY>` where it is set, else stay out of
+    `config`: `secure keys` maps each to the one line the program's child fails with if it reads one
+    (naming the provider and the variable).
     """
     name = project["name"]
     config: dict = {}
     secret: list = []
-    secure: list = []
     declared = project.get("config") or {}
     if not isinstance(declared, dict):
         raise ProgramError("Pulumi.yaml: `config` must be a mapping")
@@ -106,21 +108,48 @@ def load_config(program_dir: Path, project: Mapping, stack: str) -> tuple[dict, 
         known = ", ".join(stack_names(program_dir, project)) or "none"
         if stack != "dev" or known != "none":
             raise ProgramError(f"no stack config {path} (stacks with a config file: {known})")
-        return config, secret, secure
+        return config, secret, {}
     doc = _read_yaml(path) or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("config") or {}, dict):
         raise ProgramError(f"{path}: `config` must be a mapping")
     if doc.get("environment"):
         raise ProgramError(f"{path}: Pulumi ESC environments cannot be resolved offline")
-    for key, value in (doc.get("config") or {}).items():
-        full = _full_key(name, str(key))
-        if _contains_secure(value):
-            config.pop(full, None)
-            secure.append(full)
-            secret.append(full)
-        else:
+    values = {_full_key(name, str(key)): value for key, value in (doc.get("config") or {}).items()}
+    encrypted = [key for key, value in values.items() if secure_config.contains_secure(value)]
+    secure = _decrypt(path, doc, values, encrypted)
+    for full, value in values.items():
+        config.pop(full, None)
+        if full not in secure:
             config[full] = _config_string(value)
-    return config, secret, secure
+    return config, list(dict.fromkeys(secret + encrypted)), secure
+
+
+def _decrypt(path: Path, doc: Mapping, values: dict, encrypted: list) -> dict:
+    """Decrypt the `encrypted` keys of `values` in place where the stack's provider allows it offline,
+    else take them from the environment (`PULUMI_CONFIG_<KEY>`); the keys left, each with what the
+    program is told when it reads one."""
+    if not encrypted:
+        return {}
+    provider = secure_config.provider_of(doc)
+    if provider.kind != "passphrase":
+        unreadable = {}
+        for key in encrypted:
+            given = os.environ.get(secure_config.environment_key(key))
+            if given:
+                values[key] = given
+            else:
+                unreadable[key] = provider.refusal(key)
+        return unreadable
+    try:
+        decrypt = secure_config.passphrase_decrypter(provider.salt, secure_config.read_passphrase())
+    except secure_config.SecureConfigError as err:
+        raise ProgramError(f"{path}: {err}") from None
+    for key in encrypted:
+        try:
+            values[key] = secure_config.decrypt_tree(values[key], decrypt)
+        except secure_config.SecureConfigError as err:
+            raise ProgramError(f"{path}: config {key}: {err}") from None
+    return {}
 
 
 def secret_config_values(config: Mapping[str, str], secret_keys) -> list[str]:

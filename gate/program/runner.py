@@ -1,4 +1,4 @@
-"""Run a Pulumi Python program offline under Pulumi's mocks and collect every registered resource.
+"""Run a Pulumi program (Python, or Node.js: `gate/program/node_bridge.py`) offline under Pulumi's mocks and collect every registered resource.
 
 The program runs with the project's own interpreter (its virtualenv, chosen as Pulumi's language
 host chooses it: `gate/program/interpreter.py`), in a child process of its own (`supervisor.py` and
@@ -24,13 +24,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
 from stateless_pack.gate import processes
-from stateless_pack.gate.program import child_package, diagnostics
+from stateless_pack.gate.program import child_package, diagnostics, node_runtime, supervisor
 from stateless_pack.gate.program.diagnostics import Diagnostic, StreamCapture
 from stateless_pack.gate.program.interpreter import Interpreter, for_project
 
@@ -41,9 +42,11 @@ from stateless_pack.gate.program.project import (  # noqa: F401
     load_config,
     load_project,
     main_file,
+    runtime_name,
     secret_config_values,
 )
 from stateless_pack.gate.program.pulumi_wire import STACK_TYPE
+from stateless_pack.gate.program.secure_config import PASSPHRASE, PASSPHRASE_FILE
 from stateless_pack.gate.program.values import decode, mark_found, secret_values
 from stateless_pack.policies.gate_lifetime import gate_environment
 from stateless_pack.policies.redaction import finder, quoted_forms, redactor
@@ -111,10 +114,30 @@ class ProgramFailure(ProgramError):
 # --- running -------------------------------------------------------------------------------------
 
 def interpreter_for(program_dir: str | os.PathLike) -> Interpreter:
-    """The interpreter the program in `program_dir` runs with (ProgramError if it has none)."""
+    """The interpreter the program in `program_dir` runs with (ProgramError if it has none, or if a
+    Node.js program's node or packages are missing)."""
     program_dir = Path(program_dir).resolve()
-    project = load_project(program_dir)
-    return for_project(program_dir, project, main_file(program_dir, project).parent)
+    return _host(program_dir, load_project(program_dir), None).interpreter
+
+
+@dataclass(frozen=True)
+class _Host:
+    interpreter: Interpreter  # what runs the supervisor and the host
+    main: Path                # the program's file (or a Node.js program's entry folder)
+    spec: dict                # what the host needs beyond the project and the config
+    arguments: tuple = ()     # the host's (`supervisor.NODEJS` for a Node.js program)
+
+
+def _host(program_dir: Path, project: Mapping, python: str | None) -> _Host:
+    """A Python program runs in the project's interpreter; a Node.js one in node, its mocks answered
+    by a host in the gate's own interpreter (`gate/program/node_bridge.py`)."""
+    if runtime_name(project) == "nodejs":
+        node = node_runtime.for_project(program_dir, project)
+        interpreter = Interpreter(sys.executable, "the gate's own: it answers the Node.js program's mocks")
+        return _Host(interpreter, node.main, {"node": node.spec()}, (supervisor.NODEJS,))
+    main = main_file(program_dir, project)
+    interpreter = Interpreter(python, "") if python else for_project(program_dir, project, main.parent)
+    return _Host(interpreter, main, {})
 
 
 def run_program(program_dir: str | os.PathLike, stack: str | None = None,
@@ -131,17 +154,17 @@ def run_program(program_dir: str | os.PathLike, stack: str | None = None,
     if not program_dir.is_dir():
         raise ProgramError(f"{program_dir} is not a folder")
     project = load_project(program_dir)
-    main = main_file(program_dir, project)
     stack = stack or default_stack(program_dir, project)
     config, secret_keys, secure_keys = load_config(program_dir, project, stack)
-    interpreter = Interpreter(python, "") if python else for_project(program_dir, project, main.parent)
+    host = _host(program_dir, project, python)
+    main, interpreter = host.main, host.interpreter
     spec = {"project": project["name"], "stack": stack, "main": str(main), "project_dir": str(program_dir),
             "config": config, "secret_keys": secret_keys, "secure_keys": secure_keys,
-            "tools": {k: v for k, v in (tools or {}).items() if v}}
+            "tools": {k: v for k, v in (tools or {}).items() if v}, **host.spec}
     answer = _Answer(program_dir, on_resource, secret_config_values(config, secret_keys))
     with processes.private_folder("stateless-pack-program-") as folder:
         child_package.write(folder)
-        out, err, returncode = _run_child(interpreter, folder, program_dir, spec, timeout, main, answer)
+        out, err, returncode = _run_child(host, folder, program_dir, spec, timeout, answer)
     result = answer.result()
     stack_urn = f"urn:pulumi:{stack}::{project['name']}::{STACK_TYPE}::{project['name']}-{stack}"
     said = _diagnostics(answer, out, err, stack_urn)
@@ -308,14 +331,17 @@ def _feed(stream, data: bytes) -> None:
         pass  # the child died before reading its spec: its exit says why
 
 
-def _run_child(interpreter: Interpreter, folder: Path, program_dir: Path, spec: dict, timeout: float,
-               main: Path, answer: _Answer) -> tuple[StreamCapture, StreamCapture, int]:
+def _run_child(host: _Host, folder: Path, program_dir: Path, spec: dict, timeout: float,
+               answer: _Answer) -> tuple[StreamCapture, StreamCapture, int]:
     """(stdout, stderr, exit code) of the child; the spec goes over stdin, `answer` reads the answer pipe."""
+    interpreter, main = host.interpreter, host.main
     read_end, write_end = os.pipe()
-    env = interpreter.environment({**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **gate_environment()})
+    # the passphrase stays with the gate: the program gets the decrypted config, never the key to it
+    inherited = {k: v for k, v in os.environ.items() if k not in (PASSPHRASE, PASSPHRASE_FILE)}
+    env = interpreter.environment({**inherited, "PYTHONDONTWRITEBYTECODE": "1", **gate_environment()})
     try:
         child = processes.popen(
-            child_package.command(interpreter.python, folder, write_end), cwd=program_dir, env=env,
+            child_package.command(interpreter.python, folder, write_end, *host.arguments), cwd=program_dir, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_end,),
             graceful=True)
     except OSError as err:

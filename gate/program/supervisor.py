@@ -3,7 +3,8 @@
 `python -c <child_package's bootstrap> RESULT_FD`, with the project's interpreter (its virtualenv):
 1. The interpreter must have Python 3.10+ and pulumi `MIN_PULUMI` or later; else one line with the
    remedy goes over the answer pipe (RESULT_FD) and nothing runs.
-2. It forks the host (`gate/program/child.py`), which runs the program, and stays as its supervisor:
+2. It forks the host (`gate/program/child.py`), which runs the program (a Node.js one in `node`, its
+   mocks answered by the host: `gate/program/node_bridge.py`), and stays as its supervisor:
    when the host exits, when the gate stops it (SIGTERM: its deadline, a signal to the gate) or when
    the gate is gone (killed outright: `policies/gate_lifetime.py`), it kills every process the
    program started and then exits with the host's exit code.
@@ -26,6 +27,7 @@ import sys
 
 from stateless_pack.policies.gate_lifetime import gate_pid
 
+NODEJS = "nodejs"  # the host's argument for a Node.js program: its mocks forward to `node_bridge`
 MIN_PULUMI = (3, 200)  # the oldest pulumi the host's mocks and hooks are proven on: pyproject's floor
 PR_SET_CHILD_SUBREAPER = 36
 _WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
@@ -152,9 +154,9 @@ def main(argv: list[str]) -> int:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         code = 1
         try:
-            from stateless_pack.gate.program import child
+            from stateless_pack.gate.program import child, node_bridge
 
-            code = child.main(argv)
+            code = child.main(argv, node_bridge.host) if argv[2:] == [NODEJS] else child.main(argv)
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

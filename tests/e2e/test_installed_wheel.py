@@ -99,7 +99,8 @@ def test_the_wheel_holds_every_module_and_data_file_under_the_distributions_name
     for folder in ("components", "policies", "gate", "provider"):
         for path in (REPO / folder).rglob("*"):
             if path.suffix == ".py" or path.name in ("PulumiPolicy.yaml", "approvers.yaml", "schema.json",
-                                                     "checkov_builtin_checks.json", "checkov-requirements.txt"):
+                                                     "checkov_builtin_checks.json", "checkov-requirements.txt",
+                                                     "node_host.js"):
                 assert f"stateless_pack/{path.relative_to(REPO).as_posix()}" in names, path
     assert not any(n.startswith(("components/", "policies/", "gate/", "provider/")) for n in names)  # no generic names
 

@@ -1,6 +1,6 @@
 """The non-Python examples build the reference stack: examples/yaml's components, evaluated as Pulumi YAML
 evaluates them and constructed through the provider, register what the Python reference stack
-registers; examples/typescript type-checks (tsc, @pulumi/pulumi from npm) against the schema and
+registers; examples/typescript/components type-checks (tsc, @pulumi/pulumi from npm) against the schema and
 makes the same calls; both examples' stack config is the reference stack's."""
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def test_the_yaml_program_builds_the_reference_stack_through_the_provider(provid
                        "bucket_config_map": "uploads"}
 
 
-@pytest.mark.parametrize("example", ["typescript", "yaml"])
+@pytest.mark.parametrize("example", ["typescript/components", "yaml"])
 def test_the_examples_stack_config_is_the_reference_stacks(example):
     _, values = stack_config(EXAMPLES / example)
     assert values == CONFIG
@@ -129,11 +129,12 @@ def test_the_yaml_programs_secret_config_is_the_one_the_reference_stack_reads_as
 
 # ---- examples/typescript: type-checked against the schema (the SDK itself needs the Pulumi CLI) ---------------
 
-TYPESCRIPT = EXAMPLES / "typescript"
+TYPESCRIPT = EXAMPLES / "typescript" / "components"
+NODE_MODULES = EXAMPLES / "typescript" / "node_modules"  # the npm workspace's, shared by its examples
 
 
 def tsc(tmp_path, program: str | None = None) -> subprocess.CompletedProcess:
-    """`tsc --noEmit` over examples/typescript (or `program` in its place) with `@pulumi/stateless-pack`
+    """`tsc --noEmit` over examples/typescript/components (or `program` in its place) with `@pulumi/stateless-pack`
     declared from provider/schema.json (tests/support/schema_typescript.py)."""
     schema = json.loads((REPO / "provider" / "schema.json").read_text())
     (tmp_path / "stateless-pack.d.ts").write_text(declaration(schema))
@@ -143,11 +144,11 @@ def tsc(tmp_path, program: str | None = None) -> subprocess.CompletedProcess:
         example.mkdir()
         (example / "index.ts").write_text(program)
         (example / "tsconfig.json").write_text((TYPESCRIPT / "tsconfig.json").read_text())
-        (example / "node_modules").symlink_to(TYPESCRIPT / "node_modules")
+        (example / "node_modules").symlink_to(NODE_MODULES)
     config = tsconfig(example, tmp_path / "stateless-pack.d.ts", "@pulumi/stateless-pack")
     (tmp_path / "tsconfig.json").write_text(json.dumps(config))
-    compiler = TYPESCRIPT / "node_modules" / ".bin" / "tsc"
-    assert compiler.exists(), "examples/typescript/node_modules is missing: `make examples-node` (make test runs it)"
+    compiler = NODE_MODULES / ".bin" / "tsc"
+    assert compiler.exists(), "examples/typescript/node_modules is missing: `make node-packages` (make test runs it)"
     return subprocess.run([str(compiler), "--noEmit", "-p", str(tmp_path / "tsconfig.json")],
                           capture_output=True, text=True, timeout=300)
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from support.typescript_examples import TYPESCRIPT
+
 
 SECRET = "SIGNAL-TEST-SECRET-2b1d"
 
@@ -30,13 +32,18 @@ def gate(tmp_path: Path, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def slow_program(tmp_path: Path) -> Path:
-    """Registers a resource with a secret, starts a process of its own, then takes its time."""
+def _slow_project(tmp_path: Path, runtime: str) -> Path:
     app = tmp_path / "app"
     app.mkdir()
-    (app / "Pulumi.yaml").write_text("name: slow\nruntime: python\nconfig:\n  token:\n    type: string\n"
+    (app / "Pulumi.yaml").write_text(f"name: slow\nruntime: {runtime}\nconfig:\n  token:\n    type: string\n"
                                       "    secret: true\n")
     (app / "Pulumi.dev.yaml").write_text(f"config:\n  slow:token: {SECRET}\n")
+    return app
+
+
+def slow_program(tmp_path: Path) -> Path:
+    """Registers a resource with a secret, starts a process of its own, then takes its time."""
+    app = _slow_project(tmp_path, "python")
     (app / "__main__.py").write_text(textwrap.dedent("""\
         import subprocess, time
         import pulumi
@@ -47,6 +54,26 @@ def slow_program(tmp_path: Path) -> Path:
         time.sleep(300)
         """))
     return app
+
+
+def slow_node_program(tmp_path: Path) -> Path:
+    """The same in TypeScript (the examples' npm packages, linked)."""
+    app = _slow_project(tmp_path, "nodejs")
+    (app / "package.json").write_text('{"name": "slow", "private": true}')
+    (app / "node_modules").symlink_to(TYPESCRIPT / "node_modules", target_is_directory=True)
+    (app / "index.ts").write_text(textwrap.dedent("""\
+        import * as child_process from "child_process";
+        import * as pulumi from "@pulumi/pulumi";
+        import * as k8s from "@pulumi/kubernetes";
+        const token = new pulumi.Config().requireSecret("token");
+        new k8s.core.v1.Secret("s", { metadata: { name: "s", namespace: "shop" }, stringData: { t: token } });
+        child_process.spawn("sleep", ["300"], { stdio: "ignore" });
+        setTimeout(() => undefined, 300_000);
+        """))
+    return app
+
+
+PROGRAMS = pytest.mark.parametrize("program_of", [slow_program, slow_node_program], ids=["python", "nodejs"])
 
 
 class SecretWatch(threading.Thread):
@@ -105,9 +132,10 @@ def stopped(process: subprocess.Popen, tree: list, sig: int) -> tuple[int, str]:
     return process.returncode, err
 
 
+@PROGRAMS
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_preview_and_everything_it_started(tmp_path, sig):
-    program = slow_program(tmp_path)
+def test_a_signal_stops_preview_and_everything_it_started(tmp_path, sig, program_of):
+    program = program_of(tmp_path)
     watch = SecretWatch(tmp_path, program)  # the private TMPDIR, --out and everything else of the test
     preview = gate(tmp_path, "preview", str(program), "--out", str(tmp_path / "m"))
     tree = wait_for_children(preview, "program.supervisor", "pulumi.policy", "checkov", "sleep 300")
@@ -135,11 +163,12 @@ def test_sigterm_stops_scan_and_checkov_with_its_workers(tmp_path):
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
-def test_sigkill_of_preview_leaves_no_pack_and_no_program_running(tmp_path):
+@PROGRAMS
+def test_sigkill_of_preview_leaves_no_pack_and_no_program_running(tmp_path, program_of):
     # No handler runs on SIGKILL (nor on the OOM killer's): the pack, a gRPC server, would wait for
     # calls forever and the program would run on. They watch the gate and end with it
     # (policies/gate_lifetime.py); the streamed Checkov ends when its input closes.
-    program = slow_program(tmp_path)
+    program = program_of(tmp_path)
     preview = gate(tmp_path, "preview", str(program), "--out", str(tmp_path / "m"))
     tree = wait_for_children(preview, "program.supervisor", "pulumi.policy", "checkov", "sleep 300")
     preview.kill()

@@ -122,7 +122,7 @@ def test_exits_and_logged_errors_fail_too(tmp_path, body, expected):
 
 @pytest.mark.parametrize("files, expected", [
     ({}, "no Pulumi.yaml"),
-    ({"Pulumi.yaml": "name: p\nruntime: nodejs\n"}, "runtime 'nodejs' is not supported"),
+    ({"Pulumi.yaml": "name: p\nruntime: go\n"}, "runtime 'go' is not supported"),
     ({"Pulumi.yaml": "name: p\nruntime: python\nmain: nowhere/\n"}, "does not exist"),
     ({"Pulumi.yaml": "name: p\nruntime: python\n", "__main__.py": "", "Pulumi.a.yaml": "",
       "Pulumi.b.yaml": ""}, "choose one with --stack"),

@@ -13,8 +13,9 @@ import psutil
 import pytest
 
 from stateless_pack.gate.program.diagnostics import INFO, STDERR, WARNING
-from stateless_pack.gate.program.runner import ProgramError, run_program
+from stateless_pack.gate.program.runner import run_program
 from stateless_pack.gate.program.values import Secret, reveal
+from support.program_runs import everything_said, failure
 
 PASSWORD = "throwaway-dev-pw-123"
 SHORT = "pw9!"
@@ -31,16 +32,6 @@ def project(tmp_path: Path, body: str, config: dict | None = None, files: dict |
     for name, text in (files or {}).items():
         (app / name).write_text(textwrap.dedent(text))
     return app
-
-
-def failure(app: Path, **kwargs) -> ProgramError:
-    with pytest.raises(ProgramError) as err:
-        run_program(app, **kwargs)
-    return err.value
-
-
-def everything_said(err: ProgramError) -> str:
-    return str(err) + "\n" + "\n".join(d.message for d in getattr(err, "diagnostics", ()))
 
 
 # ---- secrets: known before the program's output is shown -------------------------------------------
@@ -141,8 +132,9 @@ def test_the_gates_own_refusal_is_one_line_with_the_remedy(tmp_path):
     (app / "Pulumi.dev.yaml").write_text("config:\n  p:token:\n    secure: v1:AAAA\n")
     text = str(failure(app))
     assert text.splitlines() == [
-        "config p:token is a secure value: the gate cannot decrypt it without the Pulumi CLI; provide it as "
-        "PULUMI_CONFIG_P_TOKEN in the environment"]
+        "config p:token is encrypted by Pulumi Cloud's secrets provider (the stack file has no encryptionsalt "
+        "or secretsprovider), which only the Pulumi CLI can reach: give its value as PULUMI_CONFIG_P_TOKEN in "
+        "the gate's environment"]
 
 
 # ---- what the program says --------------------------------------------------------------------------
