@@ -61,7 +61,7 @@ def test_a_typescript_program_registers_what_the_engine_would_see(tmp_path):
     assert secret.dependencies == (cm.urn,)
     assert cm.inputs["metadata"]["name"].startswith("shop-")  # the provider's auto-name
     assert isinstance(secret.inputs["stringData"], Secret) and reveal(secret.inputs)["stringData"] == {"pw": PASSWORD}
-    assert cm.source == ("index.ts", 6)  # the TypeScript line, not the transpiled one
+    assert cm.source == (str(run.program_dir / "index.ts"), 6)  # the TypeScript line, not the transpiled one
     assert run.main == tmp_path / "app"  # package.json's or index's entry, as the CLI's "."
 
 
@@ -74,7 +74,7 @@ def test_a_javascript_program_in_main_with_typescript_off(tmp_path):
                                      "    typescript: false\n")
     run = run_program(app)
     [cm] = [r for r in run.resources if r.name == "cm"]
-    assert cm.source == ("src/app.js", 2) and run.main == app / "src" / "app.js"
+    assert cm.source == (str(app / "src" / "app.js"), 2) and run.main == app / "src" / "app.js"
 
 
 def test_yaml_v2_components_are_expanded_by_the_same_host(tmp_path):
