@@ -86,15 +86,21 @@ class SecretWatch(threading.Thread):
 
     def run(self) -> None:
         while not self.done.is_set():
-            for path in self.folder.rglob("*"):
-                if self.program in path.parents:
-                    continue
-                try:
-                    if path.is_file() and SECRET.encode() in path.read_bytes():
-                        self.leaks.add(str(path))
-                except OSError:
-                    pass  # removed while we looked
+            try:
+                self._look()
+            except OSError:
+                pass  # a folder removed while we walked it: the next pass looks again
             time.sleep(0.02)
+
+    def _look(self) -> None:
+        for path in self.folder.rglob("*"):
+            if self.program in path.parents:
+                continue
+            try:
+                if path.is_file() and SECRET.encode() in path.read_bytes():
+                    self.leaks.add(str(path))
+            except OSError:
+                pass  # removed while we looked
 
     def stop(self) -> set:
         self.done.set()
