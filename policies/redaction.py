@@ -96,16 +96,24 @@ def _trie_pattern(forms: Iterable[str], bounded: bool) -> str:
             node = node.setdefault(char, {})
         node[""] = {}  # a form ends here
 
+    def head(char: str, first: bool) -> str:
+        text = re.escape(char)
+        if first and bounded and _is_word(char):
+            text += rf"(?<!\w{re.escape(char)})"  # after the character: the pattern still starts with a literal
+        return text
+
     def branch(node: dict, previous: str, first: bool) -> str:
-        options = []
-        for char in sorted(c for c in node if c):
-            head = re.escape(char)
-            if first and bounded and _is_word(char):
-                head += rf"(?<!\w{re.escape(char)})"  # after the character: the pattern still starts with a literal
-            options.append(head + branch(node[char], char, False))
+        # A run of nodes with one child and no form ending is a literal: walked, not recursed into
+        # (a secret of thousands of characters, a PEM key, would exceed Python's recursion limit).
+        literal = ""
+        while "" not in node and len(node) == 1:
+            [char] = node
+            literal += head(char, first)
+            node, previous, first = node[char], char, False
+        options = [head(char, first) + branch(node[char], char, False) for char in sorted(c for c in node if c)]
         if "" in node:  # the shorter match last: the longer one is tried first
             options.append(r"(?!\w)" if bounded and _is_word(previous) else "")
-        return options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")"
+        return literal + (options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")")
 
     return branch(trie, "", True) if trie else ""
 

@@ -110,3 +110,11 @@ def test_redaction_is_linear_in_the_texts_size():
     for text in texts:
         scrub(text)
     assert time.monotonic() - started < 15
+
+
+def test_a_secret_of_thousands_of_characters_is_redacted():
+    """A PEM key or a service-account JSON as a secret: the pattern is built without recursing per character."""
+    key = "-----BEGIN PRIVATE KEY-----\n" + "".join(f"MIIEv{i:04d}" for i in range(400)) + "\n-----END PRIVATE KEY-----"
+    text = f"error: could not load {key!r} (bad key)"
+    assert redact(text, [key]) == f"error: could not load {REDACTED} (bad key)"
+    assert redact(key[:-1], [key]) == key[:-1]  # a prefix is not the value
