@@ -1,7 +1,6 @@
 """Rule pdb-coverage (stack): every multi-replica workload is selected by a PodDisruptionBudget that keeps a replica."""
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, Iterator
 
@@ -23,7 +22,10 @@ def _scaled(value, replicas: int) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     percent = _PERCENT.match(value) if isinstance(value, str) else None
-    return None if percent is None else math.ceil(int(percent[1]) * replicas / 100)
+    digits = percent[1].lstrip("0") or "0" if percent else ""
+    if not digits or len(digits) > 3:  # over 999%: the API server refuses more than 100% anyway
+        return None
+    return -(-int(digits) * replicas // 100)  # rounded up, in integers: any replica count
 
 
 def _keeps(spec, replicas: int) -> Any:

@@ -142,3 +142,17 @@ def test_a_volume_item_whose_key_is_a_list_is_judged_not_raised():
             _check_stack(rule, [deployment])
         else:
             _check_resource(rule, deployment)
+
+
+def test_budgets_with_percentages_of_thousands_of_digits_are_judged_not_raised():
+    """int() refuses more than 4,300 digits and a float overflows past 1e308: neither may escape a rule."""
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
+                  "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                           "template": {"metadata": {"labels": {"app": "web"}},
+                                        "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+    [pdb_rule] = [r for r in rules() if r.name == "pdb-coverage"]
+    for field, value in (("maxUnavailable", "9" * 5000 + "%"), ("minAvailable", "1" + "0" * 400 + "%")):
+        pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "b", "namespace": "shop"},
+               "spec": {field: value, "selector": {"matchLabels": {"app": "web"}}}}
+        found = list(pdb_rule.run([deployment, pdb], {}))
+        assert [index for index, _ in found] == [0], found  # refused by the API server: no coverage
