@@ -122,7 +122,8 @@ _NOT_POD_TEMPLATE_GROUPS = ("kyverno.io",)
 # workload kind they define is in the table, so their other kinds need no search (nor do a
 # ControllerRevision's copies of a template count as one).
 _BUILT_IN_GROUPS = frozenset({"", "apps", "batch", "autoscaling", "policy"})
-_MAX_DEPTH = 12  # how deep a pod template may sit in an unknown kind (a JobSet's is at depth 6)
+_MAX_DEPTH = 100  # as deep as a manifest may nest at all (scan refuses deeper: gate/render/manifest_files.py):
+                 # no pod template is skipped for its depth (a Crossplane pipeline Composition's sits at 12)
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
