@@ -176,7 +176,9 @@ def _seen_at(files: list, mounts: list) -> list:
                 seen.append((f"{mount_path}/{rel}", key))
             elif rel == sub_path or rel.startswith(f"{sub_path}/"):
                 seen.append((mount_path + rel[len(sub_path):], key))
-    return [entry for i, entry in enumerate(seen) if entry not in seen[:i]]  # a key may be any YAML value
+    # once each, in order; a key may be any YAML value (a list is not hashable): told apart by its repr
+    return list({(path, key if isinstance(key, str) else ("not a string", repr(key))): (path, key)
+                 for path, key in seen}.values())
 
 
 def _file_messages(kind, name, files, data) -> Iterator[tuple[str, bool]]:
