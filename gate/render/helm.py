@@ -24,7 +24,14 @@ from typing import Mapping, Sequence
 
 from stateless_pack.gate import processes
 from stateless_pack.gate.render.chart_files import ChartFiles, read_chart
-from stateless_pack.gate.render.manifest_files import EMPTY, FieldLines, LoadedManifest, ManifestProblem, load_text
+from stateless_pack.gate.render.manifest_files import (
+    EMPTY,
+    ERROR,
+    FieldLines,
+    LoadedManifest,
+    ManifestProblem,
+    load_text,
+)
 from stateless_pack.gate.render.template_lines import Template, align
 from stateless_pack.policies import safe_files
 
@@ -106,9 +113,11 @@ def template(ref: ChartRef, *, release: str, namespace: str, helm: Path,
              set_values: Sequence[str] = (), kube_version: str | None = None,
              include_crds: bool = True, dependency_update: bool = False, timeout: float = TIMEOUT_SECONDS,
              cwd: Path | None = None, include_hooks: bool = True, skip_tests: bool = False,
-             api_versions: Sequence[str] = ()) -> Rendered:
+             api_versions: Sequence[str] = (), locate: bool = True) -> Rendered:
     """`helm template RELEASE CHART --namespace NAMESPACE ...`, parsed; HelmError if helm fails.
-    `include_hooks=False` is `--no-hooks` (hook resources left out), `skip_tests` `--skip-tests`."""
+    `include_hooks=False` is `--no-hooks` (hook resources left out), `skip_tests` `--skip-tests`.
+    `locate=False`: the documents are not placed in their templates (no `chart`, no template
+    lines; aligning them is the costly part), unless a document is not a manifest."""
     stdin = _values_json(values) if values is not None else None
     deadline = _Deadline(timeout)
     with processes.private_folder("stateless-pack-helm-") as work:
@@ -134,8 +143,13 @@ def template(ref: ChartRef, *, release: str, namespace: str, helm: Path,
             options += ["--api-versions", api_version]
         command = [str(helm), "template", release, chart, *options]
         output = _run(command, stdin, deadline, cwd, f"render {ref.described()}")
+        shown = f"helm template {release} {ref.chart}"
+        if not locate:
+            rendered = parse(output, None, command=shown)
+            if not any(p.kind == ERROR for p in rendered.problems):
+                return rendered  # an ERROR is named by its template line: read the chart for it
         files = read_chart(str(Path(cwd) / chart) if cwd else chart)
-        return parse(output, files, command=f"helm template {release} {ref.chart}")
+        return parse(output, files, command=shown)
 
 
 def _check_values_file(file: str, cwd: Path | None) -> None:

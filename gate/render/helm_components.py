@@ -210,7 +210,7 @@ def _render(ref: helm.ChartRef, run: Tools, read: _Values, **options) -> list[Pa
     """`helm template`: every document, with its template; helm's own message on failure. A document
     that is not a Kubernetes object fails the chart, as the provider's Parse does."""
     try:
-        rendered = helm.template(ref, helm=run.path("helm"), **options)
+        rendered = helm.template(ref, helm=run.path("helm"), locate=False, **options)  # lines unused
     except helm.HelmError as err:
         raise ExpansionError(f"helm: {err}") from None
     for problem in rendered.problems:

@@ -59,6 +59,13 @@ def test_fields_point_at_the_template_lines_that_wrote_them():
     assert text_lines[service.lines.line_of("spec.sessionAffinity") - 1] == "  sessionAffinity: ClientIP"
 
 
+def test_without_locate_the_documents_are_the_same_but_not_placed_in_their_templates():
+    located, unlocated = rendered(), rendered(locate=False)
+    assert [(d.manifest, d.source, d.line) for d in unlocated.documents] == [
+        (d.manifest, d.source, d.line) for d in located.documents]
+    assert unlocated.chart is None and {(d.template_file, d.template_line) for d in unlocated.documents} == {("", 0)}
+
+
 def test_values_given_as_a_mapping_go_over_stdin_win_over_files_and_lose_to_set(tmp_path):
     secret = "s3cr3t-value-only-on-stdin"
     log = tmp_path / "argv.log"

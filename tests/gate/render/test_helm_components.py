@@ -236,3 +236,15 @@ def test_dependencies_missing_from_charts_fail_unless_dependency_update_fetches_
     children = expand(run, inputs={"chart": str(outer), "dependencyUpdate": True}, name="o")
     assert ("kubernetes:apps/v1:StatefulSet", "o:default/o-worker", "outer/charts/worker/templates/workload.yaml") in [
         (c.type, c.name, c.source) for c in children]
+
+
+def test_a_document_that_is_not_a_manifest_is_named_by_its_template_line(run, tmp_path):
+    chart = tmp_path / "odd"
+    (chart / "crds").mkdir(parents=True)  # helm prints a CRD file as it is, a list too
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: odd\nversion: 0.1.0\n")
+    (chart / "crds" / "odd.yaml").write_text("# a comment\n- just\n- a list\n")
+    with pytest.raises(ExpansionError) as failed:
+        expand(run, inputs={"chart": str(chart)})
+    template = chart / "crds" / "odd.yaml"  # where the located parse puts it, not helm's output
+    assert str(failed.value) == (f"kubernetes:helm.sh/v4:Chart 'web': {template}:2: "
+                                 "not a Kubernetes manifest: a list, not a mapping")
